@@ -1,0 +1,68 @@
+"""Pointcard: a loyalty points card in the customer's phone wallet."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from app.config import INSTANCE_DIR, Settings
+from app.db import Database
+from app.errors import register_error_handlers
+from app.extensions import limiter
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
+    settings = settings or Settings()
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
+    app.config["RATELIMIT_ENABLED"] = settings.rate_limits_enabled
+    app.extensions["settings"] = settings
+    app.extensions["database"] = database or Database(settings.database_url)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+    limiter.init_app(app)
+    register_error_handlers(app)
+    _register_blueprints(app)
+    _register_cli(app)
+
+    @app.teardown_appcontext
+    def _remove_session(_exc):
+        app.extensions["database"].session.remove()
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            app.extensions["database"].session.execute(text("SELECT 1"))
+        except Exception as exc:  # the probe reports, it does not raise
+            logging.getLogger(__name__).error("health check failed: %s", exc)
+            return jsonify(status="error", database="unreachable"), 503
+        return jsonify(status="ok", database="ok")
+
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.auth.api import bp as auth_bp
+    from app.loyalty.api import bp as loyalty_bp
+    from app.openapi import bp as openapi_bp
+    from app.pos.api import bp as pos_bp
+    from app.web.views import bp as web_bp
+
+    for blueprint in (auth_bp, loyalty_bp, pos_bp, openapi_bp, web_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_cli(app: Flask) -> None:
+    from app.auth.cli import users_cli
+    from app.db_cli import db_cli
+    from app.loyalty.cli import demo_cli, loyalty_cli
+    from app.messaging.cli import messaging_cli
+    from app.scheduler_cli import scheduler_cli
+
+    for group in (users_cli, db_cli, demo_cli, loyalty_cli, messaging_cli, scheduler_cli):
+        app.cli.add_command(group)

@@ -1,0 +1,318 @@
+"""The one decorator every JSON endpoint goes through, and the OpenAPI document built from it.
+
+`@endpoint(...)` declares who may call a view, what body and query it takes and what it
+returns. The same declaration authenticates, validates, commits the request's transaction,
+serializes the answer, and describes the route in /api/v1/openapi.json, so the documentation
+cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, g, json, request
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import models_json_schema
+
+from app.auth.tokens import Principal, Role, verify_token
+from app.errors import PROBLEM_MEDIA_TYPE, Forbidden, Problem, Unauthorized
+from app.extensions import get_session, get_settings
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    roles: frozenset[Role] | None  # None: public
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    idempotent: bool = False
+    summary: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    errors: tuple[int, ...] = field(default_factory=tuple)
+
+
+class BadRequest(Problem):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class UnsupportedMediaType(Problem):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+def current_principal() -> Principal:
+    return g.principal
+
+
+def _authenticate() -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("This endpoint needs an 'Authorization: Bearer <token>' header.")
+    settings = get_settings()
+    return verify_token(
+        token.strip(),
+        secret=settings.signing_secret(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+
+
+def _authorize(spec: EndpointSpec) -> None:
+    if spec.roles is None:
+        g.principal = None
+        return
+    principal = _authenticate()
+    if principal.role not in spec.roles:
+        allowed = ", ".join(sorted(role.value for role in spec.roles))
+        raise Forbidden(f"The {principal.role.value} role may not do this; it needs one of: {allowed}.")
+    from app.auth.service import check_principal_active
+
+    check_principal_active(session=get_session(), principal=principal)
+    g.principal = principal
+
+
+def _json_body(model: type[BaseModel]) -> Any:
+    if not request.content_length and not request.get_data(cache=True):
+        if all(not field.is_required() for field in model.model_fields.values()):
+            return {}  # every field is optional, so no body at all means "all defaults"
+        raise BadRequest("The request body is empty; a JSON object is expected.")
+    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Send the body as application/json (got {request.mimetype or 'no Content-Type'})."
+        )
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}.") from exc
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    return model.model_validate(_json_body(model))
+
+
+def _parse_query(model: type[BaseModel]) -> BaseModel:
+    values = {key: request.args.getlist(key) if len(request.args.getlist(key)) > 1 else value
+              for key, value in request.args.items()}
+    return model.model_validate(values)
+
+
+def _serialize(spec: EndpointSpec, result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    status, headers = spec.status, {}
+    if isinstance(result, tuple):
+        result, status, *rest = result
+        headers = rest[0] if rest else {}
+    if spec.response is None or result is None:
+        return Response(status=204 if result is None else status, headers=headers)
+    payload = TypeAdapter(spec.response).dump_python(result, mode="json")
+    return Response(json.dumps(payload), status=status, headers=headers, mimetype="application/json")
+
+
+def endpoint(
+    *,
+    roles: Iterable[Role] | None,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+    idempotent: bool = False,
+    tags: Iterable[str] = (),
+    errors: Iterable[int] = (),
+) -> Callable:
+    def decorate(view: Callable) -> Callable:
+        doc = (view.__doc__ or "").strip()
+        summary, _, description = doc.partition("\n")
+        spec = EndpointSpec(
+            roles=frozenset(roles) if roles is not None else None,
+            body=body,
+            query=query,
+            response=response,
+            status=status,
+            idempotent=idempotent,
+            summary=summary.strip(),
+            description=description.strip(),
+            tags=tuple(tags),
+            errors=tuple(errors),
+        )
+
+        @functools.wraps(view)
+        def wrapper(**path_args: Any) -> Response:
+            _authorize(spec)
+            kwargs = dict(path_args)
+            if spec.body is not None:
+                kwargs["body"] = parse_body(spec.body)
+            if spec.query is not None:
+                kwargs["query"] = _parse_query(spec.query)
+            session = get_session()
+            try:
+                if spec.idempotent:
+                    from app.idempotency import run_idempotent
+
+                    response = run_idempotent(
+                        session=session,
+                        principal=g.principal,
+                        call=lambda: _serialize(spec, view(**kwargs)),
+                    )
+                else:
+                    response = _serialize(spec, view(**kwargs))
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            return response
+
+        wrapper.api_spec = spec
+        return wrapper
+
+    return decorate
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------
+
+_PATH_PARAM = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def api_routes(app: Flask) -> list[tuple[Any, EndpointSpec]]:
+    """Every (rule, spec) pair of the JSON API, for the OpenAPI document and the authz tests."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        spec = getattr(app.view_functions.get(rule.endpoint), "api_spec", None)
+        if spec is not None:
+            routes.append((rule, spec))
+    return routes
+
+
+def _schema_ref(model: Any, adapters: dict) -> dict:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+    schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+    adapters.update(schema.pop("$defs", {}))
+    return schema
+
+
+def _models_of(routes: list[tuple[Any, EndpointSpec]]) -> set[type[BaseModel]]:
+    models: set[type[BaseModel]] = set()
+    for _, spec in routes:
+        for candidate in (spec.body, spec.response):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                models.add(candidate)
+            for arg in getattr(candidate, "__args__", ()):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    models.add(arg)
+    return models
+
+
+def _operation(rule: Any, spec: EndpointSpec, adapters: dict) -> dict:
+    operation: dict[str, Any] = {
+        "operationId": rule.endpoint.replace(".", "_"),
+        "summary": spec.summary or rule.endpoint,
+        "tags": list(spec.tags) or [rule.endpoint.split(".")[0]],
+        "responses": {},
+    }
+    if spec.description:
+        operation["description"] = spec.description
+    params = [
+        {"name": m["name"], "in": "path", "required": True,
+         "schema": {"type": "integer"} if m["conv"] == "int" else {"type": "string"}}
+        for m in _PATH_PARAM.finditer(rule.rule)
+    ]
+    if spec.query is not None:
+        query_schema = spec.query.model_json_schema()
+        for name, prop in query_schema.get("properties", {}).items():
+            params.append({"name": name, "in": "query", "required": name in query_schema.get("required", []),
+                           "schema": prop})
+    if spec.idempotent:
+        params.append({"name": "Idempotency-Key", "in": "header", "required": True,
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                       "description": "A retry with the same key returns the first answer and changes nothing."})
+    if params:
+        operation["parameters"] = params
+    if spec.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _schema_ref(spec.body, adapters)}},
+        }
+    if spec.response is not None:
+        operation["responses"][str(spec.status)] = {
+            "description": "Success",
+            "content": {"application/json": {"schema": _schema_ref(spec.response, adapters)}},
+        }
+    else:
+        operation["responses"]["204"] = {"description": "Done"}
+    problem = {"content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    codes = set(spec.errors)
+    if spec.body is not None or spec.query is not None:
+        codes |= {400, 415, 422} if spec.body is not None else {422}
+    if spec.roles is not None:
+        codes |= {401, 403}
+        operation["security"] = [{"bearerAuth": []}]
+        operation["x-roles"] = sorted(role.value for role in spec.roles)
+    if spec.idempotent:
+        codes |= {400, 422}
+    for code in sorted(codes):
+        operation["responses"][str(code)] = {"description": _ERROR_TEXT.get(code, "Error"), **problem}
+    return operation
+
+
+_ERROR_TEXT = {
+    400: "Malformed request", 401: "Not authenticated", 403: "Role not allowed", 404: "Not found",
+    409: "Conflict with the current state", 415: "Body is not JSON", 422: "Invalid request",
+    429: "Rate or velocity limit exceeded",
+}
+
+
+def openapi_document(app: Flask) -> dict:
+    routes = api_routes(app)
+    _, components = models_json_schema(
+        [(model, "validation") for model in sorted(_models_of(routes), key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = dict(components.get("$defs", {}))
+    adapters: dict = {}
+    paths: dict[str, dict] = {}
+    for rule, spec in sorted(routes, key=lambda pair: pair[0].rule):
+        path = _PATH_PARAM.sub(lambda m: "{" + m["name"] + "}", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(rule, spec, adapters)
+    schemas.update(adapters)
+    schemas["Problem"] = _PROBLEM_SCHEMA
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Pointcard API", "version": "1", "description": "Loyalty cards in the phone wallet."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }

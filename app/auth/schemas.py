@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from app.auth.tokens import Role
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class CardTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    card_token: str = Field(min_length=8, max_length=128, description="The secret from the card page's URL.")
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+    role: Role
+
+
+class StaffUserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    role: Role
+    store_id: int | None
+    active: bool
+
+
+class StaffUserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    password: str = Field(min_length=10, max_length=1024)
+    role: Literal[Role.admin, Role.marketer, Role.cashier]
+    store_id: int | None = None

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.models import StaffUser
+from app.auth.passwords import DUMMY_HASH, hash_password, verify_password
+from app.auth.tokens import Principal, Role
+from app.errors import Conflict, Unauthorized, Unprocessable
+from app.loyalty.models import Card, CardStatus, Store
+
+
+def authenticate(*, session: Session, email: str, password: str) -> StaffUser:
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
+    valid = verify_password(password, user.password_hash if user else DUMMY_HASH)
+    if user is None or not valid or not user.active:
+        raise Unauthorized("The e-mail or password is wrong, or the account is disabled.")
+    return user
+
+
+def principal_for(user: StaffUser) -> Principal:
+    return Principal(role=user.role, user_id=user.id, store_id=user.store_id)
+
+
+def create_user(
+    *, session: Session, email: str, password: str, role: Role, store_id: int | None = None
+) -> StaffUser:
+    if role is Role.customer:
+        raise Unprocessable("Customers are enrolled, not created as staff.", field="role")
+    if role is Role.cashier and store_id is None:
+        raise Unprocessable("A cashier works at a store: give its id.", field="store_id")
+    if store_id is not None and session.get(Store, store_id) is None:
+        raise Unprocessable(f"There is no store {store_id}.", field="store_id")
+    if len(password) < 10:
+        raise Unprocessable("Passwords have at least 10 characters.", field="password")
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == email.lower())):
+        raise Conflict(f"A staff user with e-mail {email} already exists.", field="email")
+    user = StaffUser(email=email.lower(), password_hash=hash_password(password), role=role,
+                     store_id=store_id if role is Role.cashier else None)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def check_principal_active(*, session: Session, principal: Principal) -> None:
+    """A token outlives nothing: a disabled user, a changed role or a closed card stops it now."""
+    if principal.role is Role.customer:
+        card = session.scalar(select(Card).where(Card.customer_id == principal.customer_id))
+        if card is None or card.status is not CardStatus.active:
+            raise Unauthorized("This card is closed; its tokens no longer work.")
+        return
+    user = session.get(StaffUser, principal.user_id)
+    if user is None or not user.active or user.role is not principal.role or user.store_id != principal.store_id:
+        raise Unauthorized("This staff account changed or was disabled; log in again.")

@@ -1,0 +1,95 @@
+"""Issue and verify the service's JWTs. The algorithm is pinned: a token never chooses it."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+
+from app.db import utcnow
+from app.errors import Unauthorized
+
+ALGORITHM = "HS256"
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    marketer = "marketer"
+    cashier = "cashier"
+    customer = "customer"
+
+
+STAFF_ROLES = frozenset({Role.admin, Role.marketer, Role.cashier})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a staff user (with a store, for cashiers) or a customer."""
+
+    role: Role
+    user_id: int | None = None
+    store_id: int | None = None
+    customer_id: int | None = None
+
+    @property
+    def subject(self) -> str:
+        if self.role is Role.customer:
+            return f"customer:{self.customer_id}"
+        return f"user:{self.user_id}"
+
+
+def issue_token(principal: Principal, *, secret: str, issuer: str, audience: str, lifetime: timedelta) -> str:
+    now = utcnow()
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": principal.subject,
+        "role": principal.role.value,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "jti": uuid.uuid4().hex,
+    }
+    if principal.store_id is not None:
+        claims["store_id"] = principal.store_id
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(token: str, *, secret: str, issuer: str, audience: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            leeway=5,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The access token has expired; ask for a new one.") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise Unauthorized("The access token was not issued for this API.") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"The access token is not valid: {exc}.") from exc
+    return _principal_from_claims(claims)
+
+
+def _principal_from_claims(claims: dict) -> Principal:
+    try:
+        role = Role(claims["role"])
+        kind, _, raw_id = str(claims["sub"]).partition(":")
+        subject_id = int(raw_id)
+    except (KeyError, ValueError) as exc:
+        raise Unauthorized("The access token's subject or role is malformed.") from exc
+    if role is Role.customer:
+        if kind != "customer":
+            raise Unauthorized("The access token's subject does not match its role.")
+        return Principal(role=role, customer_id=subject_id)
+    if kind != "user":
+        raise Unauthorized("The access token's subject does not match its role.")
+    store_id = claims.get("store_id")
+    return Principal(role=role, user_id=subject_id, store_id=int(store_id) if store_id is not None else None)

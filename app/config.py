@@ -1,0 +1,61 @@
+"""Settings from the environment (12-factor), with safe defaults for development."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+INSTANCE_DIR = Path.cwd() / "instance"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POINTCARD_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    # DATABASE_URL and REDIS_URL are conventional names: read them without the prefix.
+    database_url: str = Field(
+        default=f"sqlite:///{INSTANCE_DIR / 'pointcard.db'}",
+        validation_alias="DATABASE_URL",
+    )
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    secret_key: SecretStr | None = None
+    public_base_url: str = "http://127.0.0.1:5000"
+
+    jwt_issuer: str = "pointcard"
+    jwt_audience: str = "pointcard-api"
+    staff_token_minutes: int = 60
+    customer_token_minutes: int = 30
+
+    # Velocity limits at the till; over them the request is refused and logged.
+    max_purchases_per_card_per_hour: int = 10
+    max_points_per_transaction: int = 5000
+
+    # Per client IP on the public endpoints (Flask-Limiter syntax).
+    enroll_rate_limit: str = "10 per minute; 100 per hour"
+    login_rate_limit: str = "20 per minute"
+    rate_limits_enabled: bool = True
+
+    @model_validator(mode="after")
+    def _require_secret_in_production(self) -> Settings:
+        if self.env == "production" and self.secret_key is None:
+            raise ValueError("POINTCARD_SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def signing_secret(self) -> str:
+        """The secret that signs JWTs: from the environment, else a dev secret kept in instance/."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = INSTANCE_DIR / "secret_key"
+        if not path.exists():
+            INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,98 @@
+"""Idempotency-Key handling: a retried request gets the first answer and changes nothing.
+
+The key row is written in the same transaction as the effect it guards, so either both
+exist or neither does. Two requests racing with one key meet at the unique constraint: the
+loser waits for the winner's commit (PostgreSQL) or the file lock (SQLite), then replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Response, request
+from sqlalchemy import Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from app.auth.tokens import Principal
+from app.db import Base, UTCDateTime, utcnow
+from app.errors import Conflict, Problem, Unprocessable
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),)
+
+
+class MissingIdempotencyKey(Problem):
+    status, slug, title = 400, "idempotency-key-missing", "Idempotency-Key required"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    slug, title = "idempotency-key-reused", "Idempotency-Key reused with another request"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.encode(), request.get_data(cache=True)):
+        digest.update(part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _replay(record: IdempotencyKey, fingerprint: str) -> Response:
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            f"The Idempotency-Key '{record.key}' was already used for a different request; "
+            "use a new key for a new request."
+        )
+    if record.status_code is None:
+        raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
+    response = Response(record.response_body, status=record.status_code, mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _read_key() -> str:
+    key = request.headers.get(HEADER, "").strip()
+    if not key:
+        raise MissingIdempotencyKey(f"Send an {HEADER} header (a UUID per operation) so retries are safe.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise MissingIdempotencyKey(f"The {HEADER} header is longer than {MAX_KEY_LENGTH} characters.")
+    return key
+
+
+def _existing(session: Session, scope: str, key: str) -> IdempotencyKey | None:
+    return session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key))
+
+
+def run_idempotent(*, session: Session, principal: Principal, call: Callable[[], Response]) -> Response:
+    key, scope, fingerprint = _read_key(), principal.subject, _fingerprint()
+    existing = _existing(session, scope, key)
+    if existing is not None:
+        return _replay(existing, fingerprint)
+    record = IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint)
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        # Another request with this key committed first: answer as it did.
+        return _replay(_existing(session, scope, key), fingerprint)
+    response = call()
+    record.status_code = response.status_code
+    record.response_body = response.get_data(as_text=True)
+    return response

@@ -1,0 +1,22 @@
+"""How a domain declares a scheduled job: a name, a function of the database, a trigger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.db import Database
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable[..., Any]
+    trigger: str
+    trigger_args: dict[str, Any] = field(default_factory=dict)
+    # How late a missed run may still start (after a restart), in minutes.
+    timeout_minutes: int = 30
+
+    def run(self, database: Database) -> Any:
+        return self.func(database=database)

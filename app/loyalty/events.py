@@ -1,0 +1,14 @@
+"""Domain events the loyalty package publishes; wallets and messaging subscribe.
+
+Receivers run inside the caller's transaction, so they may only write rows (the outbox),
+never talk to the outside world: that happens after commit.
+"""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: sender: the Customer; kwargs: entry (LedgerEntry), previous_balance (int)
+balance_changed = _signals.signal("balance-changed")
+#: sender: the Customer; kwargs: previous_tier (Tier | None), tier (Tier | None)
+tier_changed = _signals.signal("tier-changed")

@@ -1,0 +1,72 @@
+"""The scheduler process: every domain's jobs on one APScheduler with its store in the database.
+
+Exactly one scheduler is active per deployment. On PostgreSQL it holds an advisory lock for
+its whole life; a second scheduler blocks on that lock as a hot standby and takes over the
+moment the first one's connection goes away.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import text
+
+from app.db import Database
+from app.jobs import Job
+from app.loyalty.jobs import JOBS as LOYALTY_JOBS
+
+log = logging.getLogger(__name__)
+
+ALL_JOBS: list[Job] = [*LOYALTY_JOBS]
+_ADVISORY_LOCK_ID = 0x504F494E54  # "POINT"
+_databases: dict[str, Database] = {}
+
+
+def run_job(name: str, database_url: str) -> None:
+    """What APScheduler stores and calls: a job name, so the pickled state stays tiny and stable."""
+    database = _databases.setdefault(database_url, Database(database_url))
+    job = next(job for job in ALL_JOBS if job.name == name)
+    log.info("job %s starting", name)
+    job.run(database)
+
+
+def build_scheduler(database: Database, url: str) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=database.engine)},
+        job_defaults={"coalesce": True, "max_instances": 1},
+        timezone="UTC",
+    )
+    for job in ALL_JOBS:
+        scheduler.add_job(
+            run_job, trigger=job.trigger, args=[job.name, url], id=job.name, name=job.name,
+            replace_existing=True, misfire_grace_time=job.timeout_minutes * 60, **job.trigger_args,
+        )
+    return scheduler
+
+
+def hold_leadership(database: Database):
+    """On PostgreSQL, block until this process is the one active scheduler; return the connection
+    that holds the lock (keep it open). SQLite deployments are single-node: nothing to hold."""
+    if not database.is_postgres:
+        return None
+    connection = database.engine.connect()
+    log.info("waiting to become the active scheduler")
+    connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+    connection.commit()
+    log.info("this process is now the active scheduler")
+    return connection
+
+
+def run_forever(database: Database, url: str, stop: threading.Event) -> None:
+    leadership = hold_leadership(database)
+    scheduler = build_scheduler(database, url)
+    scheduler.start()
+    try:
+        stop.wait()
+    finally:
+        scheduler.shutdown()
+        if leadership is not None:
+            leadership.close()
