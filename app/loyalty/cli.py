@@ -52,9 +52,9 @@ def _seed(session) -> dict[str, str] | None:
                tier_id=tiers[-1].id, tier_days=90),
     ])
     passwords = {}
-    for role, email, store in ((Role.admin, "admin@pointcard.test", None),
-                               (Role.marketer, "marketer@pointcard.test", None),
-                               (Role.cashier, "cashier@pointcard.test", stores[0].id)):
+    for role, email, store in ((Role.admin, "admin@example.com", None),
+                               (Role.marketer, "marketer@example.com", None),
+                               (Role.cashier, "cashier@example.com", stores[0].id)):
         passwords[email] = secrets.token_urlsafe(12)
         create_user(session=session, email=email, password=passwords[email], role=role, store_id=store)
     return passwords

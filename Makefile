@@ -1,0 +1,32 @@
+# Two commands: `make run` serves the whole service locally; `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export FLASK_APP := app
+
+.PHONY: run test install dev-setup bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Set up everything (venv, database, demo data) and serve web + scheduler + worker on :5000.
+run: $(STAMP)
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo seed
+	$(BIN)/honcho start -f Procfile
+
+## Install and run the whole test suite (SQLite, or PostgreSQL when DATABASE_URL names one).
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/pos.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

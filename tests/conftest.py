@@ -1,0 +1,222 @@
+"""Fixtures: a freshly migrated database per test (SQLite or PostgreSQL), the app, clients.
+
+Each test gets its own database copied from one migrated at the start of the run (a file copy
+on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL), so requests commit for real, several
+connections and processes can share it, and nothing leaks between tests.
+
+POINTCARD_TEST_STRICT=1 (set by .ci/run) turns every skip for a missing PostgreSQL or
+browser into a failure, so CI always runs those tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.config import Settings
+from app.db import Database
+from app.db_cli import upgrade
+
+STRICT = os.environ.get("POINTCARD_TEST_STRICT") == "1"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip with the reason on a bare machine; fail in CI, where everything must run."""
+    if condition:
+        return
+    if STRICT:
+        pytest.fail(f"required in CI (POINTCARD_TEST_STRICT=1): {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+class SQLiteBackend:
+    name = "sqlite"
+
+    def __init__(self, directory) -> None:
+        self.directory = directory
+        self.template = directory / "template.db"
+        upgrade(f"sqlite:///{self.template}")
+
+    def fresh(self) -> str:
+        path = self.directory / f"{uuid.uuid4().hex}.db"
+        shutil.copyfile(self.template, path)
+        return f"sqlite:///{path}"
+
+    def drop(self, url: str) -> None:
+        path = make_url(url).database
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.unlink(path + suffix)
+
+    def close(self) -> None:
+        pass
+
+
+class PostgresBackend:
+    name = "postgresql"
+
+    def __init__(self, server_url: str) -> None:
+        self.server = make_url(server_url)
+        self.admin = create_engine(self.server, isolation_level="AUTOCOMMIT", pool_size=1)
+        self.template_name = f"pointcard_tpl_{uuid.uuid4().hex[:10]}"
+        self._execute(f'CREATE DATABASE "{self.template_name}"')
+        upgrade(self._url(self.template_name))
+
+    def _url(self, name: str) -> str:
+        return self.server.set(database=name).render_as_string(hide_password=False)
+
+    def _execute(self, sql: str) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(text(sql))
+
+    def fresh(self) -> str:
+        name = f"pointcard_t_{uuid.uuid4().hex[:12]}"
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template_name}"')
+        return self._url(name)
+
+    def drop(self, url: str) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+    def close(self) -> None:
+        self.drop(self._url(self.template_name))
+        self.admin.dispose()
+
+
+def _postgres_reachable(url: str) -> str | None:
+    try:
+        engine = create_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure to connect means "not here"
+        return str(exc).splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory) -> Iterator[SQLiteBackend | PostgresBackend]:
+    """The backend of this pass: PostgreSQL when DATABASE_URL names one, else SQLite."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        error = _postgres_reachable(url)
+        if error:
+            pytest.exit(f"DATABASE_URL points at PostgreSQL but it is unreachable: {error}", returncode=3)
+        chosen = PostgresBackend(url)
+    else:
+        chosen = SQLiteBackend(tmp_path_factory.mktemp("db"))
+    yield chosen
+    chosen.close()
+
+
+@pytest.fixture(scope="session")
+def pg_backend(backend) -> Iterator[PostgresBackend]:
+    """PostgreSQL for the tests that need its locking; from this pass or the local server."""
+    if isinstance(backend, PostgresBackend):
+        yield backend
+        return
+    url = os.environ.get("POINTCARD_TEST_POSTGRES_URL", DEFAULT_PG)
+    error = _postgres_reachable(url)
+    require(error is None, f"PostgreSQL at {url} is unreachable ({error})")
+    pg = PostgresBackend(url)
+    yield pg
+    pg.close()
+
+
+@dataclass
+class TestDatabase:
+    url: str
+    database: Database
+
+
+def _fresh(chosen) -> Iterator[TestDatabase]:
+    url = chosen.fresh()
+    database = Database(url)
+    try:
+        yield TestDatabase(url, database)
+    finally:
+        database.dispose()
+        chosen.drop(url)
+
+
+@pytest.fixture
+def db(backend) -> Iterator[TestDatabase]:
+    yield from _fresh(backend)
+
+
+@pytest.fixture
+def pg_db(pg_backend) -> Iterator[TestDatabase]:
+    yield from _fresh(pg_backend)
+
+
+def make_settings(url: str, **overrides) -> Settings:
+    values = dict(env="test", database_url=url, secret_key="test-signing-secret-0123456789abcdef",
+                  rate_limits_enabled=False, public_base_url="http://card.test")
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings_overrides() -> dict:
+    """Override in a test module to change the app's settings."""
+    return {}
+
+
+@pytest.fixture
+def app(db, settings_overrides):
+    return create_app(make_settings(db.url, **settings_overrides), database=db.database)
+
+
+@pytest.fixture
+def session(db):
+    with db.database.transaction() as session:
+        yield session
+
+
+@pytest.fixture
+def world(app, db):
+    """The demo program (stores, tiers, rewards, staff) and a client that speaks for any role."""
+    from tests.helpers import World
+
+    return World.seed(app, db.database)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on 127.0.0.1 (a thread), for browsers and HTTP clients."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium driven by Playwright (no browser download: executable_path)."""
+    chromium_path = os.environ.get("POINTCARD_CHROMIUM", "/usr/bin/chromium")
+    require(os.path.exists(chromium_path), f"Chromium not found at {chromium_path} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield launched
+        launched.close()
