@@ -158,7 +158,7 @@ def pg_db(pg_backend) -> Iterator[TestDatabase]:
 
 
 def make_settings(url: str, **overrides) -> Settings:
-    values = dict(env="test", database_url=url, secret_key="test-signing-secret-0123456789abcdef",
+    values = dict(env="test", database_url=url, secret_key="test-signing-secret-" + "0123456789abcdef" * 4,
                   rate_limits_enabled=False, public_base_url="http://card.test")
     values.update(overrides)
     return Settings(**values)

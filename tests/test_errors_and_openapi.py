@@ -1,0 +1,120 @@
+"""Every error is problem+json; the OpenAPI document covers every route."""
+
+import pytest
+
+from app.api import api_routes
+from app.auth.tokens import Role
+
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+def _assert_problem(response, status):
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert PROBLEM_KEYS <= body.keys() and body["status"] == status and body["detail"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    return body
+
+
+def test_unknown_paths_and_methods(world):
+    _assert_problem(world.client.get("/api/v1/does-not-exist"), 404)
+    body = _assert_problem(world.client.delete("/api/v1/enroll"), 405)
+    assert "method" in body["detail"].lower()
+
+
+def test_bodies_that_are_not_json(world):
+    headers = world.headers(Role.cashier)
+    body = _assert_problem(world.client.post("/api/v1/pos/scan", data="barcode=1", headers=headers,
+                                             content_type="application/x-www-form-urlencoded"), 415)
+    assert "application/json" in body["detail"]
+    _assert_problem(world.client.post("/api/v1/pos/scan", data="{", headers=headers,
+                                      content_type="application/json"), 400)
+    _assert_problem(world.client.post("/api/v1/pos/scan", headers=headers, content_type="application/json"), 400)
+    _assert_problem(world.client.post("/api/v1/pos/scan", json=[1, 2], headers=headers), 422)
+
+
+def test_validation_names_every_offending_field(world):
+    body = _assert_problem(world.client.post("/api/v1/enroll", json={
+        "name": "", "email": "not-an-email", "phone": "12", "timezone": "Mars/Olympus",
+        "consents": {"sms": "maybe"}, "surprise": 1}), 422)
+    fields = {error["field"] for error in body["errors"]}
+    assert fields == {"name", "email", "phone", "timezone", "consents.sms", "surprise"}
+    assert all(error["message"] for error in body["errors"])
+
+
+def test_conflicts_and_domain_errors(world):
+    world.enroll(email="ada@example.com", phone="+33612345678")
+    body = _assert_problem(world.client.post("/api/v1/enroll", json={"name": "Ada", "email": "ADA@example.com"}),
+                           409)
+    assert body["field"] == "email"
+    body = _assert_problem(world.client.post("/api/v1/enroll", json={"name": "A", "phone": "+33 6 12 34 56 78"}),
+                           409)
+    assert body["field"] == "phone"
+
+
+def test_references_to_missing_rows_are_422_not_500(world):
+    body = _assert_problem(world.client.post("/api/v1/rewards", json={
+        "name": "Platinum", "kind": "tier_upgrade", "points_cost": 10, "tier_id": 9999},
+        headers=world.headers(Role.admin)), 422)
+    assert body["field"] == "tier_id"
+    _assert_problem(world.client.get("/api/v1/stores/9999", headers=world.headers(Role.admin)), 404)
+
+
+def test_an_unexpected_error_is_a_logged_500_problem_without_a_trace(world, caplog):
+    @world.app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    body = _assert_problem(world.client.get("/boom"), 500)
+    assert "secret internals" not in body["detail"]
+    assert "secret internals" in caplog.text
+
+
+def test_openapi_lists_every_route_and_method(app):
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.1")
+    for rule, spec in api_routes(app):
+        path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert method.lower() in document["paths"][path], (method, path)
+    routes = {rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")}
+    documented = {rule.rule for rule, _ in api_routes(app)} | {"/api/v1/openapi.json"}
+    assert routes == documented
+
+
+def test_openapi_references_resolve_and_describe_bodies(app):
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+
+    def refs(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                yield node["$ref"].rsplit("/", 1)[1]
+            for value in node.values():
+                yield from refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from refs(value)
+
+    assert set(refs(document)) <= schemas.keys()
+    purchase = document["paths"]["/api/v1/pos/purchases"]["post"]
+    assert purchase["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("PurchaseRequest")
+    assert {"name": "Idempotency-Key", "in": "header"}.items() <= purchase["parameters"][0].items()
+    assert {"201", "401", "403", "404", "422", "429"} <= purchase["responses"].keys()
+    assert set(schemas["PurchaseRequest"]["required"]) == {"barcode", "amount", "currency"}
+
+
+class TestRateLimits:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"rate_limits_enabled": True, "enroll_rate_limit": "3 per minute"}
+
+    def test_public_enrolment_is_rate_limited_per_ip(self, world):
+        for n in range(3):
+            assert world.client.post("/api/v1/enroll", json={"name": f"P {n}"}).status_code == 201
+        body = _assert_problem(world.client.post("/api/v1/enroll", json={"name": "P 4"}), 429)
+        assert "3 per 1 minute" in body["detail"]
+        other_ip = world.client.post("/api/v1/enroll", json={"name": "P 5"},
+                                     environ_base={"REMOTE_ADDR": "10.0.0.9"})
+        assert other_ip.status_code == 201

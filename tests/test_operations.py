@@ -1,0 +1,118 @@
+"""Commands and processes around the API: seed, migrations, scheduler, outbox worker."""
+
+from datetime import timedelta
+
+from sqlalchemy import func, inspect, select, text
+
+from app.auth.models import StaffUser
+from app.db import utcnow
+from app.db_cli import alembic_config
+from app.loyalty.models import Program, Reward, Store, Tier
+from app.messaging.models import Message, MessageState
+from app.messaging.outbox import claim_batch, drain_once, enqueue
+from app.messaging.providers import RecordingSender
+
+
+def _counts(database):
+    with database.transaction() as session:
+        return [session.scalar(select(func.count()).select_from(model))
+                for model in (Program, Store, Tier, Reward, StaffUser)]
+
+
+def test_demo_seed_prints_passwords_once_and_a_second_run_changes_nothing(app, db):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo", "seed"])
+    assert first.exit_code == 0 and "admin@example.com" in first.output
+    before = _counts(db.database)
+    assert before == [1, 3, 3, 5, 3]
+    second = runner.invoke(args=["demo", "seed"])
+    assert second.exit_code == 0 and "nothing changed" in second.output
+    assert "admin@example.com" not in second.output
+    assert _counts(db.database) == before
+
+
+def test_migrations_go_down_and_up_again(db):
+    from alembic import command
+
+    config = alembic_config(db.url)
+    db.database.engine.dispose()
+    command.downgrade(config, "base")
+    assert set(inspect(db.database.engine).get_table_names()) <= {"alembic_version"}
+    command.upgrade(config, "head")
+    db.database.engine.dispose()
+    assert {"ledger_entries", "apscheduler_jobs", "idempotency_keys"} <= set(
+        inspect(db.database.engine).get_table_names())
+
+
+def test_verify_balances_checks_the_cache_against_the_ledger(world):
+    card = world.enroll()
+    world.purchase(card["barcode"], "3.00")
+    runner = world.app.test_cli_runner()
+    assert "every balance matches" in runner.invoke(args=["loyalty", "verify-balances"]).output
+    with world.database.transaction() as session:
+        session.execute(text("UPDATE customers SET points_balance = 1"))
+    result = runner.invoke(args=["loyalty", "verify-balances"])
+    assert result.exit_code == 1 and "cached 1, ledger 80" in result.output
+
+
+def test_the_scheduler_lists_its_jobs_and_keeps_them_in_the_database(app, db):
+    from jobs import ALL_JOBS, build_scheduler
+
+    output = app.test_cli_runner().invoke(args=["scheduler", "list"]).output
+    for job in ALL_JOBS:
+        assert job.name in output
+    scheduler = build_scheduler(db.database, db.url)
+    scheduler.start(paused=True)
+    try:
+        with db.database.transaction() as session:
+            stored = set(session.scalars(text("SELECT id FROM apscheduler_jobs")))
+        assert stored == {job.name for job in ALL_JOBS}
+        assert all(job.coalesce and job.max_instances == 1 and job.misfire_grace_time
+                   for job in scheduler.get_jobs())
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_job_runs_on_demand(world):
+    result = world.app.test_cli_runner().invoke(args=["scheduler", "run-job", "loyalty.expire_points"])
+    assert result.exit_code == 0 and "loyalty.expire_points: 0" in result.output
+
+
+def test_the_outbox_sends_each_message_once_and_reclaims_abandoned_ones(world):
+    card = world.enroll()
+    with world.database.transaction() as session:
+        for key in ("welcome", "welcome", "offer-1"):
+            enqueue(session=session, customer_id=card["customer_id"], channel="push", content={"k": key},
+                    dedupe_key=f"{card['customer_id']}:{key}")
+        enqueue(session=session, customer_id=card["customer_id"], channel="sms", content={"k": "abandoned"},
+                dedupe_key="abandoned")
+    # A worker claims one row and dies before sending it.
+    with world.database.transaction() as session:
+        claimed = claim_batch(session=session, limit=1, now=utcnow())
+        assert [m.dedupe_key for m in claimed] == [f"{card['customer_id']}:welcome"]
+    sender = RecordingSender()
+    assert drain_once(database=world.database, senders={"push": sender, "sms": sender}) == 2
+    assert sorted(m[2]["k"] for m in sender.sent) == ["abandoned", "offer-1"]
+    # After the dead worker's lease runs out, its row is taken again and sent once.
+    with world.database.transaction() as session:
+        session.execute(text("UPDATE messages SET lease_until = :t WHERE state = 'sending'"),
+                        {"t": utcnow() - timedelta(seconds=1)})
+    assert drain_once(database=world.database, senders={"push": sender, "sms": sender}) == 1
+    assert drain_once(database=world.database, senders={"push": sender, "sms": sender}) == 0
+    assert sorted(m[2]["k"] for m in sender.sent) == ["abandoned", "offer-1", "welcome"]
+    with world.database.transaction() as session:
+        assert set(session.scalars(select(Message.state))) == {MessageState.sent}
+
+
+def test_a_failing_provider_is_retried_later_then_given_up(world):
+    class Down:
+        def send(self, message):
+            raise ConnectionError("provider down")
+
+    with world.database.transaction() as session:
+        enqueue(session=session, customer_id=None, channel="sms", content={}, dedupe_key="x")
+    assert drain_once(database=world.database, senders={"sms": Down()}) == 1
+    with world.database.transaction() as session:
+        message = session.scalar(select(Message))
+        assert message.state is MessageState.queued and message.not_before > utcnow()
+        assert "provider down" in message.error
