@@ -29,7 +29,7 @@ def run() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     database = current_app.extensions["database"]
-    run_forever(database, current_app.extensions["settings"].database_url, stop)
+    run_forever(database, stop)
 
 
 @scheduler_cli.command("run-job")

@@ -22,18 +22,21 @@ log = logging.getLogger(__name__)
 
 ALL_JOBS: list[Job] = [*LOYALTY_JOBS]
 _ADVISORY_LOCK_ID = 0x504F494E54  # "POINT"
-_databases: dict[str, Database] = {}
+# The database of the scheduler running in this process. Stored jobs name only the job, so
+# neither code paths nor connection URLs (with their passwords) end up pickled in the table.
+_database: Database | None = None
 
 
-def run_job(name: str, database_url: str) -> None:
-    """What APScheduler stores and calls: a job name, so the pickled state stays tiny and stable."""
-    database = _databases.setdefault(database_url, Database(database_url))
+def run_job(name: str) -> None:
+    """What APScheduler stores and calls."""
     job = next(job for job in ALL_JOBS if job.name == name)
     log.info("job %s starting", name)
-    job.run(database)
+    job.run(_database)
 
 
-def build_scheduler(database: Database, url: str) -> BackgroundScheduler:
+def build_scheduler(database: Database) -> BackgroundScheduler:
+    global _database
+    _database = database
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=database.engine)},
         job_defaults={"coalesce": True, "max_instances": 1},
@@ -41,7 +44,7 @@ def build_scheduler(database: Database, url: str) -> BackgroundScheduler:
     )
     for job in ALL_JOBS:
         scheduler.add_job(
-            run_job, trigger=job.trigger, args=[job.name, url], id=job.name, name=job.name,
+            run_job, trigger=job.trigger, args=[job.name], id=job.name, name=job.name,
             replace_existing=True, misfire_grace_time=job.timeout_minutes * 60, **job.trigger_args,
         )
     return scheduler
@@ -60,9 +63,9 @@ def hold_leadership(database: Database):
     return connection
 
 
-def run_forever(database: Database, url: str, stop: threading.Event) -> None:
+def run_forever(database: Database, stop: threading.Event) -> None:
     leadership = hold_leadership(database)
-    scheduler = build_scheduler(database, url)
+    scheduler = build_scheduler(database)
     scheduler.start()
     try:
         stop.wait()

@@ -61,7 +61,7 @@ def test_the_scheduler_lists_its_jobs_and_keeps_them_in_the_database(app, db):
     output = app.test_cli_runner().invoke(args=["scheduler", "list"]).output
     for job in ALL_JOBS:
         assert job.name in output
-    scheduler = build_scheduler(db.database, db.url)
+    scheduler = build_scheduler(db.database)
     scheduler.start(paused=True)
     try:
         with db.database.transaction() as session:
