@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     def _require_secret_in_production(self) -> Settings:
         if self.env == "production" and self.secret_key is None:
             raise ValueError("POINTCARD_SECRET_KEY must be set in production")
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("POINTCARD_SECRET_KEY must be at least 32 characters of random data")
         return self
 
     @property
