@@ -18,6 +18,7 @@ install: $(STAMP)
 ## Set up everything (venv, database, demo data) and serve web + scheduler + worker on :5000.
 run: $(STAMP)
 	$(BIN)/flask db upgrade
+	$(BIN)/flask wallet dev-certs
 	$(BIN)/flask demo seed
 	$(BIN)/honcho start -f Procfile
 

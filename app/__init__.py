@@ -51,9 +51,11 @@ def _register_blueprints(app: Flask) -> None:
     from app.loyalty.api import bp as loyalty_bp
     from app.openapi import bp as openapi_bp
     from app.pos.api import bp as pos_bp
+    from app.wallet.apple.api import bp as apple_bp
+    from app.wallet.google.api import bp as google_bp
     from app.web.views import bp as web_bp
 
-    for blueprint in (auth_bp, loyalty_bp, pos_bp, openapi_bp, web_bp):
+    for blueprint in (auth_bp, loyalty_bp, pos_bp, openapi_bp, web_bp, apple_bp, google_bp):
         app.register_blueprint(blueprint)
 
 
@@ -63,6 +65,7 @@ def _register_cli(app: Flask) -> None:
     from app.loyalty.cli import demo_cli, loyalty_cli
     from app.messaging.cli import messaging_cli
     from app.scheduler_cli import scheduler_cli
+    from app.wallet.cli import wallet_cli
 
-    for group in (users_cli, db_cli, demo_cli, loyalty_cli, messaging_cli, scheduler_cli):
+    for group in (users_cli, db_cli, demo_cli, loyalty_cli, messaging_cli, scheduler_cli, wallet_cli):
         app.cli.add_command(group)

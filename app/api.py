@@ -18,9 +18,11 @@ from flask import Flask, Response, g, json, request
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
+from app.auth.service import check_principal_active
 from app.auth.tokens import Principal, Role, verify_token
 from app.errors import PROBLEM_MEDIA_TYPE, Forbidden, Problem, Unauthorized
 from app.extensions import get_session, get_settings
+from app.idempotency import run_idempotent
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,6 @@ def _authorize(spec: EndpointSpec) -> None:
     if principal.role not in spec.roles:
         allowed = ", ".join(sorted(role.value for role in spec.roles))
         raise Forbidden(f"The {principal.role.value} role may not do this; it needs one of: {allowed}.")
-    from app.auth.service import check_principal_active
-
     check_principal_active(session=get_session(), principal=principal)
     g.principal = principal
 
@@ -154,8 +154,6 @@ def endpoint(
             session = get_session()
             try:
                 if spec.idempotent:
-                    from app.idempotency import run_idempotent
-
                     response = run_idempotent(
                         session=session,
                         principal=g.principal,

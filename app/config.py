@@ -9,11 +9,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.wallet.apple.config import AppleWalletSettings
+from app.wallet.google.config import GoogleWalletSettings
+
 INSTANCE_DIR = Path.cwd() / "instance"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POINTCARD_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="POINTCARD_", env_nested_delimiter="__", extra="ignore")
 
     env: Literal["development", "test", "production"] = "development"
     # DATABASE_URL and REDIS_URL are conventional names: read them without the prefix.
@@ -38,6 +41,9 @@ class Settings(BaseSettings):
     enroll_rate_limit: str = "10 per minute; 100 per hour"
     login_rate_limit: str = "20 per minute"
     rate_limits_enabled: bool = True
+
+    apple: AppleWalletSettings = Field(default_factory=AppleWalletSettings)
+    google: GoogleWalletSettings = Field(default_factory=GoogleWalletSettings)
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> Settings:

@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.messaging.outbox import drain_once
-from app.messaging.providers import ConsoleSender
+from app.messaging.providers import build_senders
 
 messaging_cli = AppGroup("messaging", help="The message outbox.")
 
@@ -17,8 +17,7 @@ messaging_cli = AppGroup("messaging", help="The message outbox.")
 @click.option("--idle", default=1.0, show_default=True, help="Seconds to wait when nothing is due.")
 def work(once: bool, idle: float) -> None:
     """Drain the outbox: claim due messages, send them, record the outcome."""
-    console = ConsoleSender()
-    senders = {channel: console for channel in ("push", "sms", "voice", "wallet", "email")}
+    senders = build_senders(current_app)
     database = current_app.extensions["database"]
     click.echo("message worker started")
     while True:

@@ -8,6 +8,7 @@ so many workers never take the same row; SQLite's writes are serial anyway.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database, utcnow
 from app.messaging.models import Message, MessageState
-from app.messaging.providers import Sender
+from app.messaging.providers import RetryLater, Sender, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,12 @@ def drain_once(*, database: Database, senders: dict[str, Sender], batch_size: in
         sender = senders.get(message.channel)
         try:
             if sender is None:
-                raise LookupError(f"no sender for channel {message.channel!r}")
+                raise Undeliverable(f"no sender for channel {message.channel!r}")
             provider_id = sender.send(message)
         except Exception as exc:  # any provider failure is recorded on the row, never lost
             log.warning("message %s failed: %s", message_id, exc)
             with database.transaction() as session:
-                _settle(session, message_id, lambda m: _fail(m, str(exc)))
+                _settle(session, message_id, lambda m, exc=exc: _fail(m, exc))
             continue
         with database.transaction() as session:
             _settle(session, message_id, lambda m: _sent(m, provider_id))
@@ -86,11 +87,14 @@ def _sent(message: Message, provider_id: str) -> None:
         MessageState.sent, provider_id, utcnow(), None)
 
 
-def _fail(message: Message, error: str) -> None:
-    message.error = error[:2000]
+def _fail(message: Message, error: Exception) -> None:
+    message.error = f"{type(error).__name__}: {error}"[:2000]
     message.lease_until = None
-    if message.attempts >= MAX_ATTEMPTS:
+    if isinstance(error, Undeliverable) or message.attempts >= MAX_ATTEMPTS:
         message.state = MessageState.failed
-    else:
-        message.state = MessageState.queued
-        message.not_before = utcnow() + timedelta(seconds=2 ** message.attempts)
+        return
+    delay = 2 ** message.attempts * (0.5 + random.random())  # exponential, with jitter
+    if isinstance(error, RetryLater) and error.retry_after is not None:
+        delay = max(delay, error.retry_after)
+    message.state = MessageState.queued
+    message.not_before = utcnow() + timedelta(seconds=delay)

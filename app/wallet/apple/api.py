@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("apple_wallet", __name__)
