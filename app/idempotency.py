@@ -42,6 +42,10 @@ class MissingIdempotencyKey(Problem):
     status, slug, title = 400, "idempotency-key-missing", "Idempotency-Key required"
 
 
+class RequestInProgress(Conflict):
+    slug, title = "idempotency-request-in-progress", "Request still in progress"
+
+
 class IdempotencyKeyReused(Unprocessable):
     slug, title = "idempotency-key-reused", "Idempotency-Key reused with another request"
 
@@ -61,7 +65,7 @@ def _replay(record: IdempotencyKey, fingerprint: str) -> Response:
             "use a new key for a new request."
         )
     if record.status_code is None:
-        raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
+        raise RequestInProgress("A request with this Idempotency-Key is still being processed; retry shortly.")
     response = Response(record.response_body, status=record.status_code, mimetype="application/json")
     response.headers["Idempotent-Replayed"] = "true"
     return response

@@ -197,16 +197,19 @@ def live_server(app):
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll keeps shutdown quick; requests are served at once regardless.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def browser():
-    """Headless Debian Chromium driven by Playwright (no browser download: executable_path)."""
+    """Headless Debian Chromium driven by Playwright (no browser download: executable_path).
+
+    One browser for the run; each test opens its own context, so no state is shared."""
     chromium_path = os.environ.get("POINTCARD_CHROMIUM", "/usr/bin/chromium")
     require(os.path.exists(chromium_path), f"Chromium not found at {chromium_path} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

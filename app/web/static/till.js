@@ -76,7 +76,11 @@
     element.hidden = !text;
   }
 
-  const showError = (text) => show(el.message, text);
+  function showError(text) {
+    show(el.message, text);
+    if (text) el.message.scrollIntoView({ block: 'nearest' }); // on a phone the cashier may be scrolled down
+  }
+
   const showNotice = (text) => show(el.notice, text);
 
   function clearMessages() {
@@ -128,7 +132,13 @@
 
   /** Did the server give a definite answer, so that nothing is left to retry with this key? */
   function isDefinite(err) {
-    return err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 409;
+    const inProgress = String((err && err.problem && err.problem.type) || '').endsWith('/idempotency-request-in-progress');
+    return err instanceof ApiError && err.status >= 400 && err.status < 500 && !inProgress;
+  }
+
+  /** No answer, or a server or proxy failure: the request may have been carried out or not. */
+  function isUnknownOutcome(err) {
+    return !(err instanceof ApiError) || err.status >= 500;
   }
 
   /** POST with an Idempotency-Key: the same key for the same request until a definite answer. */
@@ -352,11 +362,13 @@
       try {
         result = await idempotentPost('purchase', '/pos/purchases', { barcode, amount, currency: state.currency });
       } catch (err) {
-        if (state.pending.purchase) {
-          // Unknown outcome: keep the amount as it is so a retry repeats the same sale (same key).
+        if (state.pending.purchase && isUnknownOutcome(err)) {
+          // Keep the amount as it is, so that a retry repeats the same sale with the same key.
           el.amount.readOnly = true;
           showError(`${errorText(err)}\nThe purchase may or may not have been recorded. `
             + 'Press "Add purchase" again: it will not be counted twice.');
+        } else if (state.pending.purchase) {
+          fail(err); // the first try is still being processed; its detail says to retry
         } else {
           el.amount.readOnly = false;
           fail(err);
@@ -382,9 +394,10 @@
     busy(button, async () => {
       let result;
       try {
-        result = await idempotentPost('redemption', '/pos/redemptions', { barcode: state.card.barcode, reward_id: rewardId });
+        const payload = { barcode: state.card.barcode, reward_id: rewardId };
+        result = await idempotentPost('redemption', '/pos/redemptions', payload);
       } catch (err) {
-        if (state.pending.redemption) {
+        if (state.pending.redemption && isUnknownOutcome(err)) {
           showError(`${errorText(err)}\nThe reward may or may not have been redeemed. `
             + 'Press "Redeem" on it again: it will not be charged twice.');
         } else {
@@ -395,6 +408,7 @@
       el.redemptionReward.textContent = result.reward;
       el.redemptionCode.textContent = result.code;
       el.redemption.hidden = false;
+      el.redemption.scrollIntoView({ block: 'nearest' });
       el.balance.textContent = String(result.balance);
       showNotice(`${result.points_spent} points spent on ${result.reward}. New balance: ${result.balance} points.`);
       await refreshCard();
