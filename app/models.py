@@ -5,5 +5,6 @@ from app.db import Base
 from app.idempotency import IdempotencyKey  # noqa: F401
 from app.loyalty import models as loyalty_models  # noqa: F401
 from app.messaging.models import Message  # noqa: F401
+from app.wallet.apple import models as apple_wallet_models  # noqa: F401
 
 metadata = Base.metadata

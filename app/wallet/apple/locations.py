@@ -1,0 +1,58 @@
+"""The stores nearest a point, for the pass's lock-screen relevance (and later the geo work)."""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.loyalty.models import Program, Purchase, Store
+
+EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
+# Candidates ranked in SQL by a flat approximation, then exactly: enough slack for the
+# approximation's error at city and country scale.
+_CANDIDATE_FACTOR = 4
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine): within 0.5% of the ellipsoid, plenty for "nearby"."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlmb = phi2 - phi1, math.radians(lon2 - lon1)
+    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def nearest_stores(*, session: Session, program: Program, latitude: float, longitude: float,
+                   limit: int = 10) -> list[Store]:
+    """The program's active stores nearest the point, nearest first."""
+    # Equirectangular ordering needs only arithmetic, so SQLite and PostgreSQL both rank in SQL.
+    squeeze = math.cos(math.radians(latitude))
+    flat = (Store.latitude - latitude) * (Store.latitude - latitude) + (
+        (Store.longitude - longitude) * squeeze) * ((Store.longitude - longitude) * squeeze)
+    candidates = session.scalars(
+        select(Store).where(Store.program_id == program.id, Store.active.is_(True))
+        .order_by(flat, Store.id).limit(limit * _CANDIDATE_FACTOR)
+    ).all()
+    return sorted(candidates, key=lambda s: distance_m(latitude, longitude, s.latitude, s.longitude))[:limit]
+
+
+def customer_reference_point(*, session: Session, program: Program, customer_id: int) -> tuple[float, float] | None:
+    """Where the customer is likely to be: their latest store, else the middle of the program's stores.
+
+    There is no customer location yet (the geo work adds it); the store of their latest
+    purchase is the best place we know them to go.
+    """
+    store = session.scalar(
+        select(Store).join(Purchase, Purchase.store_id == Store.id)
+        .where(Purchase.customer_id == customer_id, Store.active.is_(True))
+        .order_by(Purchase.created_at.desc(), Purchase.id.desc()).limit(1)
+    )
+    if store is not None:
+        return store.latitude, store.longitude
+    points = session.execute(
+        select(Store.latitude, Store.longitude).where(Store.program_id == program.id, Store.active.is_(True))
+    ).all()
+    if not points:
+        return None
+    return sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)

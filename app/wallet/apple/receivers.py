@@ -1,0 +1,43 @@
+"""Loyalty events -> pass updates: remember who changed, then bump their passes at commit.
+
+A purchase can fire several events in one transaction (points, a tier, a referral bonus).
+Collecting the customers and acting once, just before the transaction commits, gives one
+new update tag and one push per device for all of them, and takes the tag as late as
+possible, so a device is less likely to see a later tag before an earlier one commits.
+The pushes are outbox rows written in the same transaction: nothing reaches Apple unless
+the change is committed, and the till never waits on APNs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction, object_session
+
+from app.loyalty import events
+from app.wallet.apple.service import passes_changed
+
+_PENDING = "apple_wallet.changed_customers"
+
+
+def _customer_changed(customer, **_details) -> None:
+    session = object_session(customer)
+    if session is not None:
+        session.info.setdefault(_PENDING, set()).add(customer.id)
+
+
+@event.listens_for(Session, "before_commit")
+def _update_passes(session: Session) -> None:
+    # Also runs when a savepoint is released: its changes are then final within the transaction.
+    customer_ids = session.info.pop(_PENDING, None)
+    if customer_ids:
+        passes_changed(session=session, customer_ids=sorted(customer_ids))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_on_rollback(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the whole transaction ended; on commit the set is gone already
+        session.info.pop(_PENDING, None)
+
+
+events.balance_changed.connect(_customer_changed)
+events.tier_changed.connect(_customer_changed)
