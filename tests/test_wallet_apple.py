@@ -606,7 +606,10 @@ def test_with_dev_credentials_pushes_to_apple_itself_are_only_logged(db, apple_c
 
 def test_the_pass_is_built_from_the_card_as_it_is_now(world):
     card, serial, auth = issued(world)
+    register(world, serial, auth)
+    before = len(messages(world))
     rotated = world.client.post(f"/api/v1/customers/{card['customer_id']}/card/rotate",
                                 headers=world.headers(Role.admin))
     latest = world.client.get(f"/passkit/v1/passes/{PASS_TYPE_ID}/{serial}", headers=auth)
     assert pass_json(latest.data)["barcodes"][0]["message"] == rotated.get_json()["barcode"] != card["barcode"]
+    assert len(messages(world)) == before + 1  # the phone is told to fetch the new barcode

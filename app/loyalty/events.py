@@ -12,3 +12,5 @@ _signals = Namespace()
 balance_changed = _signals.signal("balance-changed")
 #: sender: the Customer; kwargs: previous_tier (Tier | None), tier (Tier | None)
 tier_changed = _signals.signal("tier-changed")
+#: sender: the Customer; kwargs: card (Card). The card's barcode or status changed.
+card_changed = _signals.signal("card-changed")

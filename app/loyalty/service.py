@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import Conflict, NotFound, Unprocessable
-from app.loyalty import codes
+from app.loyalty import codes, events
 from app.loyalty.ledger import credit, expiry_for
 from app.loyalty.models import (
     Card,
@@ -171,6 +171,7 @@ def rotate_barcode(*, session: Session, card: Card) -> Card:
     card.barcode_token = codes.barcode_token()
     card.updated_at = utcnow()
     session.flush()
+    events.card_changed.send(card.customer, card=card)
     return card
 
 

@@ -41,3 +41,4 @@ def _forget_on_rollback(session: Session, transaction: SessionTransaction) -> No
 
 events.balance_changed.connect(_customer_changed)
 events.tier_changed.connect(_customer_changed)
+events.card_changed.connect(_customer_changed)
