@@ -19,6 +19,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/flask db upgrade
 	$(BIN)/flask wallet dev-certs
+	$(BIN)/flask messaging vapid-keys
 	$(BIN)/flask demo seed
 	$(BIN)/honcho start -f Procfile
 

@@ -49,13 +49,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 def _register_blueprints(app: Flask) -> None:
     from app.auth.api import bp as auth_bp
     from app.loyalty.api import bp as loyalty_bp
+    from app.messaging.api import bp as messaging_bp
     from app.openapi import bp as openapi_bp
     from app.pos.api import bp as pos_bp
     from app.wallet.apple.api import bp as apple_bp
     from app.wallet.google.api import bp as google_bp
     from app.web.views import bp as web_bp
 
-    for blueprint in (auth_bp, loyalty_bp, pos_bp, openapi_bp, web_bp, apple_bp, google_bp):
+    for blueprint in (auth_bp, loyalty_bp, pos_bp, openapi_bp, web_bp, apple_bp, google_bp, messaging_bp):
         app.register_blueprint(blueprint)
 
 

@@ -1,16 +1,10 @@
-"""Commands and processes around the API: seed, migrations, scheduler, outbox worker."""
-
-from datetime import timedelta
+"""Commands and processes around the API: seed, migrations, scheduler. (The outbox: test_messaging_outbox.py.)"""
 
 from sqlalchemy import func, inspect, select, text
 
 from app.auth.models import StaffUser
-from app.db import utcnow
 from app.db_cli import alembic_config
 from app.loyalty.models import Program, Reward, Store, Tier
-from app.messaging.models import Message, MessageState
-from app.messaging.outbox import claim_batch, drain_once, enqueue
-from app.messaging.providers import RecordingSender
 
 
 def _counts(database):
@@ -76,43 +70,3 @@ def test_the_scheduler_lists_its_jobs_and_keeps_them_in_the_database(app, db):
 def test_a_job_runs_on_demand(world):
     result = world.app.test_cli_runner().invoke(args=["scheduler", "run-job", "loyalty.expire_points"])
     assert result.exit_code == 0 and "loyalty.expire_points: 0" in result.output
-
-
-def test_the_outbox_sends_each_message_once_and_reclaims_abandoned_ones(world):
-    card = world.enroll()
-    with world.database.transaction() as session:
-        for key in ("welcome", "welcome", "offer-1"):
-            enqueue(session=session, customer_id=card["customer_id"], channel="push", content={"k": key},
-                    dedupe_key=f"{card['customer_id']}:{key}")
-        enqueue(session=session, customer_id=card["customer_id"], channel="sms", content={"k": "abandoned"},
-                dedupe_key="abandoned")
-    # A worker claims one row and dies before sending it.
-    with world.database.transaction() as session:
-        claimed = claim_batch(session=session, limit=1, now=utcnow())
-        assert [m.dedupe_key for m in claimed] == [f"{card['customer_id']}:welcome"]
-    sender = RecordingSender()
-    assert drain_once(database=world.database, senders={"push": sender, "sms": sender}) == 2
-    assert sorted(m[2]["k"] for m in sender.sent) == ["abandoned", "offer-1"]
-    # After the dead worker's lease runs out, its row is taken again and sent once.
-    with world.database.transaction() as session:
-        session.execute(text("UPDATE messages SET lease_until = :t WHERE state = 'sending'"),
-                        {"t": utcnow() - timedelta(seconds=1)})
-    assert drain_once(database=world.database, senders={"push": sender, "sms": sender}) == 1
-    assert drain_once(database=world.database, senders={"push": sender, "sms": sender}) == 0
-    assert sorted(m[2]["k"] for m in sender.sent) == ["abandoned", "offer-1", "welcome"]
-    with world.database.transaction() as session:
-        assert set(session.scalars(select(Message.state))) == {MessageState.sent}
-
-
-def test_a_failing_provider_is_retried_later_then_given_up(world):
-    class Down:
-        def send(self, message):
-            raise ConnectionError("provider down")
-
-    with world.database.transaction() as session:
-        enqueue(session=session, customer_id=None, channel="sms", content={}, dedupe_key="x")
-    assert drain_once(database=world.database, senders={"sms": Down()}) == 1
-    with world.database.transaction() as session:
-        message = session.scalar(select(Message))
-        assert message.state is MessageState.queued and message.not_before > utcnow()
-        assert "provider down" in message.error

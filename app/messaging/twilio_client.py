@@ -1,0 +1,92 @@
+"""The real twilio SDK, aimed at a configurable API base URL, and its errors in outbox terms.
+
+The SDK builds every request itself (URL, form fields, auth); `RedirectingHttpClient` only
+swaps https://api.twilio.com for the configured base just before the real requests-based
+client sends it, so tests talk to a local server speaking Twilio's API.
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import phonenumbers
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from app.messaging.config import MessagingSettings
+from app.messaging.providers import OptedOut, RetryLater, Undeliverable, parse_retry_after
+
+TWILIO_API_HOST = "api.twilio.com"
+# https://www.twilio.com/docs/api/errors/21610: the recipient replied STOP to this sender.
+OPTED_OUT = 21610
+TOO_MANY_REQUESTS = 20429
+
+
+class RedirectingHttpClient(TwilioHttpClient):
+    def __init__(self, *, base_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self.base = urlsplit(base_url.rstrip("/"))
+        self.last_retry_after: float | None = None
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
+                allow_redirects=False):
+        parts = urlsplit(url)
+        if parts.hostname == TWILIO_API_HOST:
+            url = urlunsplit((self.base.scheme, self.base.netloc, self.base.path + parts.path, parts.query, ""))
+        response = super().request(method, url, params=params, data=data, headers=headers, auth=auth,
+                                   timeout=timeout, allow_redirects=allow_redirects)
+        # The SDK's exception drops the headers; keep Retry-After for the outbox.
+        self.last_retry_after = parse_retry_after((response.headers or {}).get("Retry-After"))
+        return response
+
+
+class TwilioClients:
+    """One SDK client per thread: the outbox sends concurrently, a requests Session is not shared."""
+
+    def __init__(self, settings: MessagingSettings) -> None:
+        if not settings.twilio_account_sid or settings.twilio_auth_token is None:
+            raise RuntimeError("Twilio needs POINTCARD_MESSAGING__TWILIO_ACCOUNT_SID and __TWILIO_AUTH_TOKEN")
+        self.settings = settings
+        self._local = threading.local()
+
+    def get(self) -> Client:
+        if not hasattr(self._local, "client"):
+            http = RedirectingHttpClient(base_url=self.settings.twilio_api_base_url,
+                                         timeout=self.settings.twilio_timeout_seconds)
+            self._local.client = Client(self.settings.twilio_account_sid,
+                                        self.settings.twilio_auth_token.get_secret_value(), http_client=http)
+        return self._local.client
+
+
+def outbox_error(exc: Exception, client: Client) -> Exception:
+    """A Twilio failure as the outbox understands it. The SDK itself never retries a 429."""
+    if isinstance(exc, requests.RequestException):
+        return RetryLater(f"Twilio unreachable: {exc}")
+    if not isinstance(exc, TwilioRestException):
+        return exc
+    described = f"Twilio {exc.status} error {exc.code}: {exc.msg}"
+    if exc.code == OPTED_OUT:
+        return OptedOut(described)
+    if exc.status == 429 or exc.code == TOO_MANY_REQUESTS or exc.status >= 500:
+        return RetryLater(described, retry_after=getattr(client.http_client, "last_retry_after", None))
+    return Undeliverable(described)
+
+
+def e164(phone: str | None) -> str:
+    """The recipient's number as Twilio wants it (+14155550123), or Undeliverable."""
+    try:
+        number = phonenumbers.parse(phone or "", None)
+    except phonenumbers.NumberParseException as exc:
+        raise Undeliverable(f"the customer's phone number {phone!r} is not an international number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise Undeliverable(f"the customer's phone number {phone!r} is not a valid number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def webhook_url(settings, path: str, **query) -> str:
+    """A URL Twilio calls back: the configured public base, never what a proxy made of it."""
+    base = (settings.messaging.webhook_base_url or settings.public_base_url).rstrip("/")
+    return f"{base}{path}" + (f"?{urlencode(query)}" if query else "")

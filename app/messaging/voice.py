@@ -1,0 +1,153 @@
+"""Voicemail drops through Twilio: a call with answering-machine detection, and its TwiML.
+
+The call is placed with asynchronous AMD that waits for the end of the greeting
+(DetectMessageEnd). Twilio fetches the TwiML as soon as someone or something answers; with
+async AMD the answer is not known yet, so that first TwiML greets at once (no dead air: a
+silent line is an abandoned call) and holds. When AMD reports, the call is redirected to the
+same TwiML with its verdict: after a machine's beep the recording plays; a person hears a
+short live message with a key to opt out; a fax is hung up on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from app.messaging.config import MessagingSettings
+from app.messaging.models import Message
+from app.messaging.providers import ConsoleSender, Sender, Undeliverable
+from app.messaging.twilio_client import TwilioClients, e164, outbox_error, webhook_url
+
+log = logging.getLogger("pointcard.messages")
+
+OPT_OUT_DIGIT = "9"
+MACHINE_END = ("machine_end_beep", "machine_end_silence", "machine_end_other")
+TWIML_PATH = "/webhooks/twilio/voice/twiml"
+
+
+class TwilioVoiceSender:
+    def __init__(self, *, settings, clients: TwilioClients) -> None:
+        self.settings, self.messaging, self.clients = settings, settings.messaging, clients
+        if not self.messaging.twilio_voice_from:
+            raise RuntimeError("Voice through Twilio needs POINTCARD_MESSAGING__TWILIO_VOICE_FROM")
+
+    def send(self, message: Message) -> str:
+        if not (message.recipient and message.recipient.phone):
+            raise Undeliverable("the customer has no phone number")
+        phone = e164(message.recipient.phone)
+        client = self.clients.get()
+        try:
+            call = client.calls.create(
+                to=phone, from_=self.messaging.twilio_voice_from,
+                url=webhook_url(self.settings, TWIML_PATH, m=message.id), method="POST",
+                machine_detection="DetectMessageEnd", async_amd="true",
+                async_amd_status_callback=webhook_url(self.settings, "/webhooks/twilio/voice/amd", m=message.id),
+                async_amd_status_callback_method="POST",
+                machine_detection_timeout=self.messaging.voice_machine_detection_timeout,
+                status_callback=webhook_url(self.settings, "/webhooks/twilio/voice/status", m=message.id),
+                status_callback_method="POST", timeout=self.messaging.voice_ring_timeout,
+            )
+        except Exception as exc:
+            raise outbox_error(exc, client) from exc
+        return call.sid
+
+    def redirect(self, call_sid: str, url: str) -> None:
+        """Send a live call to new TwiML (the AMD verdict arrived)."""
+        client = self.clients.get()
+        try:
+            client.calls(call_sid).update(url=url, method="POST")
+        except Exception as exc:
+            raise outbox_error(exc, client) from exc
+
+
+class ConsoleVoice(ConsoleSender):
+    def redirect(self, call_sid: str, url: str) -> None:
+        log.info("[voice] call %s redirected to %s", call_sid, url)
+
+
+def make_voice_sender(app: Flask) -> Sender:
+    settings = app.extensions["settings"]
+    messaging: MessagingSettings = settings.messaging
+    configured = bool(messaging.twilio_account_sid and messaging.twilio_auth_token)
+    if messaging.voice_backend == "console" or (messaging.voice_backend == "auto" and not configured):
+        return ConsoleVoice()
+    return TwilioVoiceSender(settings=settings, clients=TwilioClients(messaging))
+
+
+def voice_provider(app: Flask):
+    """The app's voice sender, kept for the webhooks that steer live calls."""
+    if "messaging.voice" not in app.extensions:
+        app.extensions["messaging.voice"] = make_voice_sender(app)
+    return app.extensions["messaging.voice"]
+
+
+# --- TwiML ------------------------------------------------------------------------------------
+
+def _say(response: VoiceResponse | Gather, text: str, messaging: MessagingSettings) -> None:
+    response.say(text, language=messaging.voice_language)
+
+
+def identification(*, business: str, messaging: MessagingSettings) -> str:
+    number = messaging.voice_opt_out_number or messaging.twilio_voice_from or ""
+    spoken = " ".join(number.lstrip("+")) if number else ""
+    how = f"call {spoken} and press {OPT_OUT_DIGIT}" if spoken else "reply STOP to our texts"
+    return f"This message is from {business}. To stop these calls, {how}."
+
+
+def hold_twiml(*, business: str, messaging: MessagingSettings) -> str:
+    """While AMD listens: greet at once, then wait for the verdict's redirect."""
+    response = VoiceResponse()
+    _say(response, f"Hello, this is {business}.", messaging)
+    response.pause(length=messaging.voice_machine_detection_timeout)
+    response.hangup()
+    return str(response)
+
+
+def voicemail_twiml(*, content: dict, business: str, recording_url: str | None, messaging: MessagingSettings) -> str:
+    response = VoiceResponse()
+    if recording_url:
+        response.play(recording_url)
+    else:
+        _say(response, str(content.get("script") or ""), messaging)
+    _say(response, identification(business=business, messaging=messaging), messaging)
+    response.hangup()
+    return str(response)
+
+
+def live_twiml(*, content: dict, business: str, first_name: str, opt_out_url: str,
+               messaging: MessagingSettings) -> str:
+    """A person answered: a short message, and a key that stops these calls."""
+    response = VoiceResponse()
+    gather = Gather(num_digits=1, action=opt_out_url, method="POST", timeout=5)
+    text = str(content.get("live_script") or f"Hi {first_name}, {business} has a new offer for you on your card.")
+    _say(gather, f"{text} This call is from {business}. To stop these calls, press {OPT_OUT_DIGIT} now.", messaging)
+    response.append(gather)
+    _say(response, "Thank you. Goodbye.", messaging)
+    response.hangup()
+    return str(response)
+
+
+def hangup_twiml() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
+def said_twiml(text: str, messaging: MessagingSettings) -> str:
+    response = VoiceResponse()
+    _say(response, text, messaging)
+    response.hangup()
+    return str(response)
+
+
+def opt_out_menu_twiml(*, business: str, action_url: str, messaging: MessagingSettings) -> str:
+    """Someone calls the opt-out number."""
+    response = VoiceResponse()
+    gather = Gather(num_digits=1, action=action_url, method="POST", timeout=8)
+    _say(gather, f"You have reached {business}. To stop our calls to this number, press {OPT_OUT_DIGIT}.",
+         messaging)
+    response.append(gather)
+    response.hangup()
+    return str(response)

@@ -1,0 +1,26 @@
+"""Local servers that speak the providers' real protocols, for the real client libraries to call."""
+
+from __future__ import annotations
+
+import threading
+
+from werkzeug.serving import make_server
+
+
+class LocalServer:
+    """A WSGI app served over HTTP on 127.0.0.1 in a thread (a fresh port each time)."""
+
+    def __init__(self, wsgi_app) -> None:
+        self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
