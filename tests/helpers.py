@@ -71,6 +71,8 @@ class World:
     # --- common steps ---
 
     def enroll(self, name: str = "Ada Lovelace", **fields) -> dict:
+        if any(fields.get("consents", {}).values()):
+            fields.setdefault("consent_text", "Yes, send me offers. Reply STOP to opt out.")
         response = self.client.post("/api/v1/enroll", json={"name": name, **fields})
         assert response.status_code == 201, response.get_json()
         return response.get_json()

@@ -118,3 +118,9 @@ class TestRateLimits:
         other_ip = world.client.post("/api/v1/enroll", json={"name": "P 5"},
                                      environ_base={"REMOTE_ADDR": "10.0.0.9"})
         assert other_ip.status_code == 201
+
+
+def test_a_consent_without_the_disclosure_shown_is_refused(world):
+    body = _assert_problem(world.client.post("/api/v1/enroll", json={"name": "Ada", "consents": {"sms": True}}), 422)
+    assert "consent_text" in body["errors"][0]["message"]
+    assert world.client.post("/api/v1/enroll", json={"name": "Ada", "consents": {"sms": False}}).status_code == 201

@@ -202,6 +202,13 @@ class EnrollRequest(Input):
     consent_text: str = Field(default="", max_length=2000, description="The disclosure the customer agreed to.")
     referral_code: str | None = Field(default=None, min_length=4, max_length=16)
 
+    @model_validator(mode="after")
+    def _consent_needs_its_disclosure(self) -> EnrollRequest:
+        # An opt-in only counts with the exact text the customer agreed to on record.
+        if any(self.consents.by_channel().values()) and not self.consent_text.strip():
+            raise ValueError("consent_text (the disclosure shown to the customer) is required with any consent")
+        return self
+
 
 class EnrollResponse(Output):
     customer_id: int
