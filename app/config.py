@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.campaigns.config import CampaignSettings
 from app.messaging.config import MessagingSettings
 from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.google.config import GoogleWalletSettings
@@ -46,6 +47,7 @@ class Settings(BaseSettings):
     apple: AppleWalletSettings = Field(default_factory=AppleWalletSettings)
     google: GoogleWalletSettings = Field(default_factory=GoogleWalletSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> Settings:

@@ -1,6 +1,7 @@
 """Every table, imported once so Alembic and the tests see the whole schema."""
 
 from app.auth.models import StaffUser  # noqa: F401
+from app.campaigns import models as campaign_models  # noqa: F401
 from app.db import Base
 from app.idempotency import IdempotencyKey  # noqa: F401
 from app.loyalty import models as loyalty_models  # noqa: F401

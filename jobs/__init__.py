@@ -10,17 +10,19 @@ from __future__ import annotations
 import logging
 import threading
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
+from app.campaigns.jobs import JOBS as CAMPAIGN_JOBS
 from app.db import Database
 from app.jobs import Job
 from app.loyalty.jobs import JOBS as LOYALTY_JOBS
 
 log = logging.getLogger(__name__)
 
-ALL_JOBS: list[Job] = [*LOYALTY_JOBS]
+ALL_JOBS: list[Job] = [*LOYALTY_JOBS, *CAMPAIGN_JOBS]
 _ADVISORY_LOCK_ID = 0x504F494E54  # "POINT"
 # The database of the scheduler running in this process. Stored jobs name only the job, so
 # neither code paths nor connection URLs (with their passwords) end up pickled in the table.
@@ -32,6 +34,15 @@ def run_job(name: str) -> None:
     job = next(job for job in ALL_JOBS if job.name == name)
     log.info("job %s starting", name)
     job.run(_database)
+
+
+def _log_outcome(event: JobExecutionEvent) -> None:
+    """One line per run with the time it was due: the record that each due run happened once."""
+    due = event.scheduled_run_time.isoformat()
+    if event.exception is not None:
+        log.error("job %s due at %s failed: %s", event.job_id, due, event.exception)
+    else:
+        log.info("job %s done (due at %s)", event.job_id, due)
 
 
 def build_scheduler(database: Database) -> BackgroundScheduler:
@@ -47,6 +58,7 @@ def build_scheduler(database: Database) -> BackgroundScheduler:
             run_job, trigger=job.trigger, args=[job.name], id=job.name, name=job.name,
             replace_existing=True, misfire_grace_time=job.timeout_minutes * 60, **job.trigger_args,
         )
+    scheduler.add_listener(_log_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     return scheduler
 
 
