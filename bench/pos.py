@@ -126,7 +126,8 @@ def _client_process(port: int, token: str, barcodes: list[str], n_threads: int, 
 
 
 def run_load(*, port: int, token: str, barcodes: list[str], clients: int, procs: int, warmup: float,
-             seconds: float) -> dict:
+             seconds: float, cpu_groups=None) -> dict:
+    """Run the clients; `cpu_groups()` -> {name: [pids]} is sampled over the measured window."""
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     procs = max(1, min(procs, clients))
@@ -142,6 +143,12 @@ def run_load(*, port: int, token: str, barcodes: list[str], clients: int, procs:
     try:
         for child in children:
             child.start()
+        cpu = None
+        if cpu_groups is not None:
+            _sleep_until(measure_from)
+            before = cpu_snapshot({**cpu_groups(), "clients": [c.pid for c in children]})
+            _sleep_until(stop_at)
+            cpu = cpu_delta(before, cpu_snapshot({**cpu_groups(), "clients": [c.pid for c in children]}), seconds)
         latencies: list[float] = []
         total = {"ok": 0, "ok_total": 0, "errors": 0, "errors_total": 0, "statuses": {}, "exceptions": {}}
         for _ in children:
@@ -162,7 +169,61 @@ def run_load(*, port: int, token: str, barcodes: list[str], clients: int, procs:
     latencies.sort()
     total["latencies"] = latencies
     total["tps"] = total["ok"] / seconds
+    total["cpu"] = cpu
     return total
+
+
+def _sleep_until(moment: float) -> None:
+    while (left := moment - time.monotonic()) > 0:
+        time.sleep(min(left, 0.5))
+
+
+# --- CPU accounting from /proc (Linux): what the app, PostgreSQL and the clients each burn ------
+# The figures that survive a busy machine are CPU milliseconds per purchase, not tps; the
+# "others" line says how much of the machine something outside the benchmark was using.
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime (this process, all its threads)
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _machine_ticks() -> tuple[int, int]:
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    total = sum(values[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+    return total - idle, total
+
+
+def cpu_snapshot(groups: dict[str, list[int]]) -> dict:
+    return {"groups": {name: {pid: _proc_ticks(pid) for pid in pids} for name, pids in groups.items()},
+            "machine": _machine_ticks()}
+
+
+def cpu_delta(before: dict, after: dict, seconds: float) -> dict | None:
+    if not after["machine"][1]:
+        return None
+    used: dict[str, float] = {}
+    for name, pids in after["groups"].items():
+        old = before["groups"].get(name, {})
+        used[name] = sum(ticks - old.get(pid, 0) for pid, ticks in pids.items()) / _TICK  # CPU seconds
+    busy = (after["machine"][0] - before["machine"][0]) / _TICK
+    total = (after["machine"][1] - before["machine"][1]) / _TICK
+    cores = total / seconds if seconds else 0
+    used["others"] = max(0.0, busy - sum(used.values()))
+    return {"cpu_seconds": {k: round(v, 2) for k, v in used.items()},
+            "machine_busy_pct": round(100 * busy / total, 1) if total else None,
+            "cores_seen": round(cores, 2), "seconds": seconds}
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -284,6 +345,8 @@ class Bench:
             "POINTCARD_RATE_LIMITS_ENABLED": "false",
             "POINTCARD_ENV": "production",
             "POINTCARD_MAX_PURCHASES_PER_CARD_PER_HOUR": "1000000",
+            # the one login must outlive the run
+            "POINTCARD_STAFF_TOKEN_MINUTES": str(max(60, math.ceil((self.args.warmup + self.args.seconds) / 60) + 10)),
         })
         env.pop("REDIS_URL", None)
         command = [str(VENV_BIN / "gunicorn"), "-w", str(self.args.workers), "-k", "gthread",
@@ -347,6 +410,27 @@ class Bench:
             raise RuntimeError(f"cashier login failed: {status} {raw[:500]!r}")
         return json.loads(raw)["access_token"]
 
+    # CPU accounting
+
+    def cpu_groups(self) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = {}
+        if self.gunicorn is not None:
+            groups["app"] = [self.gunicorn.pid, *_children(self.gunicorn.pid)]
+        groups.update(self._pg_groups(self.app_db))
+        return groups
+
+    def _pg_groups(self, database: str) -> dict[str, list[int]]:
+        """The server processes working for `database` (and the WAL writers), when the server is local."""
+        if (self.server.host or "localhost") not in ("127.0.0.1", "localhost", "::1"):
+            return {}
+        with suppress(Exception):
+            rows = self.sql(
+                f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}' "
+                "OR backend_type IN ('walwriter', 'checkpointer', 'background writer')"
+            )
+            return {"postgres": [row[0] for row in rows]}
+        return {}
+
     # checks
 
     def verify(self, expected_purchases: int) -> dict:
@@ -395,16 +479,54 @@ class Bench:
         command = [self.args.pgbench, "-b", "simple-update", "-c", str(self.args.clients), "-j",
                    str(self.args.pgbench_jobs), "-T", str(round(self.args.seconds)), "-n", self.pgbench_db]
         self.log("running pgbench " + " ".join(command[1:]))
-        done = subprocess.run(command, env=self.pgbench_env(), capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"pgbench failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        process = subprocess.Popen(command, env=self.pgbench_env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        cpu = None
+        try:
+            seconds = round(self.args.seconds)
+            if sys.platform == "linux" and seconds >= 4:
+                started = time.monotonic()
+                _sleep_until(started + 1)  # connections are up
+                groups = lambda: {"pgbench": [process.pid], **self._pg_groups(self.pgbench_db)}  # noqa: E731
+                before = cpu_snapshot(groups())
+                _sleep_until(started + seconds - 1)
+                cpu = cpu_delta(before, cpu_snapshot(groups()), seconds - 2)
+            stdout, stderr = process.communicate()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         tps = re.search(r"^tps = ([\d.]+) \(without initial connection time\)", done.stdout, re.M)
         latency = re.search(r"^latency average = ([\d.]+) ms", done.stdout, re.M)
         failed = re.search(r"^number of failed transactions: (\d+)", done.stdout, re.M)
         if not tps:
             raise RuntimeError(f"could not read pgbench's tps from:\n{done.stdout}")
-        return {"tps": float(tps[1]), "latency_avg_ms": float(latency[1]) if latency else None,
-                "failed": int(failed[1]) if failed else 0, "command": "pgbench " + " ".join(command[1:])}
+        result = {"tps": round(float(tps[1]), 1), "latency_avg_ms": float(latency[1]) if latency else None,
+                  "failed": int(failed[1]) if failed else 0, "command": "pgbench " + " ".join(command[1:])}
+        if cpu:
+            result["cpu"] = _per_request(cpu, round(result["tps"] * cpu["seconds"]))
+        return result
+
+
+def _per_request(cpu: dict | None, requests: int) -> dict | None:
+    """CPU ms per transaction for each group, and how busy the machine was (others = not us)."""
+    if not cpu or not requests:
+        return None
+    return {"ms_per_tx": {k: round(v * 1000 / requests, 2) for k, v in cpu["cpu_seconds"].items() if k != "others"},
+            "cores_used": {k: round(v / cpu["seconds"], 2) for k, v in cpu["cpu_seconds"].items()},
+            "machine_busy_pct": cpu["machine_busy_pct"]}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with suppress(OSError, IndexError, ValueError):
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+    return found
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -444,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (nohup, &)
     bench = Bench(args)
     wall = time.monotonic()
     figures: dict = {}
@@ -456,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.checkpoint()
         bench.log(f"load: {args.clients} clients, {args.warmup:g}s warm-up + {args.seconds:g}s measured")
         load = run_load(port=port, token=token, barcodes=barcodes, clients=args.clients,
-                        procs=args.client_procs, warmup=args.warmup, seconds=args.seconds)
+                        procs=args.client_procs, warmup=args.warmup, seconds=args.seconds,
+                        cpu_groups=bench.cpu_groups if sys.platform == "linux" else None)
         bench.stop_gunicorn()
         check = bench.verify(load["ok_total"])
         pgbench = None
@@ -479,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
                 "errors": load["errors"], "errors_incl_warmup": load["errors_total"],
                 "error_statuses": load["statuses"], "exceptions": load["exceptions"],
                 "answers_201_incl_warmup": load["ok_total"],
+                "cpu": _per_request(load["cpu"], load["ok"]),
             },
             "pgbench_simple_update": pgbench,
             "ratio_earn_to_pgbench": round(load["tps"] / pgbench["tps"], 4) if pgbench else None,
@@ -488,12 +613,16 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; cleaning up", file=sys.stderr)
         return 130
     except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
         print(f"bench failed: {exc}", file=sys.stderr)
         if bench.gunicorn_log.exists() and bench.gunicorn_tail():
             print("--- gunicorn log (tail) ---\n" + bench.gunicorn_tail(), file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C (or a TERM) must not skip the cleanup
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             bench.stop_gunicorn()
             bench.drop_databases()
@@ -503,16 +632,15 @@ def main(argv: list[str] | None = None) -> int:
             bench.tmp.cleanup()
             signal.signal(signal.SIGINT, signal.default_int_handler)
     figures["wall_seconds"] = round(time.monotonic() - wall, 1)
-    print_summary(figures)
+    print_summary(figures, out=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(figures, indent=2))
     ok = figures["check"]["purchases_match"] and figures["check"]["ledger_consistent"] and figures["earn"]["errors"] == 0
     return 0 if ok else 2
 
 
-def print_summary(f: dict) -> None:
+def print_summary(f: dict, out=sys.stdout) -> None:
     p, e, g, c = f["params"], f["earn"], f["pgbench_simple_update"], f["check"]
-    out = sys.stderr if "--json" in sys.argv else sys.stdout
     rows = [
         ("clients / seconds (+warm-up)", f"{p['clients']} / {p['seconds']:g} (+{p['warmup']:g})"),
         ("gunicorn workers x threads", f"{p['gunicorn_workers']} x {p['gunicorn_threads']} (gthread)"),
@@ -523,11 +651,22 @@ def print_summary(f: dict) -> None:
         ("earn errors (non-201)", f"{e['errors']}" + (f"  {e['error_statuses']} {e['exceptions']}"
                                                       if e["error_statuses"] or e["exceptions"] else "")),
     ]
+    if e.get("cpu"):
+        ms, cores = e["cpu"]["ms_per_tx"], e["cpu"]["cores_used"]
+        rows += [
+            ("earn CPU ms per purchase", "  ".join(f"{k} {ms[k]:.2f}" for k in ("app", "postgres", "clients") if k in ms)),
+            ("cores busy during earn run", "  ".join(f"{k} {v:.2f}" for k, v in cores.items())
+             + f"  (machine {e['cpu']['machine_busy_pct']:.0f}% busy)"),
+        ]
     if g:
         rows += [
             ("pgbench simple-update tps", f"{g['tps']:.1f}  (latency avg {g['latency_avg_ms']} ms)"),
             ("earn tps / pgbench tps", f"{f['ratio_earn_to_pgbench']:.3f}"),
         ]
+        if g.get("cpu"):
+            cores = g["cpu"]["cores_used"]
+            rows.append(("cores busy during pgbench", "  ".join(f"{k} {v:.2f}" for k, v in cores.items())
+                         + f"  (machine {g['cpu']['machine_busy_pct']:.0f}% busy)"))
     rows += [
         ("purchases rows = 201 answers", f"{'yes' if c['purchases_match'] else 'NO'}  "
                                          f"({c['purchases_rows']} rows, {c['answers_201']} answers)"),
@@ -541,6 +680,10 @@ def print_summary(f: dict) -> None:
     detail = "" if c["ledger_consistent"] else (f" ({c['customers_ledger_mismatch']} balances off their ledger, "
                                                 f"{c['customers_lots_mismatch']} off their open lots)")
     print(f"ledger consistent: {'yes' if c['ledger_consistent'] else 'no'}{detail}", file=out)
+    others = max((x["cpu"]["cores_used"].get("others", 0) for x in (e, g or {}) if x.get("cpu")), default=0)
+    if others > 0.15:
+        print(f"warning: other processes used up to {others:.2f} cores during the measurements; "
+              "these figures are not representative, run again on a quiet machine", file=out)
 
 
 if __name__ == "__main__":
