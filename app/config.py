@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.campaigns.config import CampaignSettings
+from app.geo.config import GeoSettings
 from app.messaging.config import MessagingSettings
 from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.google.config import GoogleWalletSettings
@@ -29,6 +30,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     secret_key: SecretStr | None = None
     public_base_url: str = "http://127.0.0.1:5000"
+    # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: trust none).
+    proxy_hops: int = Field(default=0, ge=0, le=5)
 
     jwt_issuer: str = "pointcard"
     jwt_audience: str = "pointcard-api"
@@ -48,6 +51,7 @@ class Settings(BaseSettings):
     google: GoogleWalletSettings = Field(default_factory=GoogleWalletSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    geo: GeoSettings = Field(default_factory=GeoSettings)
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> Settings:

@@ -124,3 +124,16 @@ def test_a_consent_without_the_disclosure_shown_is_refused(world):
     body = _assert_problem(world.client.post("/api/v1/enroll", json={"name": "Ada", "consents": {"sms": True}}), 422)
     assert "consent_text" in body["errors"][0]["message"]
     assert world.client.post("/api/v1/enroll", json={"name": "Ada", "consents": {"sms": False}}).status_code == 201
+
+
+class TestBehindAProxy:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"proxy_hops": 1, "rate_limits_enabled": True, "enroll_rate_limit": "1 per minute"}
+
+    def test_the_client_address_comes_from_the_proxy_header(self, world):
+        first = {"X-Forwarded-For": "203.0.113.7"}
+        assert world.client.post("/api/v1/enroll", json={"name": "A"}, headers=first).status_code == 201
+        assert world.client.post("/api/v1/enroll", json={"name": "B"}, headers=first).status_code == 429
+        other = {"X-Forwarded-For": "203.0.113.8"}
+        assert world.client.post("/api/v1/enroll", json={"name": "C"}, headers=other).status_code == 201

@@ -139,7 +139,6 @@ def record_purchase(
             f"{limits.points_per_transaction}.",
             limit=limits.points_per_transaction,
         )
-    first_purchase = not session.scalar(select(func.count(Purchase.id)).where(Purchase.customer_id == customer.id))
     purchase = Purchase(
         customer_id=customer.id, store_id=store_id, cashier_id=cashier_id, amount=amount,
         currency=program.currency, points_earned=points, created_at=now,
@@ -154,7 +153,8 @@ def record_purchase(
             expires_at=expiry_for(earned_at=now, expiry_months=program.expiry_months), at=now,
             purchase_id=purchase.id, store_id=store_id, staff_user_id=cashier_id, reason=reason,
         )
-    if first_purchase:
+    if customer.referred_by_id is not None:
+        # The unpaid referral row is the latch: only the referee's first purchase finds it.
         _pay_referral(session=session, customer=customer, program=program, now=now)
     evaluate_tier(session=session, customer=customer, now=now)
     return purchase, entry
