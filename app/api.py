@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, g, json, request
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.orm import Session
 
 from app.auth.service import check_principal_active
 from app.auth.tokens import Principal, Role, verify_token
@@ -116,6 +118,29 @@ def _serialize(spec: EndpointSpec, result: Any) -> Response:
     return Response(json.dumps(payload), status=status, headers=headers, mimetype="application/json")
 
 
+@contextmanager
+def request_transaction() -> Iterator[Session]:
+    """The request's session: committed when the block succeeds, rolled back on any exception."""
+    session = get_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def transactional(view: Callable) -> Callable:
+    """One transaction per request for views outside @endpoint (webhooks, wallet protocols)."""
+
+    @functools.wraps(view)
+    def wrapper(**kwargs: Any) -> Any:
+        with request_transaction():
+            return view(**kwargs)
+
+    return wrapper
+
+
 def endpoint(
     *,
     roles: Iterable[Role] | None,
@@ -151,21 +176,12 @@ def endpoint(
                 kwargs["body"] = parse_body(spec.body)
             if spec.query is not None:
                 kwargs["query"] = _parse_query(spec.query)
-            session = get_session()
-            try:
+            with request_transaction() as session:
                 if spec.idempotent:
-                    response = run_idempotent(
-                        session=session,
-                        principal=g.principal,
-                        call=lambda: _serialize(spec, view(**kwargs)),
+                    return run_idempotent(
+                        session=session, principal=g.principal, call=lambda: _serialize(spec, view(**kwargs))
                     )
-                else:
-                    response = _serialize(spec, view(**kwargs))
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            return response
+                return _serialize(spec, view(**kwargs))
 
         wrapper.api_spec = spec
         return wrapper

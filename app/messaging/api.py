@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from app.api import UnsupportedMediaType, current_principal, endpoint
+from app.api import UnsupportedMediaType, current_principal, endpoint, request_transaction
 from app.auth.tokens import Role
 from app.errors import Forbidden, NotFound
 from app.extensions import get_session, get_settings
@@ -127,14 +127,8 @@ def twilio_webhook(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(**kwargs):
         _verify_twilio_signature()
-        session = get_session()
-        try:
-            response = view(**kwargs)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        return response
+        with request_transaction():
+            return view(**kwargs)
 
     return wrapper
 

@@ -12,13 +12,11 @@ Status codes are Apple's; errors still carry problem+json bodies.
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from app.api import parse_body
+from app.api import parse_body, transactional
 from app.errors import problem_response
 from app.extensions import get_session, get_settings, limiter
 from app.loyalty.service import card_by_access_token
@@ -38,23 +36,6 @@ _DEVICE = "<string(maxlength=128):device_library_id>"
 def web_service_url() -> str:
     """What passes carry as webServiceURL; the device appends /v1/..."""
     return get_settings().public_base_url.rstrip("/") + "/passkit"
-
-
-def _transactional(view: Callable) -> Callable:
-    """One transaction per request, as @endpoint does for the JSON API."""
-
-    @functools.wraps(view)
-    def wrapper(**kwargs) -> Response:
-        session = get_session()
-        try:
-            response = view(**kwargs)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        return response
-
-    return wrapper
 
 
 class _NotModified(Response):
@@ -89,7 +70,7 @@ def _authenticated(pass_type_id: str, serial_number: str) -> ApplePass:
 
 
 @bp.get("/wallet/apple/<card_token>.pkpass")
-@_transactional
+@transactional
 def download_pass(card_token: str) -> Response:
     """The customer's pass, issued on the first download."""
     card = card_by_access_token(session=get_session(), access_token=card_token)
@@ -97,7 +78,7 @@ def download_pass(card_token: str) -> Response:
 
 
 @bp.post(f"{PASSKIT}/devices/{_DEVICE}/registrations/<pass_type_id>/<serial_number>")
-@_transactional
+@transactional
 def register_device(device_library_id: str, pass_type_id: str, serial_number: str) -> Response:
     apple_pass = _authenticated(pass_type_id, serial_number)
     body = parse_body(schemas.DeviceRegistration)
@@ -107,7 +88,7 @@ def register_device(device_library_id: str, pass_type_id: str, serial_number: st
 
 
 @bp.delete(f"{PASSKIT}/devices/{_DEVICE}/registrations/<pass_type_id>/<serial_number>")
-@_transactional
+@transactional
 def unregister_device(device_library_id: str, pass_type_id: str, serial_number: str) -> Response:
     apple_pass = _authenticated(pass_type_id, serial_number)
     service.unregister_device(session=get_session(), apple_pass=apple_pass, device_library_id=device_library_id)
@@ -115,7 +96,7 @@ def unregister_device(device_library_id: str, pass_type_id: str, serial_number: 
 
 
 @bp.get(f"{PASSKIT}/devices/{_DEVICE}/registrations/<pass_type_id>")
-@_transactional
+@transactional
 def updated_serials(device_library_id: str, pass_type_id: str) -> Response:
     """No Authorization here: Apple's protocol lets the device library id stand for the device."""
     found = service.updated_serials(
@@ -128,7 +109,7 @@ def updated_serials(device_library_id: str, pass_type_id: str) -> Response:
 
 
 @bp.get(f"{PASSKIT}/passes/<pass_type_id>/<serial_number>")
-@_transactional
+@transactional
 def latest_pass(pass_type_id: str, serial_number: str) -> Response:
     return _pass_response(_authenticated(pass_type_id, serial_number))
 

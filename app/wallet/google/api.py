@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from flask import Blueprint, abort, jsonify, redirect, send_from_directory
-from sqlalchemy.orm import Session
 
-from app.api import parse_body
-from app.extensions import get_session
+from app.api import parse_body, request_transaction
 from app.loyalty.service import card_by_access_token
 from app.wallet.google import save_link as links
 from app.wallet.google import service
@@ -28,17 +24,6 @@ log = logging.getLogger("pointcard.google_wallet")
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _IMAGE = re.compile(r"^[A-Za-z0-9_-]+\.(png|jpg|jpeg)$")
-
-
-@contextmanager
-def _transaction() -> Iterator[Session]:
-    session = get_session()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def _configured_wallet() -> GoogleWallet:
@@ -55,14 +40,14 @@ def _configured_wallet() -> GoogleWallet:
 def save_link(card_token: str):
     """Send the customer to Google's "save to wallet" page for their card."""
     wallet = _configured_wallet()
-    with _transaction() as session:
+    with request_transaction() as session:
         card = card_by_access_token(session=session, access_token=card_token)
         link = links.plan_save_link(session=session, card=card, wallet=wallet)
     if link.needs_push:
         # No transaction is open while Google is called, so a slow Google holds up no one
         # (on SQLite any open transaction would hold the till's writes).
         class_response = links.push_save_link(link=link, wallet=wallet)
-        with _transaction() as session:
+        with request_transaction() as session:
             links.record_save_link_push(session=session, link=link, class_response=class_response)
     response = redirect(link.url, code=302)
     # Signed afresh on every click; and the card's secret is in this URL.
@@ -78,7 +63,7 @@ def callback():
     wallet = _configured_wallet()
     message = verify_callback(request_body, sender_ids=wallet.settings.callback_sender_ids,
                               recipient_id=wallet.issuer_id, keys=wallet.root_keys)
-    with _transaction() as session:
+    with request_transaction() as session:
         outcome = service.record_callback(session=session, message=message)
     # 200 whatever the outcome: Google would only send a duplicate or expired message again.
     return jsonify(status=outcome)
