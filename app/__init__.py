@@ -54,6 +54,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.api import bp as auth_bp
     from app.campaigns.api import bp as campaigns_bp
     from app.campaigns.dashboard import bp as dashboard_bp
+    from app.geo.api import bp as geo_bp
     from app.loyalty.api import bp as loyalty_bp
     from app.messaging.api import bp as messaging_bp
     from app.openapi import bp as openapi_bp
@@ -63,7 +64,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.views import bp as web_bp
 
     for blueprint in (auth_bp, loyalty_bp, pos_bp, openapi_bp, web_bp, apple_bp, google_bp, messaging_bp,
-                      campaigns_bp, dashboard_bp):
+                      campaigns_bp, dashboard_bp, geo_bp):
         app.register_blueprint(blueprint)
 
 
@@ -71,11 +72,12 @@ def _register_cli(app: Flask) -> None:
     from app.auth.cli import users_cli
     from app.campaigns.cli import campaigns_cli
     from app.db_cli import db_cli
+    from app.geo.cli import geo_cli
     from app.loyalty.cli import demo_cli, loyalty_cli
     from app.messaging.cli import messaging_cli
     from app.scheduler_cli import scheduler_cli
     from app.wallet.cli import wallet_cli
 
     for group in (users_cli, db_cli, demo_cli, loyalty_cli, messaging_cli, scheduler_cli, wallet_cli,
-                  campaigns_cli):
+                  campaigns_cli, geo_cli):
         app.cli.add_command(group)

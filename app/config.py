@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.campaigns.config import CampaignSettings
+from app.geo.config import GeoSettings
 from app.messaging.config import MessagingSettings
 from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.google.config import GoogleWalletSettings
@@ -50,6 +51,7 @@ class Settings(BaseSettings):
     google: GoogleWalletSettings = Field(default_factory=GoogleWalletSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    geo: GeoSettings = Field(default_factory=GeoSettings)
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> Settings:

@@ -3,6 +3,7 @@
 from app.auth.models import StaffUser  # noqa: F401
 from app.campaigns import models as campaign_models  # noqa: F401
 from app.db import Base
+from app.geo import models as geo_models  # noqa: F401
 from app.idempotency import IdempotencyKey  # noqa: F401
 from app.loyalty import models as loyalty_models  # noqa: F401
 from app.messaging.models import Message  # noqa: F401

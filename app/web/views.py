@@ -1,8 +1,13 @@
-from flask import Blueprint, render_template
+from flask import Blueprint, make_response, render_template
+from sqlalchemy import select
 
-from app.extensions import get_session
+from app.db import utcnow
+from app.extensions import get_session, get_settings
 from app.loyalty.api import card_links
-from app.loyalty.service import card_by_access_token
+from app.loyalty.models import LedgerEntry
+from app.loyalty.service import available_rewards, card_by_access_token, current_consents
+from app.loyalty.tiers import next_tier, qualifying_points
+from app.web.i18n import pick_language, translator
 
 # Not /static: the app's own static route (registered even without an app/static folder) owns
 # /static/<path> and would answer 404 for these files.
@@ -31,8 +36,36 @@ def till():
 
 @bp.get("/card/<card_token>")
 def card(card_token: str):
-    """The customer's card page: balance, tier and the wallet buttons (the URL is the secret)."""
-    found = card_by_access_token(session=get_session(), access_token=card_token)
-    customer = found.customer
-    return render_template("card.html", card=found, customer=customer, program=customer.program,
-                           tier=customer.tier, links=card_links(found))
+    """The customer's card page: balance, tier, history, rewards, wallets, offers and consents
+    (the URL is the secret)."""
+    session = get_session()
+    found = card_by_access_token(session=session, access_token=card_token)
+    customer, program, now = found.customer, found.customer.program, utcnow()
+    language = pick_language()
+    response = make_response(render_template(
+        "card.html", card=found, customer=customer, program=program, tier=customer.tier, links=card_links(found),
+        progress=_tier_progress(session, customer, now), history=_history(session, customer.id),
+        rewards=available_rewards(session=session, program=program, now=now),
+        consents={c.value: row.granted for c, row in current_consents(session=session, customer_id=customer.id).items()},
+        share_url=_share_url(customer.referral_code), lang=language, t=translator(language)))
+    response.headers["Vary"] = "Accept-Language"
+    response.headers["Cache-Control"] = "no-store"  # a balance and a secret URL: never cached
+    return response
+
+
+def _share_url(referral_code: str) -> str:
+    return f"{get_settings().public_base_url.rstrip('/')}/?ref={referral_code}"
+
+
+def _tier_progress(session, customer, now) -> dict | None:
+    following = next_tier(customer.program, customer.tier)
+    if following is None:
+        return None
+    points = qualifying_points(session=session, customer=customer, program=customer.program, now=now)
+    percent = min(100, round(100 * points / following.threshold)) if following.threshold else 100
+    return {"tier": following.name, "missing": max(0, following.threshold - points), "percent": percent}
+
+
+def _history(session, customer_id: int) -> list[LedgerEntry]:
+    return list(session.scalars(select(LedgerEntry).where(LedgerEntry.customer_id == customer_id)
+                                .order_by(LedgerEntry.id.desc()).limit(20)))

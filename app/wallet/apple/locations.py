@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +22,21 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dphi, dlmb = phi2 - phi1, math.radians(lon2 - lon1)
     h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+# The geo domain tells us each store's active offer, for the lock-screen text (store id -> text).
+OfferTexts = Callable[[Session, list[Store]], dict[int, str]]
+_offer_texts: OfferTexts | None = None
+
+
+def register_offer_texts(source: OfferTexts | None) -> None:
+    global _offer_texts
+    _offer_texts = source
+
+
+def relevant_texts(*, session: Session, stores: list[Store]) -> dict[int, str]:
+    """Per store, the relevantText of its active geofenced offer (none without the geo domain)."""
+    return _offer_texts(session, stores) if _offer_texts is not None and stores else {}
 
 
 def nearest_stores(*, session: Session, program: Program, latitude: float, longitude: float,

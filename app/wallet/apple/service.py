@@ -23,7 +23,7 @@ from app.loyalty.service import available_rewards
 from app.messaging.outbox import enqueue
 from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.apple.designs import PassDesign, design_for
-from app.wallet.apple.locations import customer_reference_point, nearest_stores
+from app.wallet.apple.locations import customer_reference_point, nearest_stores, relevant_texts
 from app.wallet.apple.models import AppleDeviceRegistration, ApplePass
 from app.wallet.apple.package import build_pkpass
 from app.wallet.apple.signing import CredentialsMissing, load_credentials
@@ -226,7 +226,8 @@ def _locations(*, session: Session, customer: Customer) -> list[dict[str, Any]]:
     if point is None:
         return []
     stores = nearest_stores(session=session, program=customer.program, latitude=point[0], longitude=point[1])
-    return [{"latitude": s.latitude, "longitude": s.longitude, "relevantText": f"{s.name} is nearby"}
+    texts = relevant_texts(session=session, stores=stores)
+    return [{"latitude": s.latitude, "longitude": s.longitude, "relevantText": texts.get(s.id, f"{s.name} is nearby")}
             for s in stores]
 
 

@@ -1,0 +1,1 @@
+"""Geofenced offers: location pings from the card page matched against fences around stores."""

@@ -1,0 +1,104 @@
+"""Geofenced offers over HTTP: the customer's location pings, and offer CRUD for staff."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from app.api import current_principal, endpoint
+from app.auth.tokens import Role
+from app.crud import get_or_404
+from app.extensions import get_session, get_settings
+from app.geo import service, wallet  # noqa: F401 - wallet registers its receivers
+from app.geo.models import GeoOffer
+from app.geo.schemas import (
+    ConsentsRead,
+    ConsentsUpdate,
+    GeoOfferCreate,
+    GeoOfferRead,
+    LocationPingCreate,
+    LocationPingResult,
+    MatchedOffer,
+)
+from app.loyalty.models import Channel, Customer
+from app.loyalty.service import current_consents, get_program, record_consents
+
+bp = Blueprint("geo", __name__, url_prefix="/api/v1")
+
+STAFF_WRITERS = [Role.admin, Role.marketer]
+
+
+@bp.post("/me/location")
+@endpoint(roles=[Role.customer], body=LocationPingCreate, response=LocationPingResult, tags=["me"],
+          errors=[403, 429])
+def post_location(body: LocationPingCreate):
+    """Where the card page's phone is now: stored briefly, and any offer it is inside gets queued."""
+    ping, matches = service.record_ping(
+        session=get_session(), customer_id=current_principal().customer_id, latitude=body.latitude,
+        longitude=body.longitude, accuracy_m=body.accuracy, settings=get_settings().geo)
+    offers = [MatchedOffer(id=m.offer.id, title=m.offer.title, body=m.offer.body, store_id=m.store_id)
+              for m in matches]
+    return LocationPingResult(recorded_at=ping.recorded_at, offers=offers)
+
+
+# The card page's consent toggles live here beside the location opt-in they include; the
+# loyalty blueprint takes enrolment consents.
+@bp.put("/me/consents")
+@endpoint(roles=[Role.customer], body=ConsentsUpdate, response=ConsentsRead, tags=["me"])
+def put_consents(body: ConsentsUpdate):
+    """Record the customer's choice per channel, with the disclosure shown beside the toggles."""
+    session, customer_id = get_session(), current_principal().customer_id
+    record_consents(session=session, customer=session.get(Customer, customer_id),
+                    consents={Channel(name.value): granted for name, granted in body.consents.items()},
+                    source="card-page", disclosure=body.disclosure, ip_address=request.remote_addr)
+    session.flush()
+    current = current_consents(session=session, customer_id=customer_id)
+    return ConsentsRead(consents={channel.value: consent.granted for channel, consent in current.items()})
+
+
+@bp.get("/geo-offers")
+@endpoint(roles=STAFF_WRITERS, response=list[GeoOfferRead], tags=["geo-offers"])
+def list_offers():
+    """Every geofenced offer of the program."""
+    offers = service.list_offers(session=get_session(), program_id=_program_id())
+    return [service.offer_read(offer) for offer in offers]
+
+
+@bp.post("/geo-offers")
+@endpoint(roles=STAFF_WRITERS, body=GeoOfferCreate, response=GeoOfferRead, status=201, tags=["geo-offers"],
+          errors=[404])
+def create_offer(body: GeoOfferCreate):
+    """A new offer fenced around stores or a point."""
+    offer = service.save_offer(session=get_session(), program_id=_program_id(), body=body,
+                               settings=get_settings().geo)
+    return service.offer_read(offer)
+
+
+@bp.get("/geo-offers/<int:offer_id>")
+@endpoint(roles=STAFF_WRITERS, response=GeoOfferRead, tags=["geo-offers"], errors=[404])
+def get_offer(offer_id: int):
+    """One offer."""
+    return service.offer_read(_offer(offer_id))
+
+
+@bp.put("/geo-offers/<int:offer_id>")
+@endpoint(roles=STAFF_WRITERS, body=GeoOfferCreate, response=GeoOfferRead, tags=["geo-offers"], errors=[404])
+def replace_offer(offer_id: int, body: GeoOfferCreate):
+    """Replace an offer's whole definition (its fences are rebuilt)."""
+    offer = service.save_offer(session=get_session(), program_id=_program_id(), body=body,
+                               offer=_offer(offer_id), settings=get_settings().geo)
+    return service.offer_read(offer)
+
+
+@bp.delete("/geo-offers/<int:offer_id>")
+@endpoint(roles=STAFF_WRITERS, tags=["geo-offers"], errors=[404])
+def delete_offer(offer_id: int):
+    """Delete an offer; what it already sent stays in the outbox."""
+    service.delete_offer(session=get_session(), offer=_offer(offer_id))
+
+
+def _program_id() -> int:
+    return get_program(session=get_session()).id
+
+
+def _offer(offer_id: int) -> GeoOffer:
+    return get_or_404(get_session(), GeoOffer, offer_id, program_id=_program_id())

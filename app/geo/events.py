@@ -1,0 +1,9 @@
+"""What the geo domain publishes; receivers run inside the caller's transaction (rows only)."""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: sender: the Session; kwargs: program_id. An offer was created, changed or deleted, so what
+#: wallet passes show near stores (relevantText) may have changed.
+offers_changed = _signals.signal("geo-offers-changed")

@@ -1,0 +1,241 @@
+"""Offers, their fences, and matching a customer's position against them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.crud import get_or_404
+from app.db import utcnow
+from app.errors import Forbidden, TooManyRequests, Unprocessable
+from app.geo import events, fences
+from app.geo.config import GeoSettings
+from app.geo.models import GeoFence, GeoOffer, GeoOfferDelivery, GeoOfferStore, LocationPing
+from app.geo.schemas import GeoOfferCreate, GeoOfferRead, OfferChannel
+from app.loyalty.ledger import lock_customer
+from app.loyalty.models import Channel, Customer, Reward, Store
+from app.loyalty.service import current_consents
+from app.messaging import outbox, rules
+
+log = logging.getLogger(__name__)
+
+
+# --- offers ----------------------------------------------------------------------------------------
+
+def offer_read(offer: GeoOffer) -> GeoOfferRead:
+    store_ids = sorted(link.store_id for link in offer.stores)
+    return GeoOfferRead.model_validate({**{c.key: getattr(offer, c.key) for c in GeoOffer.__table__.columns},
+                                        "store_ids": store_ids})
+
+
+def list_offers(*, session: Session, program_id: int) -> list[GeoOffer]:
+    return list(session.scalars(select(GeoOffer).where(GeoOffer.program_id == program_id).order_by(GeoOffer.id)))
+
+
+def save_offer(*, session: Session, program_id: int, body: GeoOfferCreate, offer: GeoOffer | None = None,
+               settings: GeoSettings) -> GeoOffer:
+    """Create or replace an offer; its prefilter rows are rebuilt and the cards told."""
+    stores = _stores(session, program_id, body.store_ids)
+    if body.reward_id is not None:
+        get_or_404(session, Reward, body.reward_id, program_id=program_id)
+    if body.radius_m > settings.max_radius_m:
+        raise Unprocessable(f"A fence may be at most {settings.max_radius_m:g} m across its radius.")
+    offer = offer or GeoOffer(program_id=program_id)
+    for name, value in body.model_dump(exclude={"store_ids"}).items():
+        setattr(offer, name, value)
+    offer.stores = [GeoOfferStore(store_id=store.id) for store in stores]
+    session.add(offer)
+    session.flush()
+    rebuild_fences(session=session, offer=offer, stores=stores, settings=settings)
+    _announce(session, program_id)
+    return offer
+
+
+def delete_offer(*, session: Session, offer: GeoOffer) -> None:
+    program_id = offer.program_id
+    session.execute(delete(GeoFence).where(GeoFence.offer_id == offer.id))
+    session.delete(offer)
+    session.flush()
+    _announce(session, program_id)
+
+
+def _stores(session: Session, program_id: int, store_ids: list[int]) -> list[Store]:
+    stores = [get_or_404(session, Store, store_id, program_id=program_id) for store_id in dict.fromkeys(store_ids)]
+    inactive = [store.id for store in stores if not store.active]
+    if inactive:
+        raise Unprocessable(f"Stores {inactive} are closed; an offer cannot fence them.")
+    return stores
+
+
+def rebuild_fences(*, session: Session, offer: GeoOffer, stores: list[Store], settings: GeoSettings) -> None:
+    session.execute(delete(GeoFence).where(GeoFence.offer_id == offer.id))
+    centres = [(store.id, store.latitude, store.longitude, store.timezone) for store in stores] or [
+        (None, offer.latitude, offer.longitude, offer.timezone)]
+    # Grown by the vaguest fix we match, so a fix whose uncertainty touches the fence is found.
+    reach = offer.radius_m + settings.max_accuracy_m
+    session.add_all(
+        GeoFence(offer_id=offer.id, store_id=store_id, band=box.band, min_lat=box.min_lat, max_lat=box.max_lat,
+                 min_lon=box.min_lon, max_lon=box.max_lon, latitude=lat, longitude=lon,
+                 radius_m=offer.radius_m, timezone=zone)
+        for store_id, lat, lon, zone in centres
+        for box in fences.boxes(lat, lon, reach)
+    )
+    session.flush()
+
+
+def _announce(session: Session, program_id: int) -> None:
+    """Wallet passes show the active offers near their stores: tell every card to refresh."""
+    events.offers_changed.send(session, program_id=program_id)
+
+
+# --- windows ---------------------------------------------------------------------------------------
+
+def _clock(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def open_at(offer: GeoOffer, zone: str, now: datetime) -> bool:
+    """Whether the offer runs at `now`: its dates, then its days and hours in the fence's zone."""
+    if (offer.starts_at and now < offer.starts_at) or (offer.ends_at and now >= offer.ends_at):
+        return False
+    local = now.astimezone(ZoneInfo(zone))
+    if offer.start_time is None:
+        return not offer.days or local.isoweekday() in offer.days
+    start, end, clock = _clock(offer.start_time), _clock(offer.end_time), local.time()
+    if start <= end:
+        return (not offer.days or local.isoweekday() in offer.days) and start <= clock < end
+    # Over midnight: the early hours belong to the day the window opened.
+    if clock >= start:
+        return not offer.days or local.isoweekday() in offer.days
+    opened = (local - timedelta(days=1)).isoweekday()
+    return clock < end and (not offer.days or opened in offer.days)
+
+
+# --- matching --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Match:
+    offer: GeoOffer
+    store_id: int | None
+    distance_m: float
+
+
+def candidate_fences(*, session: Session, program_id: int, latitude: float, longitude: float) -> list[GeoFence]:
+    """The SQL prefilter: fences whose box holds the point (an index seek on band, then longitude)."""
+    return list(session.scalars(
+        select(GeoFence).join(GeoOffer, GeoOffer.id == GeoFence.offer_id)
+        .where(GeoFence.band == fences.band_of(latitude),
+               GeoFence.min_lon <= longitude, GeoFence.max_lon >= longitude,
+               GeoFence.min_lat <= latitude, GeoFence.max_lat >= latitude,
+               GeoOffer.program_id == program_id, GeoOffer.active.is_(True))
+    ))
+
+
+def matching_offers(*, session: Session, program_id: int, latitude: float, longitude: float, accuracy_m: float,
+                    now: datetime, settings: GeoSettings) -> list[Match]:
+    """Offers open now whose fence the fix may be inside; the nearest fence of each offer."""
+    if accuracy_m > settings.max_accuracy_m:
+        return []
+    best: dict[int, Match] = {}
+    for fence in candidate_fences(session=session, program_id=program_id, latitude=latitude, longitude=longitude):
+        distance = fences.distance_m((fence.latitude, fence.longitude), (latitude, longitude))
+        if distance - accuracy_m > fence.radius_m or not open_at(_offer(session, fence), fence.timezone, now):
+            continue
+        if fence.offer_id not in best or distance < best[fence.offer_id].distance_m:
+            best[fence.offer_id] = Match(_offer(session, fence), fence.store_id, distance)
+    return sorted(best.values(), key=lambda match: match.distance_m)
+
+
+def _offer(session: Session, fence: GeoFence) -> GeoOffer:
+    return session.get(GeoOffer, fence.offer_id)
+
+
+# --- pings -----------------------------------------------------------------------------------------
+
+def record_ping(*, session: Session, customer_id: int, latitude: float, longitude: float, accuracy_m: float,
+                settings: GeoSettings, now: datetime | None = None) -> tuple[LocationPing, list[Match]]:
+    """Store a position the customer sent and queue the offers it earns (consent and cooldown)."""
+    now = now or utcnow()
+    customer = lock_customer(session=session, customer_id=customer_id)  # serial pings: exact cooldowns
+    consent = current_consents(session=session, customer_id=customer_id).get(Channel.location)
+    if consent is None or not consent.granted:
+        raise Forbidden("Location is used only with the customer's location opt-in; none is on record.")
+    _check_rate(session, customer_id, now, settings)
+    ping = LocationPing(customer_id=customer_id, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
+                        recorded_at=now)
+    session.add(ping)
+    matches = [match for match in matching_offers(session=session, program_id=customer.program_id,
+                                                 latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
+                                                 now=now, settings=settings)
+               if not _cooling_down(session, match.offer, customer_id, now)]
+    for match in matches:
+        _deliver(session, customer, match, now)
+    session.flush()
+    return ping, matches
+
+
+def _check_rate(session: Session, customer_id: int, now: datetime, settings: GeoSettings) -> None:
+    since = now - timedelta(seconds=settings.ping_min_interval_seconds)
+    last = session.scalar(select(LocationPing.recorded_at).where(LocationPing.customer_id == customer_id)
+                          .order_by(LocationPing.recorded_at.desc()).limit(1))
+    if last is not None and last > since:
+        wait = int((last - since).total_seconds()) + 1
+        raise TooManyRequests(f"One position every {settings.ping_min_interval_seconds} s is enough; "
+                              f"send the next in {wait} s.")
+
+
+def _cooling_down(session: Session, offer: GeoOffer, customer_id: int, now: datetime) -> bool:
+    since = now - timedelta(minutes=offer.cooldown_minutes)
+    return session.scalar(
+        select(GeoOfferDelivery.id).where(GeoOfferDelivery.offer_id == offer.id,
+                                          GeoOfferDelivery.customer_id == customer_id,
+                                          GeoOfferDelivery.delivered_at > since).limit(1)
+    ) is not None
+
+
+def _deliver(session: Session, customer: Customer, match: Match, now: datetime) -> None:
+    delivery = GeoOfferDelivery(offer_id=match.offer.id, customer_id=customer.id, store_id=match.store_id,
+                                delivered_at=now)
+    session.add(delivery)
+    session.flush()
+    for channel in match.offer.channels:
+        _send(session, customer, match.offer, OfferChannel(channel), f"geo:{delivery.id}:{channel}")
+
+
+def _send(session: Session, customer: Customer, offer: GeoOffer, channel: OfferChannel, dedupe_key: str) -> None:
+    """Through the outbox: consent, quiet hours and caps are checked when it is sent."""
+    if channel is OfferChannel.wallet:
+        from app.wallet.google.service import send_wallet_message  # wallet imports the loyalty events too
+
+        if customer.card is not None:
+            send_wallet_message(session=session, card=customer.card, header=offer.title,
+                                body=offer.body or offer.title, dedupe_key=dedupe_key)
+        return
+    content = {"title": offer.title, "body": offer.body} if channel is OfferChannel.push else {
+        "body": f"{offer.title}: {offer.body}".rstrip(": ")}
+    outbox.enqueue(session=session, customer_id=customer.id, channel=channel.value, content=content,
+                   dedupe_key=dedupe_key, template=f"geo-offer:{offer.id}")
+
+
+# --- data minimisation and the last known place ---------------------------------------------------
+
+def delete_old_pings(*, session: Session, now: datetime, settings: GeoSettings) -> int:
+    cutoff = now - timedelta(hours=settings.ping_retention_hours)
+    return session.execute(delete(LocationPing).where(LocationPing.recorded_at < cutoff)).rowcount
+
+
+def last_location(session: Session, customer_id: int) -> tuple[float, float] | None:
+    """For the quiet-hours rule: where the customer last was (within the retention period)."""
+    row = session.execute(select(LocationPing.latitude, LocationPing.longitude)
+                          .where(LocationPing.customer_id == customer_id)
+                          .order_by(LocationPing.recorded_at.desc()).limit(1)).first()
+    return (row.latitude, row.longitude) if row else None
+
+
+rules.register_location_source(last_location)

@@ -1,0 +1,54 @@
+"""Geofenced offers in Apple Wallet: the lock-screen text near a store, and pass updates."""
+
+from __future__ import annotations
+
+from app.auth.tokens import Role
+from tests.test_wallet_apple import (  # noqa: F401 - fixtures and helpers of the Apple Wallet tests
+    _path,
+    apple_certs,
+    fake_apns,
+    issued,
+    messages,
+    pass_json,
+    register,
+    serials_url,
+    settings_overrides,
+)
+
+OFFER = {"title": "Free cookie", "body": "Show this at the till", "radius_m": 150}
+
+
+def create_offer(world, **fields) -> dict:
+    response = world.client.post("/api/v1/geo-offers", json={**OFFER, **fields}, headers=world.headers(Role.marketer))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def relevant_texts(world, card) -> dict[float, str]:
+    document = pass_json(world.client.get(_path(card["apple_pass_url"])).data)
+    return {loc["latitude"]: loc["relevantText"] for loc in document["locations"]}
+
+
+def test_the_pass_shows_the_open_offer_of_a_store_near_it(world):
+    card = world.enroll(name="Ada Lovelace", email="ada@example.com")
+    world.purchase(card["barcode"], "20.00")  # at the Pearl District
+    create_offer(world, store_ids=[world.store_ids[0]])
+    create_offer(world, title="Over", store_ids=[world.store_ids[1]], starts_at="2020-01-01T00:00:00Z",
+                 ends_at="2020-01-02T00:00:00Z")
+    texts = relevant_texts(world, card)
+    assert texts[45.5265] == "Free cookie: Show this at the till"
+    assert texts[45.559] == "Pointcard Coffee, Alberta is nearby"
+    assert texts[45.5121] == "Pointcard Coffee, Hawthorne is nearby"  # its offer is over
+
+
+def test_changing_offers_updates_the_passes(world):
+    card, serial, auth = issued(world, email="ada@example.com")
+    assert register(world, serial, auth) == 201
+    tag = world.client.get(serials_url()).get_json()["lastUpdated"]
+    before = len(messages(world))
+    offer = create_offer(world, store_ids=[world.store_ids[0]])
+    assert len(messages(world)) == before + 1  # one APNs push queued for the registered device
+    updated = world.client.get(serials_url(), query_string={"passesUpdatedSince": tag})
+    assert updated.status_code == 200 and updated.get_json()["serialNumbers"] == [serial]
+    deleted = world.client.delete(f"/api/v1/geo-offers/{offer['id']}", headers=world.headers(Role.marketer))
+    assert deleted.status_code == 204 and len(messages(world)) == before + 2
