@@ -8,16 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from app.web.views import PAGE_SECURITY_HEADERS
+from app.web.views import secure_pages
 
-bp = Blueprint("dashboard", __name__)
-
-
-@bp.after_request
-def _security_headers(response):
-    for name, value in PAGE_SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+bp = secure_pages(Blueprint("dashboard", __name__))
 
 
 @bp.get("/dashboard")

@@ -21,11 +21,19 @@ PAGE_SECURITY_HEADERS = {
 }
 
 
-@bp.after_request
-def _security_headers(response):
-    for name, value in PAGE_SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+def secure_pages(blueprint: Blueprint) -> Blueprint:
+    """Send the page security headers on every response of the blueprint's pages."""
+
+    @blueprint.after_request
+    def _security_headers(response):
+        for name, value in PAGE_SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return blueprint
+
+
+secure_pages(bp)
 
 
 @bp.get("/till")
