@@ -31,8 +31,13 @@ def tier_for_points(program: Program, points: int) -> Tier | None:
     return reached[-1] if reached else None
 
 
-def effective_tier(*, session: Session, customer: Customer, program: Program, now: datetime) -> Tier | None:
-    earned = tier_for_points(program, qualifying_points(session=session, customer=customer, program=program, now=now))
+def effective_tier(
+    *, session: Session, customer: Customer, program: Program, now: datetime, qualifying: int | None = None
+) -> Tier | None:
+    """The tier the customer holds now; `qualifying` saves the window's sum when the caller has it."""
+    if qualifying is None:
+        qualifying = qualifying_points(session=session, customer=customer, program=program, now=now)
+    earned = tier_for_points(program, qualifying)
     if customer.tier_override_id and customer.tier_override_until and customer.tier_override_until > now:
         lifted = session.get(Tier, customer.tier_override_id)
         if lifted is not None and (earned is None or lifted.threshold > earned.threshold):
@@ -40,10 +45,12 @@ def effective_tier(*, session: Session, customer: Customer, program: Program, no
     return earned
 
 
-def evaluate_tier(*, session: Session, customer: Customer, now: datetime) -> Tier | None:
+def evaluate_tier(
+    *, session: Session, customer: Customer, now: datetime, qualifying: int | None = None
+) -> Tier | None:
     """Recompute the customer's tier, store it, and announce a change."""
     program = customer.program
-    tier = effective_tier(session=session, customer=customer, program=program, now=now)
+    tier = effective_tier(session=session, customer=customer, program=program, now=now, qualifying=qualifying)
     if (tier.id if tier else None) != customer.tier_id:
         previous = session.get(Tier, customer.tier_id) if customer.tier_id else None
         customer.tier_id = tier.id if tier else None

@@ -29,7 +29,7 @@ from app.loyalty.models import (
     Store,
     Tier,
 )
-from app.loyalty.tiers import evaluate_tier
+from app.loyalty.tiers import evaluate_tier, qualifying_points
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,9 @@ def record_purchase(
     if currency.upper() != program.currency:
         raise Unprocessable(f"This program earns on {program.currency}, not {currency.upper()}.", field="currency")
     _check_velocity(session=session, customer=customer, limits=limits, now=now)
-    tier = evaluate_tier(session=session, customer=customer, now=now)
+    # One sum over the tier window serves both evaluations: before (for the multiplier) and after.
+    qualifying = qualifying_points(session=session, customer=customer, program=program, now=now)
+    tier = evaluate_tier(session=session, customer=customer, now=now, qualifying=qualifying)
     store_id = store.id if store else None
     promotion = best_promotion(session=session, program=program, store_id=store_id, tier=tier, now=now)
     multiplier = (tier.multiplier if tier else Decimal(1)) * (promotion.multiplier if promotion else Decimal(1))
@@ -156,7 +158,7 @@ def record_purchase(
     if customer.referred_by_id is not None:
         # The unpaid referral row is the latch: only the referee's first purchase finds it.
         _pay_referral(session=session, customer=customer, program=program, now=now)
-    evaluate_tier(session=session, customer=customer, now=now)
+    evaluate_tier(session=session, customer=customer, now=now, qualifying=qualifying + points)
     return purchase, entry
 
 
