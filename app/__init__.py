@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.audit.api import bp as audit_bp
     from app.auth.api import bp as auth_bp
     from app.campaigns.api import bp as campaigns_bp
     from app.campaigns.dashboard import bp as dashboard_bp
@@ -59,25 +60,30 @@ def _register_blueprints(app: Flask) -> None:
     from app.messaging.api import bp as messaging_bp
     from app.openapi import bp as openapi_bp
     from app.pos.api import bp as pos_bp
+    from app.privacy.api import bp as privacy_bp
     from app.wallet.apple.api import bp as apple_bp
     from app.wallet.google.api import bp as google_bp
     from app.web.views import bp as web_bp
+    from app.webhooks.api import bp as webhooks_bp
 
     for blueprint in (auth_bp, loyalty_bp, pos_bp, openapi_bp, web_bp, apple_bp, google_bp, messaging_bp,
-                      campaigns_bp, dashboard_bp, geo_bp):
+                      campaigns_bp, dashboard_bp, geo_bp, privacy_bp, audit_bp, webhooks_bp):
         app.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
+    from app.audit.cli import audit_cli
     from app.auth.cli import users_cli
     from app.campaigns.cli import campaigns_cli
     from app.db_cli import db_cli
     from app.geo.cli import geo_cli
     from app.loyalty.cli import demo_cli, loyalty_cli
     from app.messaging.cli import messaging_cli
+    from app.privacy.cli import privacy_cli
     from app.scheduler_cli import scheduler_cli
     from app.wallet.cli import wallet_cli
+    from app.webhooks.cli import webhooks_cli
 
     for group in (users_cli, db_cli, demo_cli, loyalty_cli, messaging_cli, scheduler_cli, wallet_cli,
-                  campaigns_cli, geo_cli):
+                  campaigns_cli, geo_cli, privacy_cli, audit_cli, webhooks_cli):
         app.cli.add_command(group)

@@ -9,11 +9,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.audit.config import AuditSettings
 from app.campaigns.config import CampaignSettings
 from app.geo.config import GeoSettings
 from app.messaging.config import MessagingSettings
+from app.privacy.config import PrivacySettings
 from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.google.config import GoogleWalletSettings
+from app.webhooks.config import WebhooksSettings
 
 INSTANCE_DIR = Path.cwd() / "instance"
 
@@ -52,6 +55,9 @@ class Settings(BaseSettings):
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     geo: GeoSettings = Field(default_factory=GeoSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> Settings:

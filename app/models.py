@@ -1,5 +1,6 @@
 """Every table, imported once so Alembic and the tests see the whole schema."""
 
+from app.audit import models as audit_models  # noqa: F401
 from app.auth.models import StaffUser  # noqa: F401
 from app.campaigns import models as campaign_models  # noqa: F401
 from app.db import Base
@@ -10,5 +11,6 @@ from app.messaging.models import Message  # noqa: F401
 from app.messaging.models import PushSubscription, VoiceRecording  # noqa: F401
 from app.wallet.apple import models as apple_wallet_models  # noqa: F401
 from app.wallet.google import models as google_wallet_models  # noqa: F401
+from app.webhooks import models as webhook_models  # noqa: F401
 
 metadata = Base.metadata

@@ -20,10 +20,12 @@ from app.db import Database
 from app.geo.jobs import JOBS as GEO_JOBS
 from app.jobs import Job
 from app.loyalty.jobs import JOBS as LOYALTY_JOBS
+from app.privacy.jobs import JOBS as PRIVACY_JOBS
+from app.webhooks.jobs import JOBS as WEBHOOK_JOBS
 
 log = logging.getLogger(__name__)
 
-ALL_JOBS: list[Job] = [*LOYALTY_JOBS, *CAMPAIGN_JOBS, *GEO_JOBS]
+ALL_JOBS: list[Job] = [*LOYALTY_JOBS, *CAMPAIGN_JOBS, *GEO_JOBS, *PRIVACY_JOBS, *WEBHOOK_JOBS]
 _ADVISORY_LOCK_ID = 0x504F494E54  # "POINT"
 # The database of the scheduler running in this process. Stored jobs name only the job, so
 # neither code paths nor connection URLs (with their passwords) end up pickled in the table.

@@ -1,0 +1,1 @@
+"""The append-only record of what staff changed: who, when, from where, before and after."""

@@ -1,0 +1,3 @@
+"""Tables of the audit package."""
+
+from __future__ import annotations

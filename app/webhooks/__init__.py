@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signed event deliveries to endpoints the admins register."""

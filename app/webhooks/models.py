@@ -1,0 +1,3 @@
+"""Tables of the webhooks package."""
+
+from __future__ import annotations
