@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from app.api import current_principal, endpoint
 from app.auth.tokens import Role
@@ -11,16 +11,13 @@ from app.extensions import get_session, get_settings
 from app.geo import service, wallet  # noqa: F401 - wallet registers its receivers
 from app.geo.models import GeoOffer
 from app.geo.schemas import (
-    ConsentsRead,
-    ConsentsUpdate,
     GeoOfferCreate,
     GeoOfferRead,
     LocationPingCreate,
     LocationPingResult,
     MatchedOffer,
 )
-from app.loyalty.models import Channel, Customer
-from app.loyalty.service import current_consents, get_program, record_consents
+from app.loyalty.service import get_program
 
 bp = Blueprint("geo", __name__, url_prefix="/api/v1")
 
@@ -38,21 +35,6 @@ def post_location(body: LocationPingCreate):
     offers = [MatchedOffer(id=m.offer.id, title=m.offer.title, body=m.offer.body, store_id=m.store_id)
               for m in matches]
     return LocationPingResult(recorded_at=ping.recorded_at, offers=offers)
-
-
-# The card page's consent toggles live here beside the location opt-in they include; the
-# loyalty blueprint takes enrolment consents.
-@bp.put("/me/consents")
-@endpoint(roles=[Role.customer], body=ConsentsUpdate, response=ConsentsRead, tags=["me"])
-def put_consents(body: ConsentsUpdate):
-    """Record the customer's choice per channel, with the disclosure shown beside the toggles."""
-    session, customer_id = get_session(), current_principal().customer_id
-    record_consents(session=session, customer=session.get(Customer, customer_id),
-                    consents={Channel(name.value): granted for name, granted in body.consents.items()},
-                    source="card-page", disclosure=body.disclosure, ip_address=request.remote_addr)
-    session.flush()
-    current = current_consents(session=session, customer_id=customer_id)
-    return ConsentsRead(consents={channel.value: consent.granted for channel, consent in current.items()})
 
 
 @bp.get("/geo-offers")

@@ -3,20 +3,13 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
+
+from app.geo import hours
 
 from app.schemas import Input, Latitude, Longitude, Name, Output, TimeZone
 
 LocalTime = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-class ConsentChannel(enum.StrEnum):
-    """What the card page's toggles may change."""
-
-    push = "push"
-    sms = "sms"
-    email = "email"
-    location = "location"
 
 
 class OfferChannel(enum.StrEnum):
@@ -39,7 +32,9 @@ class GeoOfferFields(Input):
     channels: list[OfferChannel] = Field(default_factory=lambda: [OfferChannel.push], min_length=1)
     cooldown_minutes: int = Field(default=1440, ge=0, le=525_600)
     reward_id: int | None = None
-    bonus_points: int | None = Field(default=None, ge=1)
+    bonus_points: int | None = Field(default=None, ge=1, le=100_000)
+    # A store fence's offer speaks only while the store is open (stores without hours count as open).
+    only_while_open: bool = True
     active: bool = True
 
 
@@ -81,6 +76,7 @@ class GeoOfferRead(Output):
     cooldown_minutes: int
     reward_id: int | None
     bonus_points: int | None
+    only_while_open: bool
     active: bool
 
 
@@ -95,6 +91,8 @@ class MatchedOffer(Output):
     title: str
     body: str
     store_id: int | None
+    bonus_points: int | None = Field(description="Points credited to the card with this offer.")
+    reward_code: str | None = Field(description="The attached reward's code, to show at the till.")
 
 
 class LocationPingResult(Output):
@@ -102,12 +100,52 @@ class LocationPingResult(Output):
     offers: list[MatchedOffer]
 
 
-class ConsentsUpdate(Input):
-    """The card page's toggles: each channel sent is recorded with the text shown beside it."""
+# --- stores -----------------------------------------------------------------------------------
 
-    consents: dict[ConsentChannel, bool] = Field(min_length=1)
-    disclosure: str = Field(min_length=1, max_length=2000)
+OPENING_HOURS_DESCRIPTION = ('Weekly hours in the store\'s zone, e.g. {"mon": ["09:00-12:30", "14:00-19:00"]}; '
+                             "unlisted days are closed, an end before the start runs past midnight, "
+                             "null means not known (counted as open).")
 
 
-class ConsentsRead(Output):
-    consents: dict[str, bool]
+class _StoreHours(Input):
+    opening_hours: dict[str, list[str]] | None = Field(default=None, description=OPENING_HOURS_DESCRIPTION)
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _valid_hours(cls, value):
+        return None if value is None else hours.validate(value)
+
+
+class StoreCreate(_StoreHours):
+    name: Name
+    address: str = Field(default="", max_length=300)
+    latitude: Latitude | None = Field(default=None, description="Omitted: the address is geocoded, "
+                                                                "if a geocoder is configured.")
+    longitude: Longitude | None = None
+    timezone: TimeZone
+
+    @model_validator(mode="after")
+    def _both_coordinates_or_neither(self) -> StoreCreate:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither (to geocode the address)")
+        return self
+
+
+class StoreUpdate(_StoreHours):
+    name: Name | None = None
+    address: str | None = Field(default=None, max_length=300)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    timezone: TimeZone | None = None
+    active: bool | None = None
+
+
+class StoreRead(Output):
+    id: int
+    name: str
+    address: str
+    latitude: float
+    longitude: float
+    timezone: str
+    opening_hours: dict[str, list[str]] | None
+    active: bool

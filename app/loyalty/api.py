@@ -10,7 +10,7 @@ from app.errors import Conflict, Unprocessable
 from app.extensions import get_session, get_settings, limiter
 from app.loyalty import schemas, service
 from app.loyalty.ledger import lock_customer
-from app.loyalty.models import Card, Customer, LedgerEntry, Promotion, Reward, Store, Tier
+from app.loyalty.models import Card, Channel, Customer, LedgerEntry, Promotion, Reward, Store, Tier
 from app.loyalty.transactions import adjust_points
 
 bp = Blueprint("loyalty", __name__, url_prefix="/api/v1")
@@ -134,6 +134,19 @@ def get_me():
 def get_my_ledger(query: schemas.Page):
     """The calling customer's points history, newest first."""
     return _ledger(current_principal().customer_id, query)
+
+
+@bp.put("/me/consents")
+@endpoint(roles=[Role.customer], body=schemas.ConsentsUpdate, response=schemas.ConsentsRead, tags=["me"])
+def put_my_consents(body: schemas.ConsentsUpdate):
+    """Record the customer's choice per channel, with the disclosure shown beside the card page's toggles."""
+    session, customer_id = get_session(), current_principal().customer_id
+    service.record_consents(session=session, customer=session.get(Customer, customer_id),
+                            consents={Channel(name.value): granted for name, granted in body.consents.items()},
+                            source="card-page", disclosure=body.disclosure, ip_address=request.remote_addr)
+    session.flush()
+    current = service.current_consents(session=session, customer_id=customer_id)
+    return schemas.ConsentsRead(consents={channel.value: consent.granted for channel, consent in current.items()})
 
 
 # --- program and catalog -------------------------------------------------------------------

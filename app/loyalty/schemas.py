@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from decimal import Decimal
 
@@ -219,6 +220,26 @@ class EnrollResponse(Output):
     google_save_url: str
     balance: int
     referral_code: str
+
+
+class ConsentChannel(enum.StrEnum):
+    """What the card page's toggles may change."""
+
+    push = "push"
+    sms = "sms"
+    email = "email"
+    location = "location"
+
+
+class ConsentsUpdate(Input):
+    """The card page's toggles: each channel sent is recorded with the text shown beside it."""
+
+    consents: dict[ConsentChannel, bool] = Field(min_length=1)
+    disclosure: str = Field(min_length=1, max_length=2000)
+
+
+class ConsentsRead(Output):
+    consents: dict[str, bool]
 
 
 class CustomerRead(Output):
