@@ -12,6 +12,7 @@ from app.config import INSTANCE_DIR, Settings
 from app.db import Database
 from app.errors import register_error_handlers
 from app.extensions import limiter
+from app.privacy import crypto as privacy_crypto
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.config["RATELIMIT_ENABLED"] = settings.rate_limits_enabled
     app.extensions["settings"] = settings
     app.extensions["database"] = database or Database(settings.database_url)
+    privacy_crypto.configure(settings)  # the contact fields' keys; fails fast when production has none
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 

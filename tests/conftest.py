@@ -10,6 +10,7 @@ browser into a failure, so CI always runs those tests.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import uuid
@@ -26,6 +27,11 @@ from app.db import Database
 from app.db_cli import upgrade
 
 STRICT = os.environ.get("POINTCARD_TEST_STRICT") == "1"
+
+# Fixed privacy keys for this process and the ones it starts, so no test writes instance/.
+os.environ.setdefault("POINTCARD_PRIVACY__KEYS", '{"test1": "%s"}' % base64.b64encode(bytes(range(32))).decode())
+os.environ.setdefault("POINTCARD_PRIVACY__CURRENT_KEY_ID", "test1")
+os.environ.setdefault("POINTCARD_PRIVACY__INDEX_KEY", base64.b64encode(bytes(range(32, 64))).decode())
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

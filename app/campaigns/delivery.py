@@ -82,8 +82,11 @@ def reachable(session: Session, customer_ids: Iterable[int], channels: list[str]
     if not ids:
         return {}
     granted = _granted(session, ids)
+    # Whether there is a number or an address is all this needs: the blind indexes say so
+    # without decrypting anything.
     contacts = {row.id: row for row in session.execute(
-        select(Customer.id, Customer.phone, Customer.email).where(Customer.id.in_(ids)))}
+        select(Customer.id, Customer.phone_index.label("phone"), Customer.email_index.label("email"))
+        .where(Customer.id.in_(ids)))}
     subscribed = _with_push_subscription(session, ids) if "push" in channels else None
     result = {}
     for customer_id in ids:

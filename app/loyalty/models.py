@@ -18,9 +18,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.db import Base, UTCDateTime, str_enum, utcnow
+from app.privacy.crypto import EncryptedString, blind_index
 
 
 class Rounding(enum.StrEnum):
@@ -97,6 +98,8 @@ class Store(Base):
     latitude: Mapped[float] = mapped_column()
     longitude: Mapped[float] = mapped_column()
     timezone: Mapped[str] = mapped_column(String(64))
+    # Weekly hours in the store's zone (app/geo/hours.py); None: not known.
+    opening_hours: Mapped[dict | None] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -133,8 +136,11 @@ class Customer(Base):
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100), default="")
-    email: Mapped[str | None] = mapped_column(String(254))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    # Encrypted at rest; found through their blind indexes (app/privacy/crypto.py), set with them.
+    email: Mapped[str | None] = mapped_column(EncryptedString("customers.email"))
+    phone: Mapped[str | None] = mapped_column(EncryptedString("customers.phone"))
+    email_index: Mapped[str | None] = mapped_column(String(64))
+    phone_index: Mapped[str | None] = mapped_column(String(64))
     timezone: Mapped[str | None] = mapped_column(String(64))
     referral_code: Mapped[str] = mapped_column(String(16), unique=True)
     referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
@@ -144,15 +150,22 @@ class Customer(Base):
     tier_override_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
     tier_override_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the customer asked to be forgotten: personal fields are gone, the ledger stays.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     program: Mapped[Program] = relationship()
     tier: Mapped[Tier | None] = relationship(foreign_keys=[tier_id])
     card: Mapped[Card] = relationship(back_populates="customer", uselist=False)
 
     __table_args__ = (
-        UniqueConstraint("program_id", "email", name="uq_customers_program_email"),
-        UniqueConstraint("program_id", "phone", name="uq_customers_program_phone"),
+        UniqueConstraint("program_id", "email_index", name="uq_customers_program_email_index"),
+        UniqueConstraint("program_id", "phone_index", name="uq_customers_program_phone_index"),
     )
+
+    @validates("email", "phone")
+    def _index_contact(self, key: str, value: str | None) -> str | None:
+        setattr(self, f"{key}_index", blind_index(value, column=f"customers.{key}"))
+        return value
 
     @property
     def display_name(self) -> str:

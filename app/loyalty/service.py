@@ -24,6 +24,7 @@ from app.loyalty.models import (
     Reward,
 )
 from app.loyalty.tiers import evaluate_tier
+from app.privacy.crypto import blind_index
 
 
 class CardNotFound(NotFound):
@@ -50,9 +51,10 @@ def _unique(session: Session, make: Callable[[], str], column) -> str:
 
 
 def _check_not_enrolled(*, session: Session, program: Program, email: str | None, phone: str | None) -> None:
-    for field, value, column in (("email", email, Customer.email), ("phone", phone, Customer.phone)):
+    for field, value, column in (("email", email, Customer.email_index), ("phone", phone, Customer.phone_index)):
         if value and session.scalar(
-            select(exists().where(Customer.program_id == program.id, column == value))
+            select(exists().where(Customer.program_id == program.id,
+                                  column == blind_index(value, column=f"customers.{field}")))
         ):
             raise Conflict(f"A customer with this {field} is already enrolled.", field=field)
 

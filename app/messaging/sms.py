@@ -12,6 +12,7 @@ from app.messaging.config import MessagingSettings
 from app.messaging.models import Message
 from app.messaging.providers import ConsoleSender, Sender, Undeliverable
 from app.messaging.twilio_client import TwilioClients, e164, outbox_error, webhook_url
+from app.privacy.crypto import blind_index
 
 # Carrier and CTIA keywords; the whole message, any case, is the keyword.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
@@ -67,7 +68,8 @@ def keyword(body: str) -> str | None:
 
 
 def customers_with_phone(session: Session, phone: str) -> list[Customer]:
-    return list(session.scalars(select(Customer).where(Customer.phone == phone).order_by(Customer.id)))
+    index = blind_index(phone, column="customers.phone")
+    return list(session.scalars(select(Customer).where(Customer.phone_index == index).order_by(Customer.id)))
 
 
 def handle_keyword(*, session: Session, phone: str, body: str, settings: MessagingSettings,
