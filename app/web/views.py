@@ -1,11 +1,17 @@
-from flask import Blueprint, make_response, render_template
+import re
+
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from pydantic import ValidationError
 from sqlalchemy import select
 
+from app.api import request_transaction
 from app.db import utcnow
-from app.extensions import get_session, get_settings
+from app.errors import Problem, validation_errors
+from app.extensions import get_session, get_settings, limiter
 from app.loyalty.api import card_links
-from app.loyalty.models import LedgerEntry
-from app.loyalty.service import available_rewards, card_by_access_token, current_consents
+from app.loyalty.models import Customer, LedgerEntry
+from app.loyalty.schemas import EnrollRequest
+from app.loyalty.service import available_rewards, card_by_access_token, current_consents, enroll_customer, get_program
 from app.loyalty.tiers import next_tier, qualifying_points
 from app.web.i18n import pick_language, translator
 
@@ -62,7 +68,7 @@ def card(card_token: str):
 
 
 def _share_url(referral_code: str) -> str:
-    return f"{get_settings().public_base_url.rstrip('/')}/?ref={referral_code}"
+    return f"{get_settings().public_base_url.rstrip('/')}/join?ref={referral_code}"
 
 
 def _tier_progress(session, customer, now) -> dict | None:
@@ -77,3 +83,93 @@ def _tier_progress(session, customer, now) -> dict | None:
 def _history(session, customer_id: int) -> list[LedgerEntry]:
     return list(session.scalars(select(LedgerEntry).where(LedgerEntry.customer_id == customer_id)
                                 .order_by(LedgerEntry.id.desc()).limit(20)))
+
+
+# --- the public sign-up page ---------------------------------------------------------------
+
+# Referral codes are codes.readable_code(8); the API accepts 4 to 16 characters.
+REFERRAL_CODE = re.compile(r"^[A-Za-z0-9]{4,16}$")
+CONSENT_CHANNELS = ("email", "sms", "push", "voice")
+
+
+@bp.get("/")
+def home():
+    """The service's front door is the sign-up page; a shared link's ?ref= (and ?lang=) go along."""
+    return redirect(url_for("web.join", **request.args), code=302)
+
+
+@bp.get("/join")
+def join():
+    """Sign up for a card: the form posts to /api/v1/enroll from join.js, or here without scripts."""
+    code = request.args.get("ref", "").strip()
+    return _join_page(values={"referral_code": code.upper() if _known_referral(code) else ""}, asked_code=code)
+
+
+@bp.post("/join")
+@limiter.limit(lambda: get_settings().enroll_rate_limit)
+def join_without_script():
+    """The same sign-up as POST /api/v1/enroll, for a browser with scripts off: a plain form post."""
+    form, t = request.form, translator(pick_language())
+    values = {name: form.get(name, "").strip() for name in ("first_name", "last_name", "email", "phone",
+                                                             "referral_code")}
+    if not (values["email"] or values["phone"]):
+        return _join_page(values=values, errors=[t("contact_hint")], status=422)
+    try:
+        body = EnrollRequest.model_validate({
+            "name": f"{values['first_name']} {values['last_name']}".strip(),
+            "email": values["email"] or None, "phone": values["phone"] or None,
+            "referral_code": values["referral_code"] or None,
+            "consents": {channel: f"consent_{channel}" in form for channel in CONSENT_CHANNELS},
+            # The text this page showed beside the boxes, in the language it was shown in.
+            "consent_text": t("join_consent", program=get_program(session=get_session()).name),
+        })
+        with request_transaction() as session:
+            customer = _enroll(session, body)
+            card_url = card_links(customer.card)["card_url"]
+    except ValidationError as exc:
+        return _join_page(values=values, errors=[f"{e['field']}: {e['message']}" for e in validation_errors(exc)],
+                          status=422)
+    except Problem as problem:
+        return _join_page(values=values, errors=[problem.detail], status=problem.status)
+    return redirect(card_url, code=303)
+
+
+@bp.errorhandler(429)
+def _too_many_sign_ups(exc):
+    """The plain form's rate limit answers with the page and a sentence, not problem+json."""
+    if request.endpoint != "web.join_without_script":
+        return exc
+    values = {name: request.form.get(name, "") for name in ("first_name", "last_name", "email", "phone",
+                                                             "referral_code")}
+    return _join_page(values=values, errors=[translator(pick_language())("too_many")], status=429)
+
+
+def _enroll(session, body: EnrollRequest) -> Customer:
+    # The same call as the enrol API: the service is the one place that enrols.
+    first, _, last = body.name.partition(" ")
+    return enroll_customer(
+        session=session, program=get_program(session=session), first_name=first, last_name=last.strip(),
+        email=body.email, phone=body.phone, consents=body.consents.by_channel(), consent_source="enrolment",
+        disclosure=body.consent_text, ip_address=request.remote_addr, referral_code=body.referral_code)
+
+
+def _known_referral(code: str) -> bool:
+    if not REFERRAL_CODE.match(code):
+        return False
+    program = get_program(session=get_session())
+    return get_session().scalar(select(Customer.id).where(
+        Customer.program_id == program.id, Customer.referral_code == code.upper())) is not None
+
+
+def _join_page(*, values: dict, asked_code: str = "", errors: list[str] = (), status: int = 200):
+    language = pick_language()
+    program = get_program(session=get_session())
+    referral = None
+    if asked_code:
+        referral = "known" if values.get("referral_code") else "unknown"
+    response = make_response(render_template(
+        "join.html", program=program, values=values, referral=referral, asked_code=asked_code[:32],
+        errors=list(errors), channels=CONSENT_CHANNELS, lang=language, t=translator(language)), status)
+    response.headers["Vary"] = "Accept-Language"
+    response.headers["Cache-Control"] = "no-store"  # it may echo what was typed
+    return response

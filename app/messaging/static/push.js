@@ -1,6 +1,7 @@
 // Turn offers on the card page (/card/<secret>) on or off. The page gives a button with
 // data-push-toggle and, in data-push-disclosure, the exact text shown next to it: that text is
-// recorded as the customer's push opt-in.
+// recorded as the customer's push opt-in. The button's words come from the page too, in its
+// language: data-push-off (offers are off: "Get offers") and data-push-on ("Turn offers off").
 (function () {
   const button = document.querySelector("[data-push-toggle]");
   if (!button || !("serviceWorker" in navigator) || !("PushManager" in window)) return;
@@ -41,7 +42,9 @@
 
   navigator.serviceWorker.register("/push/static/push-sw.js").then(async (registration) => {
     const render = async () => {
-      button.textContent = (await registration.pushManager.getSubscription()) ? "Turn offers off" : "Get offers";
+      const label = (await registration.pushManager.getSubscription()) ? button.dataset.pushOn : button.dataset.pushOff;
+      if (label) button.textContent = label;  // no attribute: keep the page's own text
+      button.disabled = false;  // the page may render it disabled until this script can serve it
     };
     button.addEventListener("click", async () => {
       const current = await registration.pushManager.getSubscription();
