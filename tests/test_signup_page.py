@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.loyalty.models import Card, Channel, Customer, Referral
 from app.loyalty.service import current_consents
+from app.web.views import wallet_badges
 
 
 @pytest.fixture
@@ -114,3 +115,9 @@ class TestRateLimit:
         assert again.status_code == 429 and again.mimetype == "text/html"
         assert "Trop de tentatives" in again.get_data(as_text=True) and "Retry-After" in again.headers
         assert world.client.get("/join").status_code == 200  # reading the page is not limited
+
+
+def test_official_wallet_artwork_is_picked_by_language_when_present(tmp_path):
+    (tmp_path / "google-wallet-fr.svg").write_text("<svg/>")
+    assert wallet_badges("fr", tmp_path) == {"apple": None, "google": "badges/google-wallet-fr.svg"}
+    assert wallet_badges("en", tmp_path) == {"apple": None, "google": None}

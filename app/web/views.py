@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from pydantic import ValidationError
@@ -61,10 +62,19 @@ def card(card_token: str):
         progress=_tier_progress(session, customer, now), history=_history(session, customer.id),
         rewards=available_rewards(session=session, program=program, now=now),
         consents={c.value: row.granted for c, row in current_consents(session=session, customer_id=customer.id).items()},
-        share_url=_share_url(customer.referral_code), lang=language, t=translator(language)))
+        share_url=_share_url(customer.referral_code), badges=wallet_badges(language), lang=language,
+        t=translator(language)))
     response.headers["Vary"] = "Accept-Language"
     response.headers["Cache-Control"] = "no-store"  # a balance and a secret URL: never cached
     return response
+
+
+def wallet_badges(language: str, folder: Path | None = None) -> dict[str, str | None]:
+    """The official "Add to ... Wallet" artwork in the page's language when its file has been put in
+    static/badges (see the README there: it cannot be fetched offline), else None for the look-alike."""
+    folder = folder or Path(bp.static_folder, "badges")
+    names = {wallet: f"{wallet}-wallet-{language}.svg" for wallet in ("apple", "google")}
+    return {wallet: f"badges/{name}" if (folder / name).is_file() else None for wallet, name in names.items()}
 
 
 def _share_url(referral_code: str) -> str:
