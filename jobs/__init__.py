@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobExecutionEvent,
+                                JobSubmissionEvent)
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
@@ -39,6 +40,13 @@ def run_job(name: str) -> None:
     job.run(_database)
 
 
+def _log_submitted(event: JobSubmissionEvent) -> None:
+    """One line per run as it starts, with its due time: a run cut off by a crash shows here and
+    nowhere else, so a standby that ran the same due time again would show it twice."""
+    for due in event.scheduled_run_times:
+        log.info("job %s submitted (due at %s)", event.job_id, due.isoformat())
+
+
 def _log_outcome(event: JobExecutionEvent) -> None:
     """One line per run with the time it was due: the record that each due run happened once."""
     due = event.scheduled_run_time.isoformat()
@@ -62,6 +70,7 @@ def build_scheduler(database: Database) -> BackgroundScheduler:
             replace_existing=True, misfire_grace_time=job.timeout_minutes * 60, **job.trigger_args,
         )
     scheduler.add_listener(_log_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    scheduler.add_listener(_log_submitted, EVENT_JOB_SUBMITTED)
     return scheduler
 
 

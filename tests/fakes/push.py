@@ -8,6 +8,9 @@ PushSubscription has and returns PushSubscription.toJSON(). For every push it th
 - `TTL`, `Urgency` and `Content-Encoding: aes128gcm` headers, a record of at most 4,096 bytes;
 - and decrypts the body with the subscription's private key (RFC 8291).
 Answers are scripted per subscription with `respond` (410, 429 + Retry-After...); else 201.
+
+`shown()` is what the browsers would show, as RFC 8030 5.4 has it for browsers that are offline
+while the pushes come: a push with the `Topic` of one still waiting replaces it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 
 import http_ece
@@ -60,6 +64,12 @@ class FakePushService:
         self._lock = threading.Lock()
         self.deliveries: list[Delivery] = []
         self.refusals: list[str] = []
+        self.topics: Counter = Counter()  # (subscription, Topic) -> pushes accepted
+        # While held, pushes are accepted and then not answered until release(): a test can kill a
+        # sender whose pushes provably reached the service.
+        self._answering = threading.Event()
+        self._answering.set()
+        self.in_flight = 0
         self._server = LocalServer(self._wsgi)
         self.url = self._server.url
 
@@ -68,6 +78,7 @@ class FakePushService:
         return self
 
     def stop(self) -> None:
+        self.release()
         self._server.stop()
 
     # --- the browser's side ---
@@ -89,6 +100,18 @@ class FakePushService:
     def delivered_to(self, subscription: dict) -> list[Delivery]:
         name = subscription["endpoint"].rsplit("/", 1)[1]
         return [d for d in self.deliveries if d.subscription == name]
+
+    def hold(self) -> None:
+        self._answering.clear()
+
+    def release(self) -> None:
+        self._answering.set()
+
+    def shown(self) -> Counter:
+        """Subscription -> notifications its browser shows once online: one per distinct Topic
+        (a push without a Topic is never replaced)."""
+        with self._lock:
+            return Counter(name for name, _ in self.topics)
 
     # --- the service ---
 
@@ -118,6 +141,13 @@ class FakePushService:
             answer = answers.pop(0) if answers else Answer(201, {"Location": f"{self.url}/m/{uuid.uuid4().hex}"})
             if answer.status == 201:
                 self.deliveries.append(Delivery(name, plaintext, claims, dict(request.headers)))
+                self.topics[(name, request.headers.get("Topic") or uuid.uuid4().hex)] += 1
+            held = not self._answering.is_set()
+            self.in_flight += held
+        if held:
+            self._answering.wait()
+            with self._lock:
+                self.in_flight -= 1
         return Response(status=answer.status, headers=answer.headers)
 
     def _check_vapid(self, request: Request) -> dict:
