@@ -143,6 +143,7 @@ def enroll_customer(
     if referrer is not None:
         session.add(Referral(referrer_id=referrer.id, referee_id=customer.id, created_at=now))
     session.flush()
+    events.customer_enrolled.send(customer)
     evaluate_tier(session=session, customer=customer, now=now)
     if program.signup_bonus:
         credit(
@@ -171,6 +172,15 @@ def card_by_access_token(*, session: Session, access_token: str) -> Card:
 def rotate_barcode(*, session: Session, card: Card) -> Card:
     """Issue a new barcode (lost or shared card): the old one stops scanning at once."""
     card.barcode_token = codes.barcode_token()
+    card.updated_at = utcnow()
+    session.flush()
+    events.card_changed.send(card.customer, card=card)
+    return card
+
+
+def close_card(*, session: Session, card: Card) -> Card:
+    """Close the card for good: the till and the card page refuse it, and the wallets void the pass."""
+    card.status = CardStatus.closed
     card.updated_at = utcnow()
     session.flush()
     events.card_changed.send(card.customer, card=card)

@@ -1,7 +1,31 @@
-"""HTTP API of the privacy package."""
+"""HTTP API of the privacy package: the customer's own data, out or erased."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
+from app.api import current_principal, endpoint
+from app.auth.tokens import Role
+from app.extensions import get_session
+from app.privacy import service
+from app.privacy.schemas import DataExport
+
 bp = Blueprint("privacy", __name__, url_prefix="/api/v1")
+
+
+@bp.get("/me/export")
+@endpoint(roles=[Role.customer], response=DataExport, tags=["me"])
+def export_me():
+    """Download everything stored about the calling customer (JSON)."""
+    return service.export_customer(session=get_session(), customer_id=current_principal().customer_id)
+
+
+@bp.delete("/me")
+@endpoint(roles=[Role.customer], tags=["me"])
+def erase_me():
+    """Forget the calling customer: personal data erased, card closed, pass voided.
+
+    The points history stays without a name, so programme totals do not change. The card's
+    tokens stop working at once.
+    """
+    service.erase_customer(session=get_session(), customer_id=current_principal().customer_id)
