@@ -52,9 +52,9 @@ def customer(world, *, location: bool = True, push: bool = True) -> int:
 def ping(world, customer_id: int, point: tuple[float, float], *, at: datetime = MONDAY_NOON_LA,
          accuracy: float = 0) -> list[int]:
     with world.database.transaction() as session:
-        _, matches = service.record_ping(session=session, customer_id=customer_id, latitude=point[0],
-                                         longitude=point[1], accuracy_m=accuracy, settings=SETTINGS, now=at)
-        return [match.offer.id for match in matches]
+        _, deliveries = service.record_ping(session=session, customer_id=customer_id, latitude=point[0],
+                                            longitude=point[1], accuracy_m=accuracy, settings=SETTINGS, now=at)
+        return [delivery.offer_id for delivery in deliveries]
 
 
 def matches_at(world, point: tuple[float, float], *, accuracy: float = 0, at: datetime = MONDAY_NOON_LA) -> list[int]:

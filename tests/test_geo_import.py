@@ -42,6 +42,7 @@ class FakeNominatim(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def nominatim():
+    FakeNominatim.user_agents.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeNominatim)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -32,7 +32,7 @@ from app.messaging.outbox import drain_once
 from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.apple.designs import SAMPLE_CONTEXTS, DesignError, design_for, load_design
 from app.wallet.apple.dev import DEV_APNS_KEY_ID, create_dev_credentials
-from app.wallet.apple.locations import distance_m, nearest_stores
+from app.wallet.locations import distance_m, nearest_stores
 from app.wallet.apple.models import AppleDeviceRegistration
 from app.wallet.apple.providers import ConsolePusher, ProviderToken, make_pusher
 from app.wallet.apple.schema import PASS_SCHEMA

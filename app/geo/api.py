@@ -1,4 +1,4 @@
-"""Geofenced offers over HTTP: the customer's location pings, and offer CRUD for staff."""
+"""Places over HTTP: stores (where, when open), geofenced offers, and the customer's location pings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from app.api import current_principal, endpoint
 from app.auth.tokens import Role
 from app.crud import get_or_404
 from app.extensions import get_session, get_settings
-from app.geo import service, wallet  # noqa: F401 - wallet registers its receivers
+from app.geo import service, stores, wallet  # noqa: F401 - wallet registers its receivers
+from app.geo.geocoding import geocoder_from
 from app.geo.models import GeoOffer
 from app.geo.schemas import (
     GeoOfferCreate,
@@ -16,12 +17,17 @@ from app.geo.schemas import (
     LocationPingCreate,
     LocationPingResult,
     MatchedOffer,
+    StoreCreate,
+    StoreRead,
+    StoreUpdate,
 )
+from app.loyalty.models import Store
 from app.loyalty.service import get_program
 
 bp = Blueprint("geo", __name__, url_prefix="/api/v1")
 
 STAFF_WRITERS = [Role.admin, Role.marketer]
+ALL_STAFF = [Role.admin, Role.marketer, Role.cashier]
 
 
 @bp.post("/me/location")
@@ -29,11 +35,13 @@ STAFF_WRITERS = [Role.admin, Role.marketer]
           errors=[403, 429])
 def post_location(body: LocationPingCreate):
     """Where the card page's phone is now: stored briefly, and any offer it is inside gets queued."""
-    ping, matches = service.record_ping(
+    ping, deliveries = service.record_ping(
         session=get_session(), customer_id=current_principal().customer_id, latitude=body.latitude,
         longitude=body.longitude, accuracy_m=body.accuracy, settings=get_settings().geo)
-    offers = [MatchedOffer(id=m.offer.id, title=m.offer.title, body=m.offer.body, store_id=m.store_id)
-              for m in matches]
+    offers = [MatchedOffer(id=d.offer.id, title=d.offer.title, body=d.offer.body, store_id=d.store_id,
+                           bonus_points=d.bonus_entry.points if d.bonus_entry else None,
+                           reward_code=d.redemption.code if d.redemption else None)
+              for d in deliveries]
     return LocationPingResult(recorded_at=ping.recorded_at, offers=offers)
 
 
@@ -76,6 +84,49 @@ def replace_offer(offer_id: int, body: GeoOfferCreate):
 def delete_offer(offer_id: int):
     """Delete an offer; what it already sent stays in the outbox."""
     service.delete_offer(session=get_session(), offer=_offer(offer_id))
+
+
+@bp.get("/stores")
+@endpoint(roles=ALL_STAFF, response=list[StoreRead], tags=["stores"])
+def list_stores():
+    """Every store of the program, closed ones included."""
+    return stores.list_stores(session=get_session(), program_id=_program_id())
+
+
+@bp.post("/stores")
+@endpoint(roles=[Role.admin], body=StoreCreate, response=StoreRead, status=201, tags=["stores"],
+          errors=[503])
+def create_store(body: StoreCreate):
+    """A new store; without coordinates its address is geocoded (when a geocoder is configured)."""
+    return stores.create_store(session=get_session(), program_id=_program_id(), body=body,
+                               geocoder=geocoder_from(get_settings().geo))
+
+
+@bp.get("/stores/<int:store_id>")
+@endpoint(roles=ALL_STAFF, response=StoreRead, tags=["stores"], errors=[404])
+def get_store(store_id: int):
+    """One store."""
+    return _store(store_id)
+
+
+@bp.patch("/stores/<int:store_id>")
+@endpoint(roles=[Role.admin], body=StoreUpdate, response=StoreRead, tags=["stores"], errors=[404])
+def update_store(store_id: int, body: StoreUpdate):
+    """Change a store; moving or closing it moves or drops its offers' fences."""
+    return stores.update_store(session=get_session(), store=_store(store_id), body=body,
+                               settings=get_settings().geo)
+
+
+@bp.delete("/stores/<int:store_id>")
+@endpoint(roles=[Role.admin], tags=["stores"], errors=[404])
+def delete_store(store_id: int):
+    """Retire a store (purchases point at it, so it is closed, never deleted)."""
+    stores.update_store(session=get_session(), store=_store(store_id), body=StoreUpdate(active=False),
+                        settings=get_settings().geo)
+
+
+def _store(store_id: int) -> Store:
+    return get_or_404(get_session(), Store, store_id, program_id=_program_id())
 
 
 def _program_id() -> int:

@@ -16,6 +16,8 @@ class GeoSettings(BaseModel):
     # A fix vaguer than this tells us nothing about which store is near: stored, never matched.
     # The prefilter boxes are grown by it when an offer is saved: after raising it, save the offers again.
     max_accuracy_m: float = Field(default=200.0, gt=0)
+    # A customer whose position moves this far refreshes their wallet cards' nearby stores.
+    wallet_refresh_distance_m: float = Field(default=5_000.0, gt=0)
     # Upper bound on a fence's radius (it also bounds the prefilter's boxes).
     max_radius_m: float = Field(default=50_000.0, gt=0)
 

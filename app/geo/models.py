@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
+from app.loyalty.models import LedgerEntry, Redemption
 
 
 class GeoOffer(Base):
@@ -34,6 +35,7 @@ class GeoOffer(Base):
     cooldown_minutes: Mapped[int] = mapped_column(Integer, default=1440)
     reward_id: Mapped[int | None] = mapped_column(ForeignKey("rewards.id"))
     bonus_points: Mapped[int | None] = mapped_column(Integer)
+    only_while_open: Mapped[bool] = mapped_column(Boolean, default=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -94,3 +96,10 @@ class GeoOfferDelivery(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
     delivered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the offer gave with it, if anything: a ledger credit, a free reward.
+    bonus_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    redemption_id: Mapped[int | None] = mapped_column(ForeignKey("redemptions.id"))
+
+    offer: Mapped[GeoOffer] = relationship()
+    bonus_entry: Mapped[LedgerEntry | None] = relationship()
+    redemption: Mapped[Redemption | None] = relationship()

@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 from app.crud import get_or_404
 from app.db import utcnow
 from app.errors import Forbidden, TooManyRequests, Unprocessable
-from app.geo import events, fences
+from app.geo import events, fences, hours
 from app.geo.config import GeoSettings
 from app.geo.models import GeoFence, GeoOffer, GeoOfferDelivery, GeoOfferStore, LocationPing
 from app.geo.schemas import GeoOfferCreate, GeoOfferRead, OfferChannel
 from app.loyalty.ledger import lock_customer
 from app.loyalty.models import Channel, Customer, Reward, Store
 from app.loyalty.service import current_consents
+from app.loyalty.transactions import RewardUnavailable, grant_bonus, grant_reward
 from app.messaging import outbox, rules
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ def _stores(session: Session, program_id: int, store_ids: list[int]) -> list[Sto
 
 def rebuild_fences(*, session: Session, offer: GeoOffer, stores: list[Store], settings: GeoSettings) -> None:
     session.execute(delete(GeoFence).where(GeoFence.offer_id == offer.id))
-    centres = [(store.id, store.latitude, store.longitude, store.timezone) for store in stores] or [
+    # A store offer whose stores are all closed has no fence at all.
+    centres = [(store.id, store.latitude, store.longitude, store.timezone) for store in stores] if offer.stores else [
         (None, offer.latitude, offer.longitude, offer.timezone)]
     # Grown by the vaguest fix we match, so a fix whose uncertainty touches the fence is found.
     reach = offer.radius_m + settings.max_accuracy_m
@@ -86,6 +88,17 @@ def rebuild_fences(*, session: Session, offer: GeoOffer, stores: list[Store], se
         for box in fences.boxes(lat, lon, reach)
     )
     session.flush()
+
+
+def store_fences_changed(*, session: Session, store: Store, settings: GeoSettings) -> None:
+    """A store moved, changed zone, closed or reopened: rebuild the fences of every offer around it."""
+    offers = session.scalars(select(GeoOffer).join(GeoOfferStore, GeoOfferStore.offer_id == GeoOffer.id)
+                             .where(GeoOfferStore.store_id == store.id).order_by(GeoOffer.id)).all()
+    for offer in offers:
+        open_stores = [link_store for link in offer.stores
+                       if (link_store := session.get(Store, link.store_id)).active]
+        rebuild_fences(session=session, offer=offer, stores=open_stores, settings=settings)
+    _announce(session, store.program_id)
 
 
 def _announce(session: Session, program_id: int) -> None:
@@ -145,7 +158,7 @@ def matching_offers(*, session: Session, program_id: int, latitude: float, longi
     best: dict[int, Match] = {}
     for fence in candidate_fences(session=session, program_id=program_id, latitude=latitude, longitude=longitude):
         distance = fences.distance_m((fence.latitude, fence.longitude), (latitude, longitude))
-        if distance - accuracy_m > fence.radius_m or not open_at(_offer(session, fence), fence.timezone, now):
+        if distance - accuracy_m > fence.radius_m or not _speaks(session, fence, now):
             continue
         if fence.offer_id not in best or distance < best[fence.offer_id].distance_m:
             best[fence.offer_id] = Match(_offer(session, fence), fence.store_id, distance)
@@ -156,17 +169,28 @@ def _offer(session: Session, fence: GeoFence) -> GeoOffer:
     return session.get(GeoOffer, fence.offer_id)
 
 
+def _speaks(session: Session, fence: GeoFence, now: datetime) -> bool:
+    """The offer runs now, and (if it says so) the fence's store is open."""
+    offer = _offer(session, fence)
+    if not open_at(offer, fence.timezone, now):
+        return False
+    if not offer.only_while_open or fence.store_id is None:
+        return True
+    return hours.is_open(session.get(Store, fence.store_id).opening_hours, fence.timezone, now)
+
+
 # --- pings -----------------------------------------------------------------------------------------
 
 def record_ping(*, session: Session, customer_id: int, latitude: float, longitude: float, accuracy_m: float,
-                settings: GeoSettings, now: datetime | None = None) -> tuple[LocationPing, list[Match]]:
-    """Store a position the customer sent and queue the offers it earns (consent and cooldown)."""
+                settings: GeoSettings, now: datetime | None = None) -> tuple[LocationPing, list[GeoOfferDelivery]]:
+    """Store a position the customer sent; queue the offers it earns (consent and cooldown) with their gifts."""
     now = now or utcnow()
     customer = lock_customer(session=session, customer_id=customer_id)  # serial pings: exact cooldowns
     consent = current_consents(session=session, customer_id=customer_id).get(Channel.location)
     if consent is None or not consent.granted:
         raise Forbidden("Location is used only with the customer's location opt-in; none is on record.")
     _check_rate(session, customer_id, now, settings)
+    _note_move(session, customer_id, (latitude, longitude), settings)
     ping = LocationPing(customer_id=customer_id, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
                         recorded_at=now)
     session.add(ping)
@@ -174,10 +198,9 @@ def record_ping(*, session: Session, customer_id: int, latitude: float, longitud
                                                  latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
                                                  now=now, settings=settings)
                if not _cooling_down(session, match.offer, customer_id, now)]
-    for match in matches:
-        _deliver(session, customer, match, now)
+    deliveries = [_deliver(session, customer, match, now) for match in matches]
     session.flush()
-    return ping, matches
+    return ping, deliveries
 
 
 def _check_rate(session: Session, customer_id: int, now: datetime, settings: GeoSettings) -> None:
@@ -190,6 +213,13 @@ def _check_rate(session: Session, customer_id: int, now: datetime, settings: Geo
                               f"send the next in {wait} s.")
 
 
+def _note_move(session: Session, customer_id: int, point: tuple[float, float], settings: GeoSettings) -> None:
+    """Tell the wallets when the customer is somewhere new: their cards' nearby stores follow them."""
+    last = last_location(session, customer_id)
+    if last is None or fences.distance_m(last, point) > settings.wallet_refresh_distance_m:
+        events.customer_moved.send(session, customer_id=customer_id)
+
+
 def _cooling_down(session: Session, offer: GeoOffer, customer_id: int, now: datetime) -> bool:
     since = now - timedelta(minutes=offer.cooldown_minutes)
     return session.scalar(
@@ -199,26 +229,45 @@ def _cooling_down(session: Session, offer: GeoOffer, customer_id: int, now: date
     ) is not None
 
 
-def _deliver(session: Session, customer: Customer, match: Match, now: datetime) -> None:
+def _deliver(session: Session, customer: Customer, match: Match, now: datetime) -> GeoOfferDelivery:
     delivery = GeoOfferDelivery(offer_id=match.offer.id, customer_id=customer.id, store_id=match.store_id,
                                 delivered_at=now)
     session.add(delivery)
+    _grant(session, delivery, match.offer, now)
     session.flush()
     for channel in match.offer.channels:
-        _send(session, customer, match.offer, OfferChannel(channel), f"geo:{delivery.id}:{channel}")
+        _send(session, customer, match.offer, OfferChannel(channel), f"geo:{delivery.id}:{channel}",
+              reward_code=delivery.redemption.code if delivery.redemption else None)
+    return delivery
 
 
-def _send(session: Session, customer: Customer, offer: GeoOffer, channel: OfferChannel, dedupe_key: str) -> None:
+def _grant(session: Session, delivery: GeoOfferDelivery, offer: GeoOffer, now: datetime) -> None:
+    """What the offer gives with it, once per delivery (the cooldown bounds how often)."""
+    if offer.bonus_points:
+        delivery.bonus_entry = grant_bonus(session=session, customer_id=delivery.customer_id,
+                                           points=offer.bonus_points, reason=f"offer: {offer.title}", now=now)
+    if offer.reward_id is not None:
+        try:
+            with session.begin_nested():  # an out-of-stock gift must not undo the bonus or the offer
+                delivery.redemption = grant_reward(session=session, customer_id=delivery.customer_id,
+                                                   reward_id=offer.reward_id, store_id=delivery.store_id, now=now)
+        except RewardUnavailable as exc:
+            log.info("offer %s sent without its reward: %s", offer.id, exc.detail)
+
+
+def _send(session: Session, customer: Customer, offer: GeoOffer, channel: OfferChannel, dedupe_key: str,
+          *, reward_code: str | None) -> None:
     """Through the outbox: consent, quiet hours and caps are checked when it is sent."""
+    body = f"{offer.body} (code {reward_code})".strip() if reward_code else offer.body
     if channel is OfferChannel.wallet:
         from app.wallet.google.service import send_wallet_message  # wallet imports the loyalty events too
 
         if customer.card is not None:
             send_wallet_message(session=session, card=customer.card, header=offer.title,
-                                body=offer.body or offer.title, dedupe_key=dedupe_key)
+                                body=body or offer.title, dedupe_key=dedupe_key)
         return
-    content = {"title": offer.title, "body": offer.body} if channel is OfferChannel.push else {
-        "body": f"{offer.title}: {offer.body}".rstrip(": ")}
+    content = {"title": offer.title, "body": body} if channel is OfferChannel.push else {
+        "body": f"{offer.title}: {body}".rstrip(": ")}
     outbox.enqueue(session=session, customer_id=customer.id, channel=channel.value, content=content,
                    dedupe_key=dedupe_key, template=f"geo-offer:{offer.id}")
 

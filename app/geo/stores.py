@@ -1,4 +1,8 @@
-"""Bulk store import: each CSV row becomes a store, geocoded when it has no coordinates."""
+"""Stores' places: created and moved (their offers' fences follow), opening hours, bulk import.
+
+The Store row belongs to loyalty (purchases and cashiers point at it); where it is and when it
+is open is this package's business.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +11,35 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.crud import reject_nulls
 from app.errors import Problem
+from app.geo import hours
+from app.geo.config import GeoSettings
 from app.geo.geocoding import Geocoder
+from app.geo.schemas import StoreCreate, StoreUpdate
 from app.loyalty.models import Store
-from app.schemas import Input, Latitude, Longitude, Name, TimeZone
 
-COLUMNS = ("name", "address", "latitude", "longitude", "timezone")
+COLUMNS = ("name", "address", "latitude", "longitude", "timezone", "opening_hours")
+# What a fence is made of: changing any of these rebuilds the fences of the store's offers.
+_FENCE_FIELDS = ("latitude", "longitude", "timezone", "active")
 
 
-class StoreRow(Input):
-    name: Name
-    address: str = Field(default="", max_length=300)
-    latitude: Latitude | None = None
-    longitude: Longitude | None = None
-    timezone: TimeZone
+class StoreRow(StoreCreate):
+    """A CSV line: blanks are absent values, and hours come in the shorthand (see hours.py)."""
 
     @field_validator("latitude", "longitude", mode="before")
     @classmethod
     def _blank_is_none(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("opening_hours", mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        return hours.parse_shorthand(value) if isinstance(value, str) else value
 
 
 @dataclass
@@ -64,14 +75,40 @@ def import_stores(*, session: Session, program_id: int, rows: Iterable[tuple[int
 
 
 def _add(session: Session, program_id: int, raw: dict, geocoder: Geocoder | None) -> Store:
-    row = StoreRow.model_validate(raw)
-    latitude, longitude = row.latitude, row.longitude
+    return create_store(session=session, program_id=program_id, body=StoreRow.model_validate(raw),
+                        geocoder=geocoder)
+
+
+def list_stores(*, session: Session, program_id: int) -> list[Store]:
+    return list(session.scalars(select(Store).where(Store.program_id == program_id).order_by(Store.id)))
+
+
+def create_store(*, session: Session, program_id: int, body: StoreCreate, geocoder: Geocoder | None) -> Store:
+    """A new store where its coordinates say, else where the geocoder finds its address."""
+    latitude, longitude = body.latitude, body.longitude
     if latitude is None or longitude is None:
-        latitude, longitude = _locate(row, geocoder)
-    store = Store(program_id=program_id, name=row.name, address=row.address, latitude=latitude,
-                  longitude=longitude, timezone=row.timezone)
+        latitude, longitude = _locate(body.address, geocoder)
+    store = Store(program_id=program_id, name=body.name, address=body.address, latitude=latitude,
+                  longitude=longitude, timezone=body.timezone, opening_hours=body.opening_hours)
     session.add(store)
     session.flush()
+    return store
+
+
+def update_store(*, session: Session, store: Store, body: StoreUpdate, settings: GeoSettings) -> Store:
+    """Change a store; if it moved, changed zone, closed or reopened, its offers' fences follow."""
+    from app.geo.service import store_fences_changed  # service imports this module's neighbours
+
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("latitude", store.latitude) is None or changes.get("longitude", store.longitude) is None:
+        raise CoordinatesRequired("latitude and longitude cannot be removed from a store.")
+    reject_nulls(store, changes)
+    moved = any(name in changes and changes[name] != getattr(store, name) for name in _FENCE_FIELDS)
+    for name, value in changes.items():
+        setattr(store, name, value)
+    session.flush()
+    if moved:
+        store_fences_changed(session=session, store=store, settings=settings)
     return store
 
 
@@ -79,10 +116,10 @@ class CoordinatesRequired(Problem):
     status, slug, title = 422, "coordinates-required", "Coordinates required"
 
 
-def _locate(row: StoreRow, geocoder: Geocoder | None) -> tuple[float, float]:
+def _locate(address: str, geocoder: Geocoder | None) -> tuple[float, float]:
     if geocoder is None:
         raise CoordinatesRequired("latitude and longitude are required: no geocoder is configured "
                                   "(POINTCARD_GEO__GEOCODER=nominatim turns one on).")
-    if not row.address.strip():
+    if not address.strip():
         raise CoordinatesRequired("give latitude and longitude, or an address to geocode.")
-    return geocoder.locate(row.address)
+    return geocoder.locate(address)

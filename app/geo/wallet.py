@@ -1,5 +1,5 @@
-"""Geofenced offers in the wallets: the lock-screen text near a store, and pass updates when
-offers change."""
+"""Geofenced offers in the wallets: each card lists the stores nearest its customer with their
+offers, so cards are refreshed when offers change or the customer is somewhere new."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from app.db import utcnow
 from app.geo import events, service
 from app.geo.models import GeoOffer, GeoOfferStore
 from app.loyalty.models import Card, Customer, Store
-from app.wallet.apple import locations
+from app.wallet import locations
 from app.wallet.apple.models import ApplePass
 from app.wallet.apple.service import passes_changed
+from app.wallet.google.models import GoogleWalletObject
+from app.wallet.google.service import note_change, wallet_object_of
 
 MAX_RELEVANT_TEXT = 120
 
@@ -33,14 +35,31 @@ def offer_texts(session: Session, stores: list[Store]) -> dict[int, str]:
 
 
 def _offers_changed(session: Session, *, program_id: int) -> None:
-    """Every Apple pass of the program gets a new tag and a push: its relevantText may be stale."""
-    customer_ids = session.scalars(
+    """Every wallet card of the program is refreshed: the offer texts it shows may be stale."""
+    apple = session.scalars(
         select(Card.customer_id).join(ApplePass, ApplePass.card_id == Card.id)
         .join(Customer, Customer.id == Card.customer_id).where(Customer.program_id == program_id)
     ).all()
-    if customer_ids:
-        passes_changed(session=session, customer_ids=customer_ids)
+    google = session.execute(
+        select(GoogleWalletObject.id, Card.customer_id).join(Card, Card.id == GoogleWalletObject.card_id)
+        .join(Customer, Customer.id == Card.customer_id).where(Customer.program_id == program_id)
+    ).all()
+    _refresh(session, apple, google)
+
+
+def _customer_moved(session: Session, *, customer_id: int) -> None:
+    object_id = wallet_object_of(session=session, customer_id=customer_id)
+    _refresh(session, [customer_id], [] if object_id is None else [(object_id, customer_id)])
+
+
+def _refresh(session: Session, apple_customer_ids, google_objects) -> None:
+    if apple_customer_ids:
+        passes_changed(session=session, customer_ids=apple_customer_ids)
+    for object_row_id, customer_id in google_objects:
+        note_change(session=session, object_row_id=object_row_id, customer_id=customer_id, notify=False)
 
 
 locations.register_offer_texts(offer_texts)
+locations.register_position_source(service.last_location)
 events.offers_changed.connect(_offers_changed)
+events.customer_moved.connect(_customer_moved)

@@ -235,7 +235,6 @@ def _delete_unreferenced(obj) -> None:
         raise Conflict("It is still in use (customers or rewards point at it).") from exc
 
 
-_crud("store", Store, schemas.StoreCreate, schemas.StoreUpdate, schemas.StoreRead, ADMIN, ALL_STAFF)
 _crud("reward", Reward, schemas.RewardCreate, schemas.RewardUpdate, schemas.RewardRead, STAFF_WRITERS, ALL_STAFF)
 _crud("tier", Tier, schemas.TierCreate, schemas.TierUpdate, schemas.TierRead, ADMIN, ALL_STAFF)
 _crud("promotion", Promotion, schemas.PromotionCreate, schemas.PromotionUpdate, schemas.PromotionRead,

@@ -14,3 +14,8 @@ balance_changed = _signals.signal("balance-changed")
 tier_changed = _signals.signal("tier-changed")
 #: sender: the Customer; kwargs: card (Card). The card's barcode or status changed.
 card_changed = _signals.signal("card-changed")
+#: sender: the Customer, just enrolled (card issued, before any signup bonus is credited).
+customer_enrolled = _signals.signal("customer-enrolled")
+#: sender: the Customer; kwargs: redemption (Redemption), reward (Reward). Bought with points
+#: at the till, or given (redemption.points == 0).
+reward_redeemed = _signals.signal("reward-redeemed")

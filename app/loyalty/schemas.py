@@ -38,33 +38,6 @@ class ProgramUpdate(Input):
     barcode_format: BarcodeFormat | None = None
 
 
-class StoreCreate(Input):
-    name: Name
-    address: str = Field(default="", max_length=300)
-    latitude: Latitude
-    longitude: Longitude
-    timezone: TimeZone
-
-
-class StoreUpdate(Input):
-    name: Name | None = None
-    address: str | None = Field(default=None, max_length=300)
-    latitude: Latitude | None = None
-    longitude: Longitude | None = None
-    timezone: TimeZone | None = None
-    active: bool | None = None
-
-
-class StoreRead(Output):
-    id: int
-    name: str
-    address: str
-    latitude: float
-    longitude: float
-    timezone: str
-    active: bool
-
-
 class TierCreate(Input):
     name: Name
     threshold: int = Field(ge=0, description="Qualifying points in the rolling window.")

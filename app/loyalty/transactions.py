@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
-from app.loyalty import codes
+from app.loyalty import codes, events
 from app.loyalty.ledger import credit, debit, expiry_for, lock_customer
 from app.loyalty.models import (
     Customer,
@@ -234,6 +234,22 @@ def redeem_reward(
     now = now or utcnow()
     customer = lock_customer(session=session, customer_id=customer_id)
     reward = _check_redeemable(reward=session.get(Reward, reward_id), reward_id=reward_id, customer=customer, now=now)
+    return _issue_redemption(session=session, customer=customer, reward=reward, points=reward.points_cost,
+                             store_id=store_id, cashier_id=cashier_id, now=now)
+
+
+def grant_reward(*, session: Session, customer_id: int, reward_id: int, store_id: int | None,
+                 now: datetime | None = None) -> Redemption:
+    """A reward given, not bought (a geofenced offer's gift): a redemption for no points, its code for the till."""
+    now = now or utcnow()
+    customer = lock_customer(session=session, customer_id=customer_id)
+    reward = _check_redeemable(reward=session.get(Reward, reward_id), reward_id=reward_id, customer=customer, now=now)
+    return _issue_redemption(session=session, customer=customer, reward=reward, points=0, store_id=store_id,
+                             cashier_id=None, now=now)
+
+
+def _issue_redemption(*, session: Session, customer: Customer, reward: Reward, points: int, store_id: int | None,
+                      cashier_id: int | None, now: datetime) -> Redemption:
     if reward.kind is RewardKind.tier_upgrade:
         current = evaluate_tier(session=session, customer=customer, now=now)
         target = session.get(Tier, reward.tier_id)
@@ -241,20 +257,31 @@ def redeem_reward(
             raise RewardUnavailable(f"The card is already in the {current.name} tier or above.")
     redemption = Redemption(
         customer_id=customer.id, reward_id=reward.id, store_id=store_id, cashier_id=cashier_id,
-        points=reward.points_cost, created_at=now,
+        points=points, created_at=now,
         code=codes.readable_code(4) + "-" + codes.readable_code(4) + "-" + codes.readable_code(4),
     )
     session.add(redemption)
     session.flush()
-    debit(session=session, customer=customer, kind=EntryKind.redeem, points=reward.points_cost, at=now,
-          redemption_id=redemption.id, store_id=store_id, staff_user_id=cashier_id,
-          reason=f"redeemed {reward.name}")
+    if points:
+        debit(session=session, customer=customer, kind=EntryKind.redeem, points=points, at=now,
+              redemption_id=redemption.id, store_id=store_id, staff_user_id=cashier_id,
+              reason=f"redeemed {reward.name}")
     _claim_stock(session=session, reward=reward)
     if reward.kind is RewardKind.tier_upgrade:
         customer.tier_override_id = reward.tier_id
         customer.tier_override_until = now + timedelta(days=reward.tier_days or 365)
         evaluate_tier(session=session, customer=customer, now=now)
+    events.reward_redeemed.send(customer, redemption=redemption, reward=reward)
     return redemption
+
+
+def grant_bonus(*, session: Session, customer_id: int, points: int, reason: str,
+                now: datetime | None = None) -> LedgerEntry:
+    """Points given, not earned (a geofenced offer's bonus); they expire like earned points."""
+    now = now or utcnow()
+    customer = lock_customer(session=session, customer_id=customer_id)
+    return credit(session=session, customer=customer, kind=EntryKind.bonus, points=points, at=now, reason=reason,
+                  expires_at=expiry_for(earned_at=now, expiry_months=customer.program.expiry_months))
 
 
 def adjust_points(

@@ -23,10 +23,10 @@ from app.loyalty.service import available_rewards
 from app.messaging.outbox import enqueue
 from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.apple.designs import PassDesign, design_for
-from app.wallet.apple.locations import customer_reference_point, nearest_stores, relevant_texts
 from app.wallet.apple.models import AppleDeviceRegistration, ApplePass
 from app.wallet.apple.package import build_pkpass
 from app.wallet.apple.signing import CredentialsMissing, load_credentials
+from app.wallet.locations import nearby_places
 
 CHANNEL = "apple_wallet"
 _BARCODE_FORMATS = {
@@ -222,13 +222,9 @@ def design_context(*, session: Session, customer: Customer, now: datetime) -> di
 
 
 def _locations(*, session: Session, customer: Customer) -> list[dict[str, Any]]:
-    point = customer_reference_point(session=session, program=customer.program, customer_id=customer.id)
-    if point is None:
-        return []
-    stores = nearest_stores(session=session, program=customer.program, latitude=point[0], longitude=point[1])
-    texts = relevant_texts(session=session, stores=stores)
-    return [{"latitude": s.latitude, "longitude": s.longitude, "relevantText": texts.get(s.id, f"{s.name} is nearby")}
-            for s in stores]
+    return [{"latitude": store.latitude, "longitude": store.longitude,
+             "relevantText": offer_text or f"{store.name} is nearby"}
+            for store, offer_text in nearby_places(session=session, customer=customer)]
 
 
 def _iso(moment: datetime) -> str:

@@ -33,6 +33,7 @@ from app.wallet.google.payloads import (
 )
 from app.wallet.google.schemas import SignedMessage
 from app.wallet.google.wallet import GoogleWallet
+from app.wallet.locations import nearby_places
 
 log = logging.getLogger("pointcard.google_wallet")
 
@@ -105,6 +106,7 @@ def object_payload(*, session: Session, card: Card, wallet: GoogleWallet, now: d
     """The card as a LoyaltyObject, from the database as it is now."""
     customer = card.customer
     program = customer.program
+    places = nearby_places(session=session, customer=customer, limit=MAX_MERCHANT_LOCATIONS)
     context = {
         "object_id": object_id_for(wallet.issuer_id, card.member_number),
         "class_id": class_id_for(wallet.issuer_id, program.slug),
@@ -116,6 +118,9 @@ def object_payload(*, session: Session, card: Card, wallet: GoogleWallet, now: d
         "barcode": {"type": BARCODE_TYPES[program.barcode_format], "value": card.barcode_token},
         "next_reward": _next_reward(session=session, customer=customer, now=now or utcnow()),
         "card_url": wallet.card_url(card.access_token),
+        "locations": [{"latitude": store.latitude, "longitude": store.longitude} for store, _ in places],
+        # The nearest store's open offer: Google shows one notification per place, not a text each.
+        "offer": next((f"{store.name}: {text}" for store, text in places if text), None),
     }
     return render_object(wallet.settings.templates_dir, program.slug, context)
 

@@ -1,4 +1,9 @@
-"""The stores nearest a point, for the pass's lock-screen relevance (and later the geo work)."""
+"""The stores a card shows as relevant places: the nearest ones to where its customer is.
+
+Both wallets use it (Apple `locations` with relevantText, Google `merchantLocations`). Where the
+customer is and what each store offers come from the geo domain, which registers its sources
+here: wallets do not import geo.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.loyalty.models import Program, Purchase, Store
+from app.loyalty.models import Customer, Program, Purchase, Store
 
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
 # Candidates ranked in SQL by a flat approximation, then exactly: enough slack for the
@@ -34,6 +39,16 @@ def register_offer_texts(source: OfferTexts | None) -> None:
     _offer_texts = source
 
 
+# The geo domain tells us where the customer last was (within its retention period), if anywhere.
+Position = Callable[[Session, int], tuple[float, float] | None]
+_position: Position | None = None
+
+
+def register_position_source(source: Position | None) -> None:
+    global _position
+    _position = source
+
+
 def relevant_texts(*, session: Session, stores: list[Store]) -> dict[int, str]:
     """Per store, the relevantText of its active geofenced offer (none without the geo domain)."""
     return _offer_texts(session, stores) if _offer_texts is not None and stores else {}
@@ -54,11 +69,11 @@ def nearest_stores(*, session: Session, program: Program, latitude: float, longi
 
 
 def customer_reference_point(*, session: Session, program: Program, customer_id: int) -> tuple[float, float] | None:
-    """Where the customer is likely to be: their latest store, else the middle of the program's stores.
-
-    There is no customer location yet (the geo work adds it); the store of their latest
-    purchase is the best place we know them to go.
-    """
+    """Where the customer is likely to be: where they last shared their position (the card page's
+    "Offers near me"), else their latest store, else the middle of the program's stores."""
+    position = _position(session, customer_id) if _position is not None else None
+    if position is not None:
+        return position
     store = session.scalar(
         select(Store).join(Purchase, Purchase.store_id == Store.id)
         .where(Purchase.customer_id == customer_id, Store.active.is_(True))
@@ -72,3 +87,14 @@ def customer_reference_point(*, session: Session, program: Program, customer_id:
     if not points:
         return None
     return sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)
+
+
+def nearby_places(*, session: Session, customer: Customer, limit: int = 10) -> list[tuple[Store, str | None]]:
+    """The customer's nearest stores, nearest first, each with its open offer's text (or None)."""
+    point = customer_reference_point(session=session, program=customer.program, customer_id=customer.id)
+    if point is None:
+        return []
+    stores = nearest_stores(session=session, program=customer.program, latitude=point[0], longitude=point[1],
+                            limit=limit)
+    texts = relevant_texts(session=session, stores=stores)
+    return [(store, texts.get(store.id)) for store in stores]
