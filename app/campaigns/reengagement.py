@@ -31,6 +31,7 @@ from app.campaigns.models import (
     ScoringRun,
     Segment,
 )
+from app.campaigns.scoring import customer_won_back
 from app.campaigns.segments import latest_scoring, segment_query
 from app.loyalty import events
 from app.loyalty.models import Customer, EntryKind, Program, Purchase, Reward
@@ -140,12 +141,14 @@ def mark_returned(*, session: Session, customer: Customer, at: datetime) -> None
         .execution_options(synchronize_session="fetch"))
     latest = (select(ScoringRun.as_of).where(ScoringRun.program_id == customer.program_id)
               .order_by(ScoringRun.as_of.desc()).limit(1).scalar_subquery())
-    session.execute(
+    returned = session.execute(
         update(CustomerScore).where(
             CustomerScore.program_id == customer.program_id, CustomerScore.customer_id == customer.id,
             CustomerScore.as_of == latest,
             CustomerScore.status.in_([CustomerStatus.lapsing, CustomerStatus.lapsed]))
-        .values(status=CustomerStatus.won_back).execution_options(synchronize_session=False))
+        .values(status=CustomerStatus.won_back).execution_options(synchronize_session=False)).rowcount
+    if returned:
+        customer_won_back.send(customer, at=at)
 
 
 @events.balance_changed.connect

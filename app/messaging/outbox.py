@@ -315,7 +315,8 @@ def _failure(message: Message, error: Exception, settings: MessagingSettings) ->
     text_ = f"{type(error).__name__}: {error}"[:2000]
     if isinstance(error, OptedOut):
         return {"state": MessageState.suppressed, "error": text_, "reason": f"recipient opted out: {error}"[:300]}
-    if isinstance(error, Undeliverable) or message.attempts >= settings.max_attempts:
+    out_of_tries = message.attempts >= settings.max_attempts and not channel_policy(message.channel).own_retry_limit
+    if isinstance(error, Undeliverable) or out_of_tries:
         return {"state": MessageState.failed, "error": text_}
     values = {"state": MessageState.queued, "error": text_,
               "not_before": utcnow() + timedelta(seconds=backoff(message.attempts, error, settings))}

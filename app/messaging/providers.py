@@ -97,6 +97,9 @@ class ChannelPolicy:
     consent: Channel | None = None
     # Render the content's text fields as Jinja templates with the customer's fields.
     render: bool = False
+    # The sender counts its own tries (raising Undeliverable when they run out), so the
+    # outbox's max_attempts does not cut them short: webhooks retry for hours.
+    own_retry_limit: bool = False
 
 
 TRANSACTIONAL = ChannelPolicy()
@@ -113,10 +116,11 @@ _CHANNELS: dict[str, ChannelSpec] = {}
 
 
 def register_channel(channel: str, factory: Callable[[Flask], Sender], *, marketing: bool = False,
-                     consent: Channel | None = None, render: bool | None = None) -> None:
+                     consent: Channel | None = None, render: bool | None = None, own_retry_limit: bool = False) -> None:
     if marketing and consent is None:
         raise ValueError(f"marketing channel {channel!r} needs the consent channel it checks")
-    policy = ChannelPolicy(marketing=marketing, consent=consent, render=marketing if render is None else render)
+    policy = ChannelPolicy(marketing=marketing, consent=consent, render=marketing if render is None else render,
+                           own_retry_limit=own_retry_limit)
     _CHANNELS[channel] = ChannelSpec(factory, policy)
 
 

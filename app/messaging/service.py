@@ -13,6 +13,7 @@ from app.db import utcnow
 from app.errors import NotFound, Unprocessable
 from app.loyalty.models import Channel, Customer
 from app.loyalty.service import record_consents
+from app.messaging import events
 from app.messaging.config import MessagingSettings
 from app.messaging.models import Message, MessageState, PushSubscription, VoiceRecording
 from app.messaging.schemas import MessageQuery, PushSubscriptionCreate
@@ -159,6 +160,7 @@ def record_status(session: Session, message: Message, *, provider_id: str | None
         message.sent_at = message.sent_at or utcnow()
         if new is MessageState.delivered:
             message.delivered_at = utcnow()
+            events.message_delivered.send(message, at=message.delivered_at)
 
 
 def sms_status(*, session: Session, message_id: str | None, sid: str, status: str,

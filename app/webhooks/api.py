@@ -1,7 +1,110 @@
-"""HTTP API of the webhooks package."""
+"""HTTP API of the webhooks package: endpoints and their deliveries, for admins only."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
+from app.api import current_principal, endpoint
+from app.auth.tokens import Role
+from app.crud import get_or_404
+from app.extensions import get_session, get_settings
+from app.webhooks import service
+from app.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.webhooks.schemas import (
+    DeliveryQuery,
+    DeliveryRead,
+    EndpointCreate,
+    EndpointRead,
+    EndpointUpdate,
+    EndpointWithSecret,
+)
+
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1")
+
+ADMIN = [Role.admin]
+
+
+def _read(endpoint_: WebhookEndpoint, *, with_secret: bool = False) -> EndpointRead:
+    fields = {"id": endpoint_.id, "url": endpoint_.url, "description": endpoint_.description,
+              "events": endpoint_.events, "active": endpoint_.active, "disabled_reason": endpoint_.disabled_reason,
+              "secret_hint": endpoint_.secret[-4:], "created_at": endpoint_.created_at,
+              "updated_at": endpoint_.updated_at}
+    return EndpointWithSecret(**fields, secret=endpoint_.secret) if with_secret else EndpointRead(**fields)
+
+
+def _delivery_read(delivery: WebhookDelivery, next_attempt_at=None) -> DeliveryRead:
+    return DeliveryRead(
+        id=delivery.id, uuid=delivery.uuid, event_id=delivery.event_id, event_type=delivery.event_type,
+        state=delivery.state, attempts=delivery.attempts, next_attempt_at=next_attempt_at,
+        last_attempt_at=delivery.last_attempt_at, last_status_code=delivery.last_status_code,
+        last_response=delivery.last_response, last_error=delivery.last_error,
+        last_duration_ms=delivery.last_duration_ms, delivered_at=delivery.delivered_at,
+        created_at=delivery.created_at, payload=delivery.payload)
+
+
+@bp.get("/webhooks")
+@endpoint(roles=ADMIN, response=list[EndpointRead], tags=["webhooks"])
+def list_endpoints():
+    """Every webhook endpoint (secrets are not shown, only their last four characters)."""
+    return [_read(e) for e in service.list_endpoints(session=get_session())]
+
+
+@bp.post("/webhooks")
+@endpoint(roles=ADMIN, body=EndpointCreate, response=EndpointWithSecret, status=201, tags=["webhooks"], errors=[422])
+def create_endpoint(body: EndpointCreate):
+    """Register an https endpoint for some events. The answer holds its signing secret, shown only now."""
+    created = service.create_endpoint(session=get_session(), body=body, settings=get_settings().webhooks,
+                                      created_by_id=current_principal().user_id)
+    return _read(created, with_secret=True)
+
+
+@bp.get("/webhooks/<int:endpoint_id>")
+@endpoint(roles=ADMIN, response=EndpointRead, tags=["webhooks"], errors=[404])
+def get_endpoint(endpoint_id: int):
+    """One endpoint."""
+    return _read(get_or_404(get_session(), WebhookEndpoint, endpoint_id))
+
+
+@bp.patch("/webhooks/<int:endpoint_id>")
+@endpoint(roles=ADMIN, body=EndpointUpdate, response=EndpointRead, tags=["webhooks"], errors=[404, 422])
+def update_endpoint(endpoint_id: int, body: EndpointUpdate):
+    """Change the URL, events or description, or pause (active: false) and resume it."""
+    return _read(service.update_endpoint(session=get_session(), endpoint_id=endpoint_id, body=body,
+                                         settings=get_settings().webhooks))
+
+
+@bp.delete("/webhooks/<int:endpoint_id>")
+@endpoint(roles=ADMIN, tags=["webhooks"], errors=[404])
+def delete_endpoint(endpoint_id: int):
+    """Remove the endpoint and its delivery records; deliveries still waiting are dropped."""
+    service.delete_endpoint(session=get_session(), endpoint_id=endpoint_id)
+
+
+@bp.post("/webhooks/<int:endpoint_id>/rotate-secret")
+@endpoint(roles=ADMIN, response=EndpointWithSecret, tags=["webhooks"], errors=[404])
+def rotate_secret(endpoint_id: int):
+    """A new signing secret, effective at once (the old one stops signing); shown only now."""
+    return _read(service.rotate_secret(session=get_session(), endpoint_id=endpoint_id), with_secret=True)
+
+
+@bp.post("/webhooks/<int:endpoint_id>/test")
+@endpoint(roles=ADMIN, response=DeliveryRead, status=202, tags=["webhooks"], errors=[404])
+def test_endpoint(endpoint_id: int):
+    """Queue a `ping` event to this endpoint; follow it in its deliveries."""
+    return _delivery_read(service.ping(session=get_session(), endpoint_id=endpoint_id))
+
+
+@bp.get("/webhooks/<int:endpoint_id>/deliveries")
+@endpoint(roles=ADMIN, query=DeliveryQuery, response=list[DeliveryRead], tags=["webhooks"], errors=[404])
+def list_deliveries(endpoint_id: int, query: DeliveryQuery):
+    """The endpoint's deliveries, newest first, each with the receiver's last answer."""
+    rows = service.list_deliveries(session=get_session(), endpoint_id=endpoint_id, query=query)
+    return [_delivery_read(delivery, next_at) for delivery, next_at in rows]
+
+
+@bp.post("/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/retry")
+@endpoint(roles=ADMIN, response=DeliveryRead, status=202, tags=["webhooks"], errors=[404, 409])
+def retry_delivery(endpoint_id: int, delivery_id: int):
+    """Send a finished delivery again (same Pointcard-Delivery id, so receivers can drop repeats)."""
+    return _delivery_read(service.redeliver(session=get_session(), endpoint_id=endpoint_id,
+                                            delivery_id=delivery_id))
