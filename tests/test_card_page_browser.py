@@ -58,10 +58,11 @@ def settings_overrides(vapid_key):
 PUBLIC_BASE_URL = "http://card.test"
 
 
-def open_page(browser, live_server, *, geolocation: dict | None = None, locale: str = "en-US"):
+def open_page(browser, live_server, *, geolocation: dict | None = None, locale: str = "en-US", scripts: bool = True):
     context = browser.new_context(base_url=live_server, viewport={"width": 390, "height": 844}, is_mobile=True,
                                   has_touch=True, locale=locale, geolocation=geolocation, timezone_id="Europe/Paris",
-                                  permissions=["geolocation", "notifications"] if geolocation else [])
+                                  permissions=["geolocation", "notifications"] if geolocation else [],
+                                  java_script_enabled=scripts)
     context.set_default_timeout(5_000)
     # The browser reaches public_base_url through the live server, as DNS would send it to the app.
     context.route(PUBLIC_BASE_URL + "/**", lambda route: route.fulfill(
@@ -266,4 +267,20 @@ def test_bad_input_shows_the_apis_detail_beside_the_form(browser, live_server, w
     assert page.url.startswith(live_server + "/join")
     with world.database.transaction() as session:
         assert session.scalar(select(Customer).where(Customer.first_name == "Grace")) is None
+    close(context, problems)
+
+
+def test_with_scripts_off_the_form_still_enrols(browser, live_server, world, card):
+    context, page, problems = open_page(browser, live_server, locale="fr-FR", scripts=False)
+    page.goto(f"/join?ref={card['referral_code']}")
+    expect(page.locator("noscript")).to_have_count(1)
+    fill_sign_up(page, phone="+33 6 12 34 56 78")
+    page.get_by_role("button", name="Créer ma carte").click()  # a plain POST /join, answered by a 303
+    expect(page).to_have_url(re.compile(r"^http://card\.test/card/"))
+    expect(page.get_by_test_id("balance")).to_have_text("50")
+    expect(page.locator("[data-push-toggle]")).to_be_disabled()  # nothing to drive it without scripts
+    with world.database.transaction() as session:
+        grace = session.scalar(select(Customer).where(Customer.first_name == "Grace"))
+        referrer_id = session.scalar(select(Referral.referrer_id).where(Referral.referee_id == grace.id))
+        assert referrer_id == card["customer_id"]
     close(context, problems)
