@@ -369,3 +369,34 @@ def test_deleting_an_endpoint_drops_what_waits_for_it(world, receiver):
     assert [m.state for m in webhook_messages(world)] == [MessageState.failed]
     with world.database.transaction() as session:
         assert session.scalar(select(WebhookDelivery)) is None
+
+
+def test_only_the_start_of_a_long_answer_is_kept(world, receiver):
+    world.app.extensions["settings"].webhooks.response_excerpt_chars = 20
+    endpoint = register(world, receiver.url, ["customer.enrolled"])
+    receiver.respond(500, "é" * 200_000)
+    world.enroll("Ada Lovelace")
+    work(world)
+    assert deliveries(world, endpoint["id"])[0]["last_response"] == "é" * 20
+
+
+def test_a_delivery_the_receiver_already_accepted_is_not_sent_again(world, receiver):
+    # A worker got the 2xx and recorded it on the delivery, then died before settling its
+    # outbox row: when the row's lease runs out, the next worker finds it delivered.
+    endpoint = register(world, receiver.url, ["customer.enrolled"])
+    world.enroll("Ada Lovelace")
+    with world.database.transaction() as session:
+        session.execute(text("UPDATE webhook_deliveries SET state = 'delivered'"))
+    work(world)
+    assert receiver.requests == [] and [m.state for m in webhook_messages(world)] == [MessageState.sent]
+    assert deliveries(world, endpoint["id"])[0]["state"] == "delivered"
+
+
+def test_the_cli_lists_endpoints_and_queues_a_ping(world, receiver):
+    endpoint = register(world, receiver.url, ["points.changed"])
+    runner = world.app.test_cli_runner()
+    listed = runner.invoke(args=["webhooks", "list"])
+    assert listed.exit_code == 0 and f"{endpoint['id']}\t{receiver.url}\tpoints.changed\tactive" in listed.output
+    assert runner.invoke(args=["webhooks", "ping", str(endpoint["id"])]).exit_code == 0
+    work(world)
+    assert [r.headers["Pointcard-Event"] for r in receiver.requests] == ["ping"]

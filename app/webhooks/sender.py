@@ -14,6 +14,7 @@ import logging
 import random
 import ssl
 import time
+from dataclasses import dataclass
 
 import certifi
 import httpx
@@ -32,6 +33,23 @@ USER_AGENT = "Pointcard-Webhooks/1"
 JITTER = 0.2
 # A receiver's Retry-After is honoured up to this; past it, the schedule applies.
 MAX_RETRY_AFTER = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    excerpt: str
+    retry_after: str | None
+
+
+def _excerpt(response: httpx.Response, chars: int) -> str:
+    """The start of the body only: a receiver answering with gigabytes costs us a few kilobytes."""
+    data = b""
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) >= chars * 4:  # up to 4 bytes a character in UTF-8
+            break
+    return data.decode(response.encoding or "utf-8", errors="replace")[:chars]
 
 
 def encode(payload: dict) -> bytes:
@@ -59,6 +77,10 @@ class WebhookSender:
             if found is None:
                 raise Undeliverable("the delivery or its endpoint was deleted")
             delivery, endpoint = found
+            if delivery.state is DeliveryState.delivered:
+                # A worker died after the receiver's 2xx was recorded, before its outbox row was:
+                # the receiver has it, so it does not go again.
+                return "already-delivered"
             request = (delivery.uuid, delivery.event_type, delivery.payload, endpoint.url, endpoint.secret,
                        endpoint.id, endpoint.active)
         uuid, event_type, payload, url, secret, endpoint_id, active = request
@@ -79,10 +101,9 @@ class WebhookSender:
             raise self._retry(message, error, None, final) from exc
         return self._settle(message, delivery_id, endpoint_id, response, started, final)
 
-    def _settle(self, message: Message, delivery_id: int, endpoint_id: int, response: httpx.Response,
+    def _settle(self, message: Message, delivery_id: int, endpoint_id: int, response: Answer,
                 started: float, final: bool) -> str:
-        code = response.status_code
-        excerpt = response.text[: self.settings.response_excerpt_chars]
+        code, excerpt = response.status_code, response.excerpt
         if 200 <= code < 300:
             self._record(delivery_id, DeliveryState.delivered, code=code, response=excerpt, started=started)
             return f"{code}"
@@ -94,7 +115,7 @@ class WebhookSender:
         error = f"the receiver answered {code}"
         self._record(delivery_id, DeliveryState.failed if final else DeliveryState.pending, code=code,
                      response=excerpt, error=error, started=started)
-        raise self._retry(message, error, parse_retry_after(response.headers.get("retry-after")), final)
+        raise self._retry(message, error, parse_retry_after(response.retry_after), final)
 
     def _retry(self, message: Message, error: str, retry_after: float | None, final: bool) -> Exception:
         if final:
@@ -120,8 +141,10 @@ class WebhookSender:
             "Pointcard-Signature": signing.signature_header(secret=secret, body=body, timestamp=int(time.time())),
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        return self.client.post(f"{target.scheme}://{literal}:{target.port}{target.path}", content=body,
-                                headers=headers, extensions=extensions)
+        url = f"{target.scheme}://{literal}:{target.port}{target.path}"
+        with self.client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response:
+            return Answer(response.status_code, _excerpt(response, self.settings.response_excerpt_chars),
+                          response.headers.get("retry-after"))
 
     def _record(self, delivery_id: int, state: DeliveryState, *, code: int | None = None, response: str | None = None,
                 error: str | None = None, started: float | None = None, disable: tuple[int, str] | None = None) -> None:
