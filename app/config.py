@@ -48,7 +48,22 @@ class Settings(BaseSettings):
     # Per client IP on the public endpoints (Flask-Limiter syntax).
     enroll_rate_limit: str = "10 per minute; 100 per hour"
     login_rate_limit: str = "20 per minute"
+    # Every other request without a valid bearer token, per client IP, across all routes.
+    public_rate_limit: str = "300 per minute"
+    # Requests with a valid token count against the caller instead of the IP.
+    staff_rate_limit: str = "600 per minute"
+    customer_rate_limit: str = "120 per minute"
     rate_limits_enabled: bool = True
+    # Endpoints (fnmatch patterns) outside the per-IP limit: probes and signed webhooks.
+    rate_limit_exempt_endpoints: list[str] = Field(default_factory=lambda: [
+        "healthz", "messaging.twilio_*", "google_wallet.callback"])
+    # Prefixes the limit keys in Redis, so deployments sharing one Redis stay apart.
+    rate_limit_key_prefix: str = "pointcard"
+    # A login e-mail that fails this many times within the window is refused for the lockout
+    # (known e-mail or not, right password or not); 0 turns the lockout off.
+    login_lockout_attempts: int = Field(default=5, ge=0)
+    login_lockout_window_minutes: int = Field(default=15, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
 
     apple: AppleWalletSettings = Field(default_factory=AppleWalletSettings)
     google: GoogleWalletSettings = Field(default_factory=GoogleWalletSettings)

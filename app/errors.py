@@ -23,9 +23,10 @@ class Problem(Exception):
     slug: str = "bad-request"
     title: str = "Bad request"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers or {}  # response headers, such as Retry-After
         self.extra = extra
 
 
@@ -91,7 +92,8 @@ def _http_slug(code: int) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Problem)
     def _problem(exc: Problem):
-        return problem_response(exc.status, slug=exc.slug, title=exc.title, detail=exc.detail, **exc.extra)
+        return problem_response(exc.status, slug=exc.slug, title=exc.title, detail=exc.detail,
+                                headers=getattr(exc, "headers", None), **exc.extra)
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):

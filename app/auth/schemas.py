@@ -45,3 +45,13 @@ class StaffUserCreate(BaseModel):
     password: str = Field(min_length=10, max_length=1024)
     role: Literal[Role.admin, Role.marketer, Role.cashier]
     store_id: int | None = None
+
+
+class StaffUserUpdate(BaseModel):
+    """PATCH: only the fields sent change. A cashier needs a store; other roles have none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal[Role.admin, Role.marketer, Role.cashier] | None = None
+    store_id: int | None = None
+    active: bool | None = None

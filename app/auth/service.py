@@ -42,6 +42,33 @@ def create_user(
     return user
 
 
+def update_user(*, session: Session, user: StaffUser, changes: dict) -> StaffUser:
+    """Change a staff user's role, store or active flag; never leaves the service without an admin."""
+    role = changes.get("role") or user.role  # null means unchanged for the role and the flag
+    store_id = changes["store_id"] if "store_id" in changes else user.store_id
+    if changes.get("role") and role is not Role.cashier and "store_id" not in changes:
+        store_id = None  # only cashiers are bound to a store
+    if role is Role.cashier and store_id is None:
+        raise Unprocessable("A cashier works at a store: give its id.", field="store_id")
+    if role is not Role.cashier and store_id is not None:
+        raise Unprocessable("Only cashiers are bound to a store.", field="store_id")
+    if store_id is not None and session.get(Store, store_id) is None:
+        raise Unprocessable(f"There is no store {store_id}.", field="store_id")
+    active = user.active if changes.get("active") is None else changes["active"]
+    if user.role is Role.admin and user.active and (role is not Role.admin or not active):
+        _keep_an_admin(session, user)
+    user.role, user.store_id, user.active = role, store_id, active
+    session.flush()
+    return user
+
+
+def _keep_an_admin(session: Session, leaving: StaffUser) -> None:
+    others = session.scalar(select(StaffUser.id).where(
+        StaffUser.role == Role.admin, StaffUser.active.is_(True), StaffUser.id != leaving.id).limit(1))
+    if others is None:
+        raise Conflict("This is the last active admin: make another admin first.", field="role")
+
+
 def check_principal_active(*, session: Session, principal: Principal) -> None:
     """A token outlives nothing: a disabled user, a changed role or a closed card stops it now."""
     if principal.role is Role.customer:
