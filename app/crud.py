@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound
+from app.errors import NotFound, Unprocessable
 
 T = TypeVar("T")
 
@@ -21,5 +22,15 @@ def get_or_404(session: Session, model: type[T], object_id: int, *, program_id: 
 
 def apply_changes(target: object, changes: BaseModel) -> None:
     """Copy the fields the client actually sent (PATCH semantics: absent means unchanged)."""
-    for name, value in changes.model_dump(exclude_unset=True).items():
+    values = changes.model_dump(exclude_unset=True)
+    reject_nulls(target, values)
+    for name, value in values.items():
         setattr(target, name, value)
+
+
+def reject_nulls(target: object, values: dict) -> None:
+    """A PATCH's null for a column that must have a value is the client's mistake (422), not a 500."""
+    columns = inspect(type(target)).columns
+    for name, value in values.items():
+        if value is None and name in columns and not columns[name].nullable:
+            raise Unprocessable(f"{name} cannot be null; leave it out to keep its value.", field=name)
