@@ -265,3 +265,21 @@ def test_a_unique_uuid_groups_one_requests_records(world):
                       headers=world.headers(Role.admin, str(uuid.uuid4())))
     ids = {r["request_id"] for r in audit(world)}
     assert len(ids) == 2 and all(uuid.UUID(i) for i in ids)
+
+
+def test_staff_created_at_the_command_line_are_audited_and_the_log_reads_there_too(world):
+    runner = world.app.test_cli_runner()
+    created = runner.invoke(args=["users", "create", "--role", "marketer", "--email", "m2@example.com",
+                                  "--password", "a-long-password"])
+    assert created.exit_code == 0, created.output
+    [record] = audit(world)
+    assert (record["action"], record["actor_role"], record["actor_id"]) == ("staff_user.create", "cli", None)
+    assert record["user_agent"].startswith("flask users create (os user ")
+    assert record["changes"]["role"] == [None, "marketer"]
+
+    shown = runner.invoke(args=["audit", "show", "--json", "--action", "staff_user."])
+    assert shown.exit_code == 0, shown.output
+    [line] = shown.output.splitlines()
+    assert json.loads(line)["id"] == record["id"]
+    text_view = runner.invoke(args=["audit", "show"])
+    assert "staff_user.create staff_user#" in text_view.output and "a-long-password" not in text_view.output

@@ -8,6 +8,7 @@ written on the same connection, so they commit or roll back with the change they
 from __future__ import annotations
 
 import enum
+import getpass
 import re
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from app.audit.config import AuditSettings
 from app.audit.models import AuditRecord
 from app.auth.models import StaffUser
 from app.auth.tokens import STAFF_ROLES, Principal
-from app.db import utcnow
+from app.db import Database, utcnow
 
 ACTOR_KEY = "audit_actor"
 REDACTED = "[redacted]"
@@ -86,6 +87,30 @@ def _scope(session: Session, actor: Actor) -> Iterator[Actor]:
         yield actor
     finally:
         session.info.pop(ACTOR_KEY, None)
+
+
+def cli_actor(*, settings: AuditSettings, command: str) -> Actor:
+    """An operator at the command line: no account, so the OS user and the command say who."""
+    return Actor(
+        actor_id=None, actor_email=None, actor_role="cli", ip_address=None,
+        user_agent=f"flask {command} (os user {_os_user()})"[:255], method=None, path=None, endpoint=command,
+        request_id=str(uuid.uuid4()), settings=settings,
+    )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "unknown"
+
+
+@contextmanager
+def audited_transaction(database: Database, actor: Actor) -> Iterator[Session]:
+    """Like Database.transaction(), with every change recorded as done by the actor."""
+    with database.transaction() as session, _scope(session, actor):
+        yield session
+        session.flush()  # inside the scope: the commit after it then has nothing left to write
 
 
 def _first_path_id() -> str | None:

@@ -4,6 +4,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.audit.service import audited_transaction, cli_actor
 from app.auth import service
 from app.auth.tokens import Role
 from app.errors import Problem
@@ -20,7 +21,8 @@ users_cli = AppGroup("users", help="Staff users.")
 def create_user(email: str, role: str, store_id: int | None, password: str) -> None:
     """Create a staff user: no prompt when every flag is given."""
     try:
-        with current_app.extensions["database"].transaction() as session:
+        actor = cli_actor(settings=current_app.extensions["settings"].audit, command="users create")
+        with audited_transaction(current_app.extensions["database"], actor) as session:
             user = service.create_user(session=session, email=email, password=password, role=Role(role),
                                        store_id=store_id)
     except Problem as exc:
