@@ -29,7 +29,8 @@ def run() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     database = current_app.extensions["database"]
-    run_forever(database, stop)
+    if not run_forever(database, stop):
+        raise SystemExit(1)  # lost the lock: the supervisor restarts this process as a standby
 
 
 @scheduler_cli.command("run-job")

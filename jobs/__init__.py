@@ -2,7 +2,10 @@
 
 Exactly one scheduler is active per deployment. On PostgreSQL it holds an advisory lock for
 its whole life; a second scheduler blocks on that lock as a hot standby and takes over the
-moment the first one's connection goes away.
+moment the first one's connection goes away. The lock lives exactly as long as that connection,
+so the active scheduler checks it before every run and every few seconds: when it is gone
+(database restart, a proxy or the server cutting the session), the standby may already lead,
+so this process runs nothing more and exits, to be restarted as a standby.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_S
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.campaigns.jobs import JOBS as CAMPAIGN_JOBS
 from app.db import Database
@@ -28,14 +33,56 @@ log = logging.getLogger(__name__)
 
 ALL_JOBS: list[Job] = [*LOYALTY_JOBS, *CAMPAIGN_JOBS, *GEO_JOBS, *PRIVACY_JOBS, *WEBHOOK_JOBS]
 _ADVISORY_LOCK_ID = 0x504F494E54  # "POINT"
+# How often the active scheduler checks that it still holds the lock, between runs.
+LEADERSHIP_CHECK_SECONDS = 2.0
 # The database of the scheduler running in this process. Stored jobs name only the job, so
 # neither code paths nor connection URLs (with their passwords) end up pickled in the table.
 _database: Database | None = None
+_leadership: Leadership | None = None
+
+
+class LostLeadership(RuntimeError):
+    pass
+
+
+class Leadership:
+    """The connection that holds the advisory lock; `held()` asks PostgreSQL whether it still does."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._guard = threading.Lock()  # one connection, used from the job threads and the main one
+        self.lost = threading.Event()
+
+    def held(self) -> bool:
+        with self._guard:
+            if self.lost.is_set():
+                return False
+            try:
+                held = self.connection.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+                    "AND granted AND classid = :hi AND objid = :lo"),
+                    {"hi": _ADVISORY_LOCK_ID >> 32, "lo": _ADVISORY_LOCK_ID & 0xFFFFFFFF}).scalar() == 1
+                self.connection.commit()
+            except SQLAlchemyError as exc:
+                log.error("the scheduler lock's connection failed: %s", exc)
+                held = False
+            if not held:
+                self.lost.set()
+            return held
+
+    def close(self) -> None:
+        with self._guard:
+            try:
+                self.connection.close()
+            except SQLAlchemyError:
+                pass  # already gone: so is the lock
 
 
 def run_job(name: str) -> None:
     """What APScheduler stores and calls."""
     job = next(job for job in ALL_JOBS if job.name == name)
+    if _leadership is not None and not _leadership.held():
+        raise LostLeadership(f"job {name} not run: this process no longer holds the scheduler lock")
     log.info("job %s starting", name)
     job.run(_database)
 
@@ -74,9 +121,9 @@ def build_scheduler(database: Database) -> BackgroundScheduler:
     return scheduler
 
 
-def hold_leadership(database: Database):
-    """On PostgreSQL, block until this process is the one active scheduler; return the connection
-    that holds the lock (keep it open). SQLite deployments are single-node: nothing to hold."""
+def hold_leadership(database: Database) -> Leadership | None:
+    """On PostgreSQL, block until this process is the one active scheduler; return what holds the
+    lock (keep it open). SQLite deployments are single-node: nothing to hold."""
     if not database.is_postgres:
         return None
     connection = database.engine.connect()
@@ -84,16 +131,22 @@ def hold_leadership(database: Database):
     connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
     connection.commit()
     log.info("this process is now the active scheduler")
-    return connection
+    return Leadership(connection)
 
 
-def run_forever(database: Database, stop: threading.Event) -> None:
-    leadership = hold_leadership(database)
+def run_forever(database: Database, stop: threading.Event) -> bool:
+    """Lead (or wait to), run the jobs until `stop`; False when the lock was lost instead."""
+    global _leadership
+    leadership = _leadership = hold_leadership(database)
     scheduler = build_scheduler(database)
     scheduler.start()
     try:
-        stop.wait()
+        while not stop.wait(LEADERSHIP_CHECK_SECONDS):
+            if leadership is not None and not leadership.held():
+                log.error("this process lost the scheduler lock: it runs nothing more and exits")
+                return False
+        return True
     finally:
-        scheduler.shutdown()
+        scheduler.shutdown(wait=leadership is None or not leadership.lost.is_set())
         if leadership is not None:
             leadership.close()

@@ -5,9 +5,13 @@ no scheduled job runs twice. The orchestration is tests/cluster.py, shared with 
 
 from __future__ import annotations
 
-import pytest
+from datetime import datetime
 
-from tests.cluster import Cluster, GaveUp, quiet_push_log, run_campaign, seed_audience, vapid_key
+import pytest
+from sqlalchemy import text
+
+from jobs import _ADVISORY_LOCK_ID
+from tests.cluster import ACTIVE, DONE, Cluster, GaveUp, quiet_push_log, run_campaign, seed_audience, until, vapid_key
 from tests.fakes.push import FakePushService
 
 pytestmark = pytest.mark.postgres
@@ -56,3 +60,43 @@ def test_a_campaign_survives_losing_the_active_scheduler_and_a_worker(pg_db, tmp
     assert any(job == "campaigns.tick" for job, _ in report.job_done)
     # The other web node reads the same results.
     assert report.results["targeted"] == RECIPIENTS and report.results["sent"] == RECIPIENTS
+
+
+def test_a_scheduler_that_loses_its_lock_runs_nothing_more_and_exits(pg_db, tmp_path):
+    """The lock lives as long as its connection. When the server cuts that connection (restart,
+    idle timeout, an operator), the standby leads at once; the old leader must not go on too."""
+    cluster = Cluster(pg_db.url, tmp_path, None, vapid_key()[0], webs=0, schedulers=2, workers=0)
+    try:
+        cluster.start()
+        leader, standby = cluster.scheduler_nodes
+        until(lambda: sum(job == "campaigns.tick" for job, _ in done_runs(leader)) >= 2, seconds=60,
+              what="the leader to run ticks", alive=[leader])
+        with pg_db.database.transaction() as session:
+            assert session.scalar(text(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+                "AND l.classid = :hi AND l.objid = :lo "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+                {"hi": _ADVISORY_LOCK_ID >> 32, "lo": _ADVISORY_LOCK_ID & 0xFFFFFFFF})
+        until(leader.exited, seconds=30, what="the old leader to exit")
+        until(lambda: cluster.active_scheduler(pg_db.database) is standby, seconds=30, what="the standby to lead",
+              alive=[standby])
+        until(lambda: sum(job == "campaigns.tick" for job, _ in done_runs(standby)) >= 2, seconds=60,
+              what="the standby to run ticks", alive=[standby])
+    finally:
+        cluster.stop()
+
+    assert leader.popen.returncode == 1 and leader.said("lost the scheduler lock")
+    runs = done_runs(leader) + done_runs(standby)
+    assert len(runs) == len(set(runs)), runs
+    # Every run the old leader started, it started while PostgreSQL still said it held the lock:
+    # before the standby had it.
+    took_over = stamp(next(line for line in standby.lines() if ACTIVE in line))
+    assert all(stamp(line) < took_over for line in leader.lines() if " starting" in line)
+
+
+def done_runs(node) -> list[tuple[str, str]]:
+    return [match.groups() for line in node.lines() if (match := DONE.search(line))]
+
+
+def stamp(line: str) -> datetime:
+    return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
