@@ -25,7 +25,7 @@ from app.db import utcnow
 from app.messaging.models import Message, MessageState
 from app.messaging.outbox import drain_once, enqueue
 from app.messaging.service import sms_status
-from app.webhooks import addresses
+from app.webhooks import addresses, signing
 from app.webhooks.config import WebhooksSettings
 from app.webhooks.models import WebhookDelivery
 from app.webhooks.sender import make_sender
@@ -52,10 +52,12 @@ def settings_overrides(receiver):
 
 def verify_with_the_documented_recipe(secret: str, headers: dict, body: bytes) -> dict:
     """The README's recipe, as a receiver would write it."""
-    fields = dict(part.split("=", 1) for part in headers["Pointcard-Signature"].split(","))
-    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(expected, fields["v1"]), "signature does not verify"
-    assert abs(time.time() - int(fields["t"])) < 300, "timestamp too old"
+    pairs = [part.split("=", 1) for part in headers["Pointcard-Signature"].split(",")]
+    [timestamp] = [value for name, value in pairs if name == "t"]
+    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert any(name == "v1" and hmac.compare_digest(expected, value) for name, value in pairs), \
+        "signature does not verify"
+    assert abs(time.time() - int(timestamp)) < 300, "timestamp too old"
     return json.loads(body)
 
 
@@ -284,17 +286,33 @@ def test_a_delivered_text_message_is_an_event(world, receiver):
 
 def test_ping_and_secret_rotation(world, receiver):
     endpoint = register(world, receiver.url, ["customer.enrolled"])
-    assert "secret" not in world.client.get("/api/v1/webhooks", headers=world.headers(Role.admin)).get_json()[0]
-    ping = world.client.post(f"/api/v1/webhooks/{endpoint['id']}/test", headers=world.headers(Role.admin))
+    admin = world.headers(Role.admin)
+    assert "secret" not in world.client.get("/api/v1/webhooks", headers=admin).get_json()[0]
+    ping = world.client.post(f"/api/v1/webhooks/{endpoint['id']}/test", headers=admin)
     assert ping.status_code == 202 and ping.get_json()["event_type"] == "ping"
-    rotated = world.client.post(f"/api/v1/webhooks/{endpoint['id']}/rotate-secret",
-                                headers=world.headers(Role.admin)).get_json()
-    assert rotated["secret"] != endpoint["secret"]
-    work(world)  # the ping was queued before the rotation and goes signed with the new secret
+    rotated = world.client.post(f"/api/v1/webhooks/{endpoint['id']}/rotate-secret", headers=admin).get_json()
+    assert rotated["secret"] != endpoint["secret"] and rotated["previous_secret_until"]
+    work(world)  # queued before the rotation, it goes signed with the new secret, and the old one for a day
     [request] = receiver.requests
-    assert verify_with_the_documented_recipe(rotated["secret"], request.headers, request.body)["type"] == "ping"
-    with pytest.raises(AssertionError):
-        verify_with_the_documented_recipe(endpoint["secret"], request.headers, request.body)
+    assert request.headers["Pointcard-Signature"].count("v1=") == 2
+    for secret in (rotated["secret"], endpoint["secret"]):
+        assert verify_with_the_documented_recipe(secret, request.headers, request.body)["type"] == "ping"
+    assert signing.verify(secret=rotated["secret"], body=request.body, header=request.headers["Pointcard-Signature"])
+
+    # Rotated again with the old secret dropped at once: only the newest signs.
+    newest = world.client.post(f"/api/v1/webhooks/{endpoint['id']}/rotate-secret", json={"old_secret_hours": 0},
+                               headers=admin).get_json()
+    assert newest["previous_secret_until"] is None
+    world.client.post(f"/api/v1/webhooks/{endpoint['id']}/test", headers=admin)
+    work(world)
+    request = receiver.requests[1]
+    assert verify_with_the_documented_recipe(newest["secret"], request.headers, request.body)["type"] == "ping"
+    for stale in (rotated["secret"], endpoint["secret"]):
+        with pytest.raises(AssertionError):
+            verify_with_the_documented_recipe(stale, request.headers, request.body)
+    # The helper refuses an old timestamp, even with a right signature.
+    assert not signing.verify(secret=newest["secret"], body=request.body,
+                              header=request.headers["Pointcard-Signature"], now=time.time() + 301)
 
 
 # --- what may be registered, and by whom ----------------------------------------------------------

@@ -17,6 +17,7 @@ from app.webhooks.schemas import (
     EndpointRead,
     EndpointUpdate,
     EndpointWithSecret,
+    SecretRotation,
 )
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1")
@@ -28,6 +29,7 @@ def _read(endpoint_: WebhookEndpoint, *, with_secret: bool = False) -> EndpointR
     fields = {"id": endpoint_.id, "url": endpoint_.url, "description": endpoint_.description,
               "events": endpoint_.events, "active": endpoint_.active, "disabled_reason": endpoint_.disabled_reason,
               "secret_hint": endpoint_.secret[-4:], "created_at": endpoint_.created_at,
+              "previous_secret_until": endpoint_.previous_secret_until if endpoint_.previous_secret else None,
               "updated_at": endpoint_.updated_at}
     return EndpointWithSecret(**fields, secret=endpoint_.secret) if with_secret else EndpointRead(**fields)
 
@@ -81,10 +83,13 @@ def delete_endpoint(endpoint_id: int):
 
 
 @bp.post("/webhooks/<int:endpoint_id>/rotate-secret")
-@endpoint(roles=ADMIN, response=EndpointWithSecret, tags=["webhooks"], errors=[404])
-def rotate_secret(endpoint_id: int):
-    """A new signing secret, effective at once (the old one stops signing); shown only now."""
-    return _read(service.rotate_secret(session=get_session(), endpoint_id=endpoint_id), with_secret=True)
+@endpoint(roles=ADMIN, body=SecretRotation, response=EndpointWithSecret, tags=["webhooks"], errors=[404])
+def rotate_secret(endpoint_id: int, body: SecretRotation):
+    """A new signing secret, shown only now. The old one keeps signing too (a second v1) for
+    `old_secret_hours` (default 24), so the receiver can switch over without missing a delivery."""
+    rotated = service.rotate_secret(session=get_session(), endpoint_id=endpoint_id,
+                                    old_secret_hours=body.old_secret_hours)
+    return _read(rotated, with_secret=True)
 
 
 @bp.post("/webhooks/<int:endpoint_id>/test")

@@ -43,6 +43,10 @@ class WebhookEndpoint(Base):
     events: Mapped[list] = mapped_column(JSON, default=list)
     # Signs every delivery (HMAC-SHA256). Kept as is because signing needs it; shown once.
     secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation the old secret also signs (a second v1) until this time, so receivers
+    # can switch without dropping a delivery.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Why it was switched off by the service (the receiver answered 410 Gone).
     disabled_reason: Mapped[str | None] = mapped_column(String(300))

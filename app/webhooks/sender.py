@@ -3,7 +3,8 @@
 2xx: delivered. 410 Gone: the receiver asks to be forgotten, so the endpoint is switched off
 and the delivery fails. Anything else (other 4xx, 5xx, 429, timeouts, refused connections) is
 retried on the webhook schedule, or later if the receiver's Retry-After says so, until the
-attempts run out. Each attempt is signed afresh with the endpoint's current secret.
+attempts run out. Each attempt is signed afresh with the endpoint's current secret (and its previous one, for a
+while after a rotation).
 """
 
 from __future__ import annotations
@@ -81,16 +82,16 @@ class WebhookSender:
                 # A worker died after the receiver's 2xx was recorded, before its outbox row was:
                 # the receiver has it, so it does not go again.
                 return "already-delivered"
-            request = (delivery.uuid, delivery.event_type, delivery.payload, endpoint.url, endpoint.secret,
-                       endpoint.id, endpoint.active)
-        uuid, event_type, payload, url, secret, endpoint_id, active = request
+            request = (delivery.uuid, delivery.event_type, delivery.payload, endpoint.url,
+                       service.signing_secrets(endpoint, now=utcnow()), endpoint.id, endpoint.active)
+        uuid, event_type, payload, url, secrets_, endpoint_id, active = request
         if not active and event_type != "ping":
             self._record(delivery_id, DeliveryState.failed, error="the endpoint is switched off")
             raise Undeliverable("the endpoint is switched off")
         final = message.attempts >= self.settings.max_attempts
         started = time.monotonic()
         try:
-            response = self._post(url, uuid=uuid, event_type=event_type, body=encode(payload), secret=secret)
+            response = self._post(url, uuid=uuid, event_type=event_type, body=encode(payload), secrets_=secrets_)
         except addresses.AddressRefused as exc:
             self._record(delivery_id, DeliveryState.failed, error=str(exc), started=started)
             raise Undeliverable(str(exc)) from exc
@@ -126,7 +127,7 @@ class WebhookSender:
             wait = max(wait, min(retry_after, MAX_RETRY_AFTER))
         return RetryLater(error, retry_after=wait)
 
-    def _post(self, url: str, *, uuid: str, event_type: str, body: bytes, secret: str) -> httpx.Response:
+    def _post(self, url: str, *, uuid: str, event_type: str, body: bytes, secrets_: list[str]) -> Answer:
         target = addresses.parse(url, self.settings)
         address = addresses.resolve(target, self.settings)
         # Connect to the address just checked; the name is still what TLS verifies and Host says.
@@ -138,7 +139,7 @@ class WebhookSender:
             "Host": host_header,
             "Pointcard-Event": event_type,
             "Pointcard-Delivery": uuid,
-            "Pointcard-Signature": signing.signature_header(secret=secret, body=body, timestamp=int(time.time())),
+            "Pointcard-Signature": signing.signature_header(secrets_=secrets_, body=body, timestamp=int(time.time())),
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         url = f"{target.scheme}://{literal}:{target.port}{target.path}"

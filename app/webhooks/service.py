@@ -68,12 +68,24 @@ def update_endpoint(*, session: Session, endpoint_id: int, body: EndpointUpdate,
     return endpoint
 
 
-def rotate_secret(*, session: Session, endpoint_id: int) -> WebhookEndpoint:
-    """A new secret at once; deliveries still waiting are signed with it when they go."""
+def rotate_secret(*, session: Session, endpoint_id: int, old_secret_hours: float) -> WebhookEndpoint:
+    """A new secret now; the old one also signs for `old_secret_hours` (0: stops at once), so the
+    receiver can switch to the new one without refusing deliveries in between."""
     endpoint = get_or_404(session, WebhookEndpoint, endpoint_id)
-    endpoint.secret, endpoint.updated_at = signing.new_secret(), utcnow()
+    now = utcnow()
+    if old_secret_hours > 0:
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_until = now + timedelta(hours=old_secret_hours)
+    else:
+        endpoint.previous_secret, endpoint.previous_secret_until = None, None
+    endpoint.secret, endpoint.updated_at = signing.new_secret(), now
     session.flush()
     return endpoint
+
+
+def signing_secrets(endpoint: WebhookEndpoint, *, now: datetime) -> list[str]:
+    honoured = endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now
+    return [endpoint.secret, endpoint.previous_secret] if honoured else [endpoint.secret]
 
 
 def delete_endpoint(*, session: Session, endpoint_id: int) -> None:

@@ -2,6 +2,9 @@
 
     Pointcard-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
 
+After a rotation, for as long as the old secret is honoured, a second v1 is made with it: a
+receiver accepts the request when any v1 matches its secret.
+
 The timestamp is inside the signed text, so a captured request cannot be replayed later with a
 fresh timestamp; receivers refuse signatures older than a few minutes. Each attempt is signed
 anew, so a retry hours later still passes that check.
@@ -22,9 +25,13 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def signature_header(*, secret: str, body: bytes, timestamp: int) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+def _digest(secret: str, body: bytes, timestamp: int) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def signature_header(*, secrets_: list[str], body: bytes, timestamp: int) -> str:
+    """One v1 per secret: two while a rotated-out secret is still honoured."""
+    return ",".join([f"t={timestamp}"] + [f"v1={_digest(secret, body, timestamp)}" for secret in secrets_])
 
 
 def verify(*, secret: str, body: bytes, header: str, now: float | None = None,
@@ -37,5 +44,5 @@ def verify(*, secret: str, body: bytes, header: str, now: float | None = None,
     timestamp = int(stamps[0])
     if abs((time.time() if now is None else now) - timestamp) > tolerance:
         return False
-    expected = signature_header(secret=secret, body=body, timestamp=timestamp).split("v1=", 1)[1]
+    expected = _digest(secret, body, timestamp)
     return any(name.strip() == "v1" and hmac.compare_digest(value.strip(), expected) for name, value in fields)
