@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from app.errors import Unprocessable
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -75,15 +77,35 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class NumberOutOfRange(Unprocessable):
+    slug, title = "number-out-of-range", "Number out of range"
+
+
+def _report_numbers_out_of_range(engine: Engine) -> None:
+    """A number too large for its column (an id or a count a client sent) is a 422, not a 500.
+
+    SQLite refuses integers past 64 bits when binding them; PostgreSQL refuses what does not fit
+    the column (SQLSTATE 22003). Either way the value came from outside: say so, one place for all.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context):
+        error = context.original_exception
+        if isinstance(error, OverflowError) or getattr(error, "sqlstate", None) == "22003":
+            raise NumberOutOfRange("A number in the request is too large to be stored or looked up.") from error
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        engine = create_engine(url, **kwargs)
+    _report_numbers_out_of_range(engine)
+    return engine
 
 
 class Database:

@@ -52,4 +52,4 @@ class Output(BaseModel):
 
 class Page(Input):
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=2**31 - 1)  # what every database's OFFSET takes

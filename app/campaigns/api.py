@@ -252,7 +252,7 @@ def customer_tags(customer_id: int):
 
 
 @bp.put("/customers/<int:customer_id>/tags/<tag>")
-@endpoint(roles=MARKETING, response=schemas.TagsRead, tags=["customers"], errors=[404])
+@endpoint(roles=MARKETING, response=schemas.TagsRead, tags=["customers"], errors=[404, 422])
 def add_customer_tag(customer_id: int, tag: str):
     """Tag a customer (lower-cased; tagging twice changes nothing)."""
     customer = get_or_404(get_session(), Customer, customer_id)

@@ -34,6 +34,7 @@ from app.campaigns.models import (
     Segment,
 )
 from app.campaigns.segments import latest_scoring, segment_query, validate
+from app.crud import reject_nulls
 from app.errors import Conflict, NotFound, Unprocessable
 from app.loyalty.models import Card, Customer, Program, Reward, Tier
 
@@ -69,6 +70,7 @@ def create_segment(*, session: Session, program: Program, name: str, rules: dict
 
 
 def update_segment(*, session: Session, segment: Segment, program: Program, changes: dict, now: datetime) -> Segment:
+    reject_nulls(segment, changes)
     if "rules" in changes:
         validate(session=session, program=program, rules=changes["rules"], now=now)
     for name, value in changes.items():
@@ -187,6 +189,7 @@ def update_campaign(*, session: Session, program: Program, campaign: Campaign, c
         raise Unprocessable("A re-engagement campaign has steps, not channels or a schedule.")
     if campaign.kind is CampaignKind.broadcast and "steps" in changes:
         raise Unprocessable("Steps are for re-engagement campaigns.", field="steps")
+    reject_nulls(campaign, changes)
     _apply(session=session, program=program, campaign=campaign, data=dict(changes), now=now)
     delivery_channels = campaign.channels if campaign.kind is CampaignKind.broadcast else []
     missing = [channel for channel in delivery_channels if channel not in campaign.templates]
