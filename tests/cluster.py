@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -51,6 +52,8 @@ DISCLOSURE = "Yes, send me Pointcard offers by push notification. Reply STOP to 
 TERMINAL = (MessageState.sent, MessageState.failed, MessageState.suppressed)
 # How long the push service may hold its answers; under the push timeout below.
 HOLD_SECONDS = 4
+# Enrolments per client IP and minute, across all web nodes when they share a Redis.
+ENROLL_LIMIT = "6 per minute"
 
 
 class GaveUp(AssertionError):
@@ -140,6 +143,10 @@ class Cluster:
     scheduler_nodes: list[Process] = field(default_factory=list)
     worker_nodes: list[Process] = field(default_factory=list)
     web_urls: list[str] = field(default_factory=list)
+    # With a redis-server on the PATH, the web nodes keep their rate limits in one Redis.
+    redis: bool = True
+    redis_node: Process | None = None
+    redis_url: str | None = None
     # Every node shares the contact fields' keys, as it shares the signing secret.
     privacy_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
     privacy_index_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
@@ -168,9 +175,24 @@ class Cluster:
             "POINTCARD_MESSAGING__LEASE_SECONDS": "12", "POINTCARD_MESSAGING__SEND_TIMEOUT_SECONDS": "9",
             "POINTCARD_MESSAGING__PUSH_TIMEOUT_SECONDS": "8", "POINTCARD_MESSAGING__TWILIO_TIMEOUT_SECONDS": "8",
             "POINTCARD_MESSAGING__IDLE_SECONDS": "0.2",
+            "POINTCARD_ENROLL_RATE_LIMIT": ENROLL_LIMIT,
+            **({"REDIS_URL": self.redis_url, "POINTCARD_RATE_LIMIT_KEY_PREFIX": f"cluster-{os.getpid()}"}
+               if self.redis_url else {}),
         }
 
+    def _start_redis(self) -> None:
+        binary = shutil.which("redis-server")
+        if not (self.redis and binary):
+            return
+        port = free_port()
+        self.redis_node = Process("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                            "--appendonly", "no"], dict(os.environ), self.workdir / "redis.log")
+        until(lambda: self.redis_node.said("Ready to accept connections"), seconds=30, what="redis",
+              alive=[self.redis_node])
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+
     def start(self) -> Cluster:
+        self._start_redis()
         env = self.environment()
         for n in range(1, self.webs + 1):
             port = free_port()
@@ -198,7 +220,7 @@ class Cluster:
         return self
 
     def nodes(self) -> list[Process]:
-        return [*self.web_nodes, *self.scheduler_nodes, *self.worker_nodes]
+        return [*self.web_nodes, *self.scheduler_nodes, *self.worker_nodes, *filter(None, [self.redis_node])]
 
     def stop(self) -> None:
         for node in self.nodes():

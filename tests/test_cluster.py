@@ -5,13 +5,27 @@ no scheduled job runs twice. The orchestration is tests/cluster.py, shared with 
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 
 import pytest
+import requests
 from sqlalchemy import text
 
 from jobs import _ADVISORY_LOCK_ID
-from tests.cluster import ACTIVE, DONE, Cluster, GaveUp, quiet_push_log, run_campaign, seed_audience, until, vapid_key
+from tests.cluster import (
+    ACTIVE,
+    DONE,
+    ENROLL_LIMIT,
+    Cluster,
+    GaveUp,
+    quiet_push_log,
+    run_campaign,
+    seed_audience,
+    until,
+    vapid_key,
+)
+from tests.conftest import require
 from tests.fakes.push import FakePushService
 
 pytestmark = pytest.mark.postgres
@@ -92,6 +106,22 @@ def test_a_scheduler_that_loses_its_lock_runs_nothing_more_and_exits(pg_db, tmp_
     # before the standby had it.
     took_over = stamp(next(line for line in standby.lines() if ACTIVE in line))
     assert all(stamp(line) < took_over for line in leader.lines() if " starting" in line)
+
+
+def test_web_nodes_share_one_rate_limit_through_redis(pg_db, tmp_path):
+    """Enrolments from one address, alternating between the two web nodes: the per-IP limit
+    is one count in Redis, not one per node."""
+    require(shutil.which("redis-server") is not None, "redis-server is not installed")
+    cluster = Cluster(pg_db.url, tmp_path, None, vapid_key()[0], webs=2, schedulers=0, workers=0)
+    try:
+        cluster.start()
+        assert cluster.redis_url
+        limit = int(ENROLL_LIMIT.split()[0])
+        statuses = [requests.post(f"{cluster.web_urls[n % 2]}/api/v1/enroll", json={}, timeout=10).status_code
+                    for n in range(limit + 2)]
+    finally:
+        cluster.stop()
+    assert 429 not in statuses[:limit] and statuses[limit:] == [429, 429], statuses
 
 
 def done_runs(node) -> list[tuple[str, str]]:
