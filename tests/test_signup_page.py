@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.loyalty.models import Card, Channel, Customer, Referral
+from app.loyalty.models import Card, Channel, Customer, Program, Referral
 from app.loyalty.service import current_consents
 from app.web.views import wallet_badges
 
@@ -32,7 +32,7 @@ def customer_by_card_url(world, card_url: str) -> Customer:
 
 def test_the_front_door_and_a_shared_link_lead_to_the_sign_up_page(world):
     assert world.client.get("/").headers["Location"] == "/join"
-    shared = world.client.get("/?ref=ABCD2345&lang=fr")
+    shared = world.client.get("/?ref=ABCD2345&lang=fr&_external=1&_scheme=javascript")
     assert shared.status_code == 302 and shared.headers["Location"] == "/join?ref=ABCD2345&lang=fr"
 
 
@@ -59,20 +59,26 @@ def test_the_page_renders_in_english_and_french(world, language, words):
 def test_a_known_code_is_prefilled_and_an_unknown_one_is_named_but_not_kept(world, referrer):
     code = referrer["referral_code"]
     known = world.client.get(f"/join?ref={code.lower()}").get_data(as_text=True)
-    assert f'value="{code}"' in known and "A friend invited you" in known and "100" not in known.split("invited")[0]
+    assert f'value="{code}"' in known  # upper-cased, as the API matches it
+    assert "A friend invited you: after your first purchase you get 50 bonus points" in known
     unknown = world.client.get("/join?ref=NOPE2345", headers={"Accept-Language": "fr"}).get_data(as_text=True)
-    assert "« NOPE2345 » est inconnu" in unknown and 'data-testid="referral-code" value=""' not in unknown
-    assert 'value=""' in unknown.split('name="referral_code"')[1].split(">")[0]
+    assert "Le code de parrainage « NOPE2345 » est inconnu" in unknown
+    assert 'value=""' in unknown.split('name="referral_code"')[1].split(">")[0]  # not kept: it would only fail
+    with world.database.transaction() as session:
+        session.get(Program, world.program_id).referee_bonus = 0
+    plain = world.client.get(f"/join?ref={code}").get_data(as_text=True)
+    assert "A friend invited you." in plain and "0 bonus points" not in plain
     forged = world.client.get('/join?ref=<script>alert(1)</script>').get_data(as_text=True)
     assert "<script>alert" not in forged and "&lt;script&gt;" in forged
 
 
 def test_without_scripts_the_form_enrols_with_the_referral_and_opens_the_card(world, referrer):
     response = world.client.post("/join?lang=fr", data=form(referral_code=referrer["referral_code"],
-                                                            consent_sms="on", phone="+33612345678"))
+                                                            consent_sms="on", phone="+33612345678",
+                                                            first_name="Ada Augusta"))
     assert response.status_code == 303 and response.headers["Location"].startswith("http://card.test/card/")
     customer = customer_by_card_url(world, response.headers["Location"])
-    assert (customer.first_name, customer.last_name) == ("Ada", "Lovelace")
+    assert (customer.first_name, customer.last_name) == ("Ada Augusta", "Lovelace")  # as typed, not re-split
     with world.database.transaction() as session:
         referral = session.scalar(select(Referral).where(Referral.referee_id == customer.id))
         assert referral.referrer_id == referrer["customer_id"] and referral.rewarded_at is None

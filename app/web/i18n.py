@@ -38,6 +38,7 @@ _TEXT = {
         "referral_code": "Invitation code (optional)",
         "referral_known": "A friend invited you: after your first purchase you get {referee} bonus points, "
         "and so does your friend.",
+        "referral_known_plain": "A friend invited you.",
         "referral_unknown": "The invitation code “{code}” is not known. You can still join without it, "
         "or type the right code below.",
         "join_submit": "Create my card", "join_working": "Creating your card…",
@@ -75,6 +76,7 @@ _TEXT = {
         "referral_code": "Code de parrainage (facultatif)",
         "referral_known": "Un ami vous a parrainé : après votre premier achat, vous recevez {referee} points "
         "de bienvenue, et votre ami aussi.",
+        "referral_known_plain": "Un ami vous a parrainé.",
         "referral_unknown": "Le code de parrainage « {code} » est inconnu. Vous pouvez vous inscrire sans, "
         "ou saisir le bon code ci-dessous.",
         "join_submit": "Créer ma carte", "join_working": "Création de votre carte…",

@@ -1,13 +1,15 @@
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask_limiter import RateLimitExceeded
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.api import request_transaction
 from app.db import utcnow
-from app.errors import Problem, validation_errors
+from app.errors import Problem, problem_response, validation_errors
 from app.extensions import get_session, get_settings, limiter
 from app.loyalty.api import card_links
 from app.loyalty.models import Customer, LedgerEntry
@@ -100,12 +102,14 @@ def _history(session, customer_id: int) -> list[LedgerEntry]:
 # Referral codes are codes.readable_code(8); the API accepts 4 to 16 characters.
 REFERRAL_CODE = re.compile(r"^[A-Za-z0-9]{4,16}$")
 CONSENT_CHANNELS = ("email", "sms", "push", "voice")
+SIGN_UP_FIELDS = ("first_name", "last_name", "email", "phone", "referral_code")
 
 
 @bp.get("/")
 def home():
     """The service's front door is the sign-up page; a shared link's ?ref= (and ?lang=) go along."""
-    return redirect(url_for("web.join", **request.args), code=302)
+    kept = {name: request.args[name] for name in ("ref", "lang") if name in request.args}
+    return redirect(url_for("web.join", **kept), code=302)
 
 
 @bp.get("/join")
@@ -115,13 +119,27 @@ def join():
     return _join_page(values={"referral_code": code.upper() if _known_referral(code) else ""}, asked_code=code)
 
 
+def _too_many_sign_ups(_limit):
+    """The plain form's rate limit answers with the page and a sentence, not problem+json."""
+    values = {name: request.form.get(name, "") for name in SIGN_UP_FIELDS}
+    return _join_page(values=values, errors=[translator(pick_language())("too_many")], status=429)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _rate_limited(exc: RateLimitExceeded):
+    # The app's handler answers every HTTP error in problem+json and would drop the page that
+    # on_breach put in the exception; a limit without a page of its own answers as it would.
+    if exc.response is not None:
+        return exc.response
+    return problem_response(429, slug="too-many-requests", title="Too Many Requests", detail=exc.description)
+
+
 @bp.post("/join")
-@limiter.limit(lambda: get_settings().enroll_rate_limit)
+@limiter.limit(lambda: get_settings().enroll_rate_limit, on_breach=_too_many_sign_ups)
 def join_without_script():
     """The same sign-up as POST /api/v1/enroll, for a browser with scripts off: a plain form post."""
     form, t = request.form, translator(pick_language())
-    values = {name: form.get(name, "").strip() for name in ("first_name", "last_name", "email", "phone",
-                                                             "referral_code")}
+    values = {name: form.get(name, "").strip() for name in SIGN_UP_FIELDS}
     if not (values["email"] or values["phone"]):
         return _join_page(values=values, errors=[t("contact_hint")], status=422)
     try:
@@ -134,7 +152,8 @@ def join_without_script():
             "consent_text": t("join_consent", program=get_program(session=get_session()).name),
         })
         with request_transaction() as session:
-            customer = _enroll(session, body)
+            # The two names as typed: the API's single name splits "Mary Ann" after "Mary".
+            customer = _enroll(session, body, first_name=values["first_name"], last_name=values["last_name"])
             card_url = card_links(customer.card)["card_url"]
     except ValidationError as exc:
         return _join_page(values=values, errors=[f"{e['field']}: {e['message']}" for e in validation_errors(exc)],
@@ -144,21 +163,12 @@ def join_without_script():
     return redirect(card_url, code=303)
 
 
-@bp.errorhandler(429)
-def _too_many_sign_ups(exc):
-    """The plain form's rate limit answers with the page and a sentence, not problem+json."""
-    if request.endpoint != "web.join_without_script":
-        return exc
-    values = {name: request.form.get(name, "") for name in ("first_name", "last_name", "email", "phone",
-                                                             "referral_code")}
-    return _join_page(values=values, errors=[translator(pick_language())("too_many")], status=429)
 
 
-def _enroll(session, body: EnrollRequest) -> Customer:
+def _enroll(session, body: EnrollRequest, *, first_name: str, last_name: str) -> Customer:
     # The same call as the enrol API: the service is the one place that enrols.
-    first, _, last = body.name.partition(" ")
     return enroll_customer(
-        session=session, program=get_program(session=session), first_name=first, last_name=last.strip(),
+        session=session, program=get_program(session=session), first_name=first_name, last_name=last_name,
         email=body.email, phone=body.phone, consents=body.consents.by_channel(), consent_source="enrolment",
         disclosure=body.consent_text, ip_address=request.remote_addr, referral_code=body.referral_code)
 
@@ -171,7 +181,7 @@ def _known_referral(code: str) -> bool:
         Customer.program_id == program.id, Customer.referral_code == code.upper())) is not None
 
 
-def _join_page(*, values: dict, asked_code: str = "", errors: list[str] = (), status: int = 200):
+def _join_page(*, values: dict, asked_code: str = "", errors: Sequence[str] = (), status: int = 200):
     language = pick_language()
     program = get_program(session=get_session())
     referral = None
