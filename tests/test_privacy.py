@@ -23,7 +23,7 @@ from app.campaigns.jobs import tick
 from app.db import Database, utcnow
 from app.db_cli import alembic_config, upgrade
 from app.geo.models import LocationPing
-from app.loyalty.models import Card, Customer, LedgerEntry, Purchase
+from app.loyalty.models import Card, Channel, Customer, LedgerEntry, Purchase
 from app.messaging.models import Message, MessageState, PushSubscription
 from app.messaging.outbox import drain_once, enqueue
 from app.messaging.providers import build_senders
@@ -397,6 +397,18 @@ def test_erasure_leaves_campaign_results_as_they_were(world, db):
     for card in cards[:3]:
         assert world.client.delete("/api/v1/me", headers=customer_token(world, card["customer_id"])).status_code == 204
     assert world.client.get(url, headers=marketer).get_json() == results
+
+
+def test_marketing_queued_for_an_erased_customer_is_suppressed_when_a_worker_takes_it(world, db):
+    ada = world.enroll(**ADA, **CONSENTS)["customer_id"]
+    assert world.client.delete("/api/v1/me", headers=customer_token(world, ada)).status_code == 204
+    with db.database.transaction() as session:  # a campaign that selected her before the erasure
+        message_id = enqueue(session=session, customer_id=ada, channel="sms", content={"body": "Hi {{ first_name }}"},
+                             dedupe_key="late-campaign", marketing=True, consent=Channel.sms)
+    drain(world.app)
+    with db.database.transaction() as session:
+        message = session.get(Message, message_id)
+        assert (message.state, message.reason) == (MessageState.suppressed, "the customer no longer exists")
 
 
 # --- retention --------------------------------------------------------------------------------

@@ -50,9 +50,11 @@ SEND = Decision(send=True)
 
 
 def load_recipients(session: Session, customer_ids: Iterable[int]) -> dict[int, Recipient]:
+    """The customers a message can still reach; an erased customer is nobody to send to."""
     rows = session.execute(
         select(Customer.id, Customer.first_name, Customer.phone, Customer.timezone, Program.name, Program.timezone)
-        .join(Program, Program.id == Customer.program_id).where(Customer.id.in_(set(customer_ids)))
+        .join(Program, Program.id == Customer.program_id)
+        .where(Customer.id.in_(set(customer_ids)), Customer.erased_at.is_(None))
     )
     return {row[0]: Recipient(*row) for row in rows}
 
