@@ -63,9 +63,11 @@ def update_user(*, session: Session, user: StaffUser, changes: dict) -> StaffUse
 
 
 def _keep_an_admin(session: Session, leaving: StaffUser) -> None:
-    others = session.scalar(select(StaffUser.id).where(
-        StaffUser.role == Role.admin, StaffUser.active.is_(True), StaffUser.id != leaving.id).limit(1))
-    if others is None:
+    # Locking every active admin row makes two admins demoting each other at once queue here,
+    # and the second sees the first's change (SQLite's IMMEDIATE transactions serialize anyway).
+    admins = session.scalars(select(StaffUser.id).where(StaffUser.role == Role.admin, StaffUser.active.is_(True))
+                             .order_by(StaffUser.id).with_for_update()).all()
+    if not set(admins) - {leaving.id}:
         raise Conflict("This is the last active admin: make another admin first.", field="role")
 
 
