@@ -12,16 +12,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from app.auth.tokens import Role
 from app.campaigns.config import CampaignSettings
 from app.campaigns.jobs import score_customers
 from app.db import utcnow
+from app.loyalty.transactions import adjust_points
 from app.messaging.models import Message, MessageState
 from app.messaging.outbox import drain_once, enqueue
 from app.messaging.service import sms_status
@@ -141,8 +143,19 @@ def test_loyalty_events_reach_the_receiver_signed_with_the_documented_recipe(wor
 
 def test_only_subscribed_events_go_and_nothing_is_queued_without_subscribers(world, receiver):
     card = world.enroll("Nobody Listening")
-    world.purchase(card["barcode"], "10.00")
-    assert webhook_messages(world) == []  # no endpoint: not a single row written
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(world.database.engine, "before_cursor_execute", record)
+    try:
+        assert world.purchase(card["barcode"], "10.00").status_code == 201
+    finally:
+        event.remove(world.database.engine, "before_cursor_execute", record)
+    # What webhooks cost the till with no endpoint: one look at the endpoints, nothing written.
+    assert [s.split()[0] for s in statements if "webhook" in s] == ["SELECT"]
+    assert webhook_messages(world) == []
     register(world, receiver.url, ["reward.redeemed"])
     world.purchase(card["barcode"], "40.00")
     assert webhook_messages(world) == []  # points changed, but only redemptions are wanted
@@ -418,3 +431,42 @@ def test_the_cli_lists_endpoints_and_queues_a_ping(world, receiver):
     assert runner.invoke(args=["webhooks", "ping", str(endpoint["id"])]).exit_code == 0
     work(world)
     assert [r.headers["Pointcard-Event"] for r in receiver.requests] == ["ping"]
+
+
+def test_events_of_a_rolled_back_savepoint_are_not_sent(world, receiver):
+    endpoint = register(world, receiver.url, ["points.changed"])
+    customer_id = world.enroll("Ada Lovelace")["customer_id"]
+    staff_id = world.staff[Role.admin].id
+    with world.database.transaction() as session:
+        adjust_points(session=session, customer_id=customer_id, points=10, reason="kept", staff_user_id=staff_id)
+        with pytest.raises(RuntimeError), session.begin_nested():
+            adjust_points(session=session, customer_id=customer_id, points=20, reason="undone", staff_user_id=staff_id)
+            raise RuntimeError("changed our mind")
+        with session.begin_nested():
+            adjust_points(session=session, customer_id=customer_id, points=30, reason="released",
+                          staff_user_id=staff_id)
+    with pytest.raises(RuntimeError), world.database.transaction() as session:
+        adjust_points(session=session, customer_id=customer_id, points=40, reason="rolled back",
+                      staff_user_id=staff_id)
+        raise RuntimeError("the whole transaction fails")
+    work(world)
+    events = [verify_with_the_documented_recipe(endpoint["secret"], r.headers, r.body) for r in receiver.requests]
+    assert [(e["data"]["entry"]["reason"], e["data"]["balance"]) for e in events] == [
+        ("signup bonus", 50), ("kept", 60), ("released", 90)]
+
+
+def test_unreachable_and_untrusted_receivers_are_retried_with_the_reason_shown(world, receiver):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"https://127.0.0.1:{probe.getsockname()[1]}/hook"
+    down = register(world, closed, ["customer.enrolled"])
+    world.app.extensions["settings"].webhooks.ca_file = None  # the receiver's CA is not trusted now
+    untrusted = register(world, receiver.url, ["customer.enrolled"])
+    world.enroll("Ada Lovelace")
+    work(world)
+    [refused] = deliveries(world, down["id"])
+    assert (refused["state"], refused["last_status_code"]) == ("pending", None)
+    assert refused["last_error"].startswith("ConnectError") and refused["next_attempt_at"]
+    [unverified] = deliveries(world, untrusted["id"])
+    assert unverified["state"] == "pending" and "CERTIFICATE_VERIFY_FAILED" in unverified["last_error"]
+    assert receiver.requests == []  # no request went over a connection it could not verify

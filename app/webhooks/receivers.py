@@ -24,6 +24,7 @@ from app.webhooks.models import EventType
 from app.webhooks.service import Event
 
 _PENDING = "webhooks.pending_events"
+_MARKS = "webhooks.savepoint_marks"
 # Nightly statuses that are events, and the event each one is.
 STATUS_EVENTS = {CustomerStatus.lapsing: EventType.customer_lapsing, CustomerStatus.lapsed: EventType.customer_lapsed,
                  CustomerStatus.won_back: EventType.customer_won_back}
@@ -128,7 +129,19 @@ def _write_deliveries(session: Session) -> None:
             service.queue_events(session=session, events=pending[start:start + CHUNK])
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[id(transaction)] = len(session.info.get(_PENDING, ()))
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_on_rollback(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
+    if transaction.parent is None:  # the whole transaction ended; on commit the list is gone already
         session.info.pop(_PENDING, None)
+        session.info.pop(_MARKS, None)
+    elif transaction.nested:
+        # A released savepoint wrote its events at before_commit, which emptied the list; what is
+        # still there past the mark fired inside a savepoint that was rolled back.
+        mark = session.info.get(_MARKS, {}).pop(id(transaction), 0)
+        del session.info.get(_PENDING, [])[mark:]

@@ -95,7 +95,7 @@ class WebhookSender:
         except addresses.AddressRefused as exc:
             self._record(delivery_id, DeliveryState.failed, error=str(exc), started=started)
             raise Undeliverable(str(exc)) from exc
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # timeouts, refused connections, TLS failures: recorded, then retried
             error = f"{type(exc).__name__}: {exc}"
             self._record(delivery_id, DeliveryState.failed if final else DeliveryState.pending, error=error,
                          started=started)
@@ -133,7 +133,8 @@ class WebhookSender:
         # Connect to the address just checked; the name is still what TLS verifies and Host says.
         literal = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
         default_port = 443 if target.scheme == "https" else 80
-        host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+        name = f"[{target.host}]" if ":" in target.host else target.host  # an IPv6 literal
+        host_header = name if target.port == default_port else f"{name}:{target.port}"
         headers = {
             "Content-Type": "application/json",
             "Host": host_header,
