@@ -121,13 +121,14 @@ def _content(channel: str, template: dict, campaign_name: str) -> dict:
             "email": {"subject": title, "body": body}}[channel]
 
 
-def _wallet(session: Session, *, customer_id: int, template: dict, context: dict, key: str) -> int | None:
+def _wallet(session: Session, *, customer_id: int, template: dict, context: dict, key: str,
+            fields: dict | None) -> int | None:
     """A message on the card in Google Wallet; None when the card is not in Google Wallet."""
     from app.wallet.google.service import send_wallet_message
 
     card = session.scalar(select(Card).where(Card.customer_id == customer_id))
     text = render({"header": template.get("title") or context["campaign"], "body": template["body"]},
-                  {**context, **customer_fields(session, customer_id)})
+                  {**context, **(fields if fields is not None else customer_fields(session, customer_id))})
     if card is None or not send_wallet_message(session=session, card=card, header=text["header"],
                                                body=text["body"], dedupe_key=key):
         return None
@@ -136,19 +137,21 @@ def _wallet(session: Session, *, customer_id: int, template: dict, context: dict
 
 
 def deliver(*, session: Session, customer_id: int, channels: list[str], templates: dict, context: dict,
-            key: str, now: datetime, template_name: str) -> Delivery:
-    """Queue the message on the first channel that takes it; `channels` are the reachable ones."""
+            key: str, now: datetime, template_name: str, fields: dict | None = None) -> Delivery:
+    """Queue the message on the first channel that takes it; `channels` are the reachable ones.
+    `fields`: the customer's template fields, when the caller loaded a batch's at once."""
     for channel in channels:
         if channel == "wallet":
             message_id = _wallet(session, customer_id=customer_id, template=templates[channel], context=context,
-                                 key=key)
+                                 key=key, fields=fields)
             if message_id is not None:
                 return Delivery(channel, message_id, None)
             continue  # not in Google Wallet: the next channel
         try:
             message_id = enqueue(session=session, customer_id=customer_id, channel=channel,
                                  content=_content(channel, templates[channel], context["campaign"]),
-                                 dedupe_key=key, template=template_name, not_before=now, variables=context)
+                                 dedupe_key=key, template=template_name, not_before=now, variables=context,
+                                 fields=fields)
         except MessageRejected as exc:
             return Delivery(channel, None, f"rejected: {exc.detail}"[:64])
         if message_id is None:  # queued before (a retried batch)
@@ -166,10 +169,11 @@ def pay_bonus(*, session: Session, customer_id: int, points: int, reason: str, n
 
 
 def queue_target(*, session: Session, target: CampaignTarget, campaign: Campaign, channels: list[str],
-                 templates: dict, bonus: int, context: dict, key: str, now: datetime) -> None:
+                 templates: dict, bonus: int, context: dict, key: str, now: datetime,
+                 fields: dict | None = None) -> None:
     """Queue the target's message and pay the bonus if it went out; record what happened on the target."""
     sent = deliver(session=session, customer_id=target.customer_id, channels=channels, templates=templates,
-                   context=context, key=key, now=now, template_name=f"campaign:{campaign.id}")
+                   context=context, key=key, now=now, template_name=f"campaign:{campaign.id}", fields=fields)
     target.channel, target.message_id, target.skip_reason = sent.channel, sent.message_id, sent.skip_reason
     if sent.message_id is not None and bonus:
         pay_bonus(session=session, customer_id=target.customer_id, points=bonus, now=now,

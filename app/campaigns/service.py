@@ -37,6 +37,7 @@ from app.campaigns.segments import latest_scoring, segment_query, validate
 from app.crud import reject_nulls
 from app.errors import Conflict, NotFound, Unprocessable
 from app.loyalty.models import Card, Customer, Program, Reward, Tier
+from app.messaging.content import customers_fields
 
 log = logging.getLogger(__name__)
 SAMPLE_SIZE = 10
@@ -307,6 +308,7 @@ def send_run_batch(*, session: Session, run_id: int, now: datetime, settings: Ca
     reward = session.get(Reward, campaign.reward_id) if campaign.reward_id else None
     context = delivery.variables(campaign_name=campaign.name, bonus_points=campaign.bonus_points, reward=reward)
     reach = delivery.reachable(session, ids, campaign.channels)
+    fields = customers_fields(session, ids)  # one query for the batch, not one per message
     targets = []
     for customer_id in ids:
         holdout = delivery.in_holdout(campaign_id=campaign.id, customer_id=customer_id,
@@ -316,7 +318,8 @@ def send_run_batch(*, session: Session, run_id: int, now: datetime, settings: Ca
         if not holdout:
             delivery.queue_target(session=session, target=target, campaign=campaign, channels=reach[customer_id],
                                   templates=campaign.templates, bonus=campaign.bonus_points, context=context,
-                                  key=f"campaign:{campaign.id}:run:{run.id}:c:{customer_id}", now=now)
+                                  key=f"campaign:{campaign.id}:run:{run.id}:c:{customer_id}", now=now,
+                                  fields=fields.get(customer_id))
         targets.append(target)
     # Added together, the targets go in one multi-row INSERT at the flush, not one autoflushed
     # INSERT per customer ahead of the next one's queries.

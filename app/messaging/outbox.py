@@ -61,13 +61,15 @@ def enqueue(
     *, session: Session, customer_id: int | None, channel: str, content: dict, dedupe_key: str,
     template: str = "", not_before: datetime | None = None, variables: dict | None = None,
     marketing: bool | None = None, consent: Channel | None = None,
-    settings: MessagingSettings | None = None,
+    settings: MessagingSettings | None = None, fields: dict | None = None,
 ) -> int | None:
     """Add a message unless one with this dedupe key exists; its id, or None if it did.
 
     Marketing content is rendered now with the customer's fields (plus `variables`) and
     checked for its channel; what cannot be sent is refused with `MessageRejected`. The
     limits come from `settings`, else the app's (inside a request), else the defaults.
+    `fields`: the customer's template fields when the caller loaded them already (a campaign
+    loads a whole batch's in one query).
     """
     settings = settings or (current_app.extensions["settings"].messaging if has_app_context() else DEFAULTS)
     policy = channel_policy(channel)
@@ -76,7 +78,8 @@ def enqueue(
     if marketing and (customer_id is None or consent is None):
         raise content_rules.MessageRejected("A marketing message needs a customer and the consent it relies on.")
     if policy.render:
-        context = {**(variables or {}), **customer_fields_or_empty(session, customer_id)}
+        context = {**(variables or {}), **(fields if fields is not None else
+                                           customer_fields_or_empty(session, customer_id))}
         content = content_rules.render(content, context)
     content = _checked(channel, content, marketing=marketing, settings=settings)
     now = utcnow()
