@@ -188,6 +188,17 @@ def test_the_lockout_is_on_by_default(world):
     assert login(world, "admin@example.com", world.passwords["admin@example.com"]).status_code == 429
 
 
+class TestLockoutOff:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"login_lockout_attempts": 0}
+
+    def test_zero_attempts_turns_the_lockout_off(self, world):
+        for _ in range(8):
+            assert login(world, "admin@example.com", "wrong-password").status_code == 401
+        assert login(world, "admin@example.com", world.passwords["admin@example.com"]).status_code == 200
+
+
 # --- security headers ----------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ import time
 from flask import Flask, current_app, request
 from limits import RateLimitItem, parse, parse_many
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import MovingWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
 
 from app.auth.tokens import Principal, Role
 from app.config import Settings
@@ -39,6 +39,8 @@ class AbuseGuard:
         options = {"key_prefix": settings.rate_limit_key_prefix} if storage_uri.startswith("redis") else {}
         self.settings = settings
         self.storage = storage_from_string(storage_uri, **options)
+        # Busy accounts: two counters per window, whatever the rate. Lockouts: exact timestamps.
+        self.counter = SlidingWindowCounterRateLimiter(self.storage)
         self.window = MovingWindowRateLimiter(self.storage)
         self._staff_limits = parse_many(settings.staff_rate_limit)
         self._customer_limits = parse_many(settings.customer_rate_limit)
@@ -53,10 +55,10 @@ class AbuseGuard:
             return
         limits = self._customer_limits if principal.role is Role.customer else self._staff_limits
         for item in limits:
-            if not self.window.hit(item, "caller", principal.subject):
+            if not self.counter.hit(item, "caller", principal.subject):
+                wait = _seconds_until_free(self.counter, item, "caller", principal.subject)
                 raise CallerRateLimited(
-                    f"This account made more than {item} requests; slow down.",
-                    headers={"Retry-After": str(self._seconds_until_free(item, "caller", principal.subject))},
+                    f"This account made more than {item} requests; slow down.", headers={"Retry-After": str(wait)},
                 )
 
     # --- login lockout ---
@@ -70,7 +72,7 @@ class AbuseGuard:
             minutes = self.settings.login_lockout_minutes
             raise LoginLocked(
                 f"Too many failed logins for this e-mail: logins are refused for {minutes} minutes.",
-                headers={"Retry-After": str(self._seconds_until_free(self._lock, "login-lock", key))},
+                headers={"Retry-After": str(_seconds_until_free(self.window, self._lock, "login-lock", key))},
             )
 
     def login_failed(self, email: str) -> None:
@@ -88,9 +90,10 @@ class AbuseGuard:
         if self.settings.login_lockout_attempts > 0:
             self.window.clear(self._failures, "login-fail", _email_key(email))
 
-    def _seconds_until_free(self, item: RateLimitItem, *identifiers: str) -> int:
-        reset = self.window.get_window_stats(item, *identifiers).reset_time
-        return max(1, math.ceil(reset - time.time()))
+
+def _seconds_until_free(strategy: RateLimiter, item: RateLimitItem, *identifiers: str) -> int:
+    reset = strategy.get_window_stats(item, *identifiers).reset_time
+    return max(1, math.ceil(reset - time.time()))
 
 
 def _email_key(email: str) -> str:
