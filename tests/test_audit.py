@@ -190,6 +190,23 @@ def test_till_sales_are_left_to_the_ledger_but_refunds_are_audited(world):
     assert {r["actor_role"] for r in audit(world)} == {"cashier"}
 
 
+def test_a_consent_recorded_by_staff_is_audited_with_who_and_what_was_said(world):
+    card = world.enroll()
+    response = world.client.put(f"/api/v1/customers/{card['customer_id']}/consents",
+                                json={"consents": {"sms": False}, "disclosure": "Read out: we will stop texting you."},
+                                headers=world.headers(Role.marketer), **from_ip("198.51.100.20"))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["consents"]["sms"] is False
+    [record] = audit(world, action="consent.create")
+    changes = record["changes"]
+    assert changes["channel"] == [None, "sms"] and changes["granted"] == [None, False]
+    assert changes["source"] == [None, f"staff:{world.staff[Role.marketer].id}"]
+    assert changes["customer_id"] == [None, card["customer_id"]]
+    assert record["ip_address"] == "198.51.100.20" and record["actor_role"] == "marketer"
+    assert world.client.put("/api/v1/customers/999999/consents", json={"consents": {"sms": True}, "disclosure": "x"},
+                            headers=world.headers(Role.marketer)).status_code == 404
+
+
 def test_customers_own_changes_are_not_staff_actions(world):
     card = world.enroll()
     response = world.client.put("/api/v1/me/consents", json={"consents": {"push": True}, "disclosure": "Send me offers."},
