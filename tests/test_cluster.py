@@ -70,7 +70,7 @@ def test_a_campaign_survives_losing_the_active_scheduler_and_a_worker(pg_db, tmp
     # and the tick the kill cut off was not run again (the next tick carried on instead).
     assert report.job_repeats == 0, report.job_runs
     assert not report.standby_ran_before_leading
-    assert [job for job, _ in report.cut_off] == ["campaigns.tick"]
+    assert "campaigns.tick" in {job for job, _ in report.cut_off}  # (an hourly job may have been running too)
     assert any(job == "campaigns.tick" for job, _ in report.job_done)
     # The other web node reads the same results.
     assert report.results["targeted"] == RECIPIENTS and report.results["sent"] == RECIPIENTS
