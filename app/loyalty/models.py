@@ -158,8 +158,9 @@ class Customer(Base):
     card: Mapped[Card] = relationship(back_populates="customer", uselist=False)
 
     __table_args__ = (
-        UniqueConstraint("program_id", "email_index", name="uq_customers_program_email_index"),
-        UniqueConstraint("program_id", "phone_index", name="uq_customers_program_phone_index"),
+        # Index first: the same index serves lookups by number alone (an inbound STOP, staff search).
+        UniqueConstraint("email_index", "program_id", name="uq_customers_program_email_index"),
+        UniqueConstraint("phone_index", "program_id", name="uq_customers_program_phone_index"),
     )
 
     @validates("email", "phone")

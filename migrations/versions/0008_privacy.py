@@ -32,8 +32,9 @@ def upgrade() -> None:
         batch_op.drop_constraint('uq_customers_program_phone', type_='unique')
     _rewrite_contacts(_encrypt)
     with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.create_unique_constraint('uq_customers_program_email_index', ['program_id', 'email_index'])
-        batch_op.create_unique_constraint('uq_customers_program_phone_index', ['program_id', 'phone_index'])
+        # Index column first, so lookups by the index alone (an inbound STOP) use it too.
+        batch_op.create_unique_constraint('uq_customers_program_email_index', ['email_index', 'program_id'])
+        batch_op.create_unique_constraint('uq_customers_program_phone_index', ['phone_index', 'program_id'])
 
 
 def downgrade() -> None:
