@@ -167,7 +167,7 @@ def queue_events(*, session: Session, events: list[Event],
     if not events:
         return 0
     customers = customer_snapshots(session, {e.customer_id for e in events if e.customer_id is not None})
-    seen = _existing(session, events)
+    seen = _existing(session, events, {e.id for targets in endpoints.values() for e in targets})
     deliveries = []
     for event in events:
         payload = _payload(event, customers.get(event.customer_id))
@@ -186,12 +186,14 @@ def queue_events(*, session: Session, events: list[Event],
     return len(deliveries)
 
 
-def _existing(session: Session, events: list[Event]) -> set[tuple[int, str]]:
+def _existing(session: Session, events: list[Event], endpoint_ids: set[int]) -> set[tuple[int, str]]:
+    """(endpoint, event) pairs already delivered, for events with stable ids (fresh ones cannot be)."""
     stable = [e.id for e in events if not _is_uuid4(e.id)]
     if not stable:
         return set()
-    rows = session.execute(select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id)
-                           .where(WebhookDelivery.event_id.in_(stable)))
+    rows = session.execute(select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id)  # the unique index
+                           .where(WebhookDelivery.endpoint_id.in_(sorted(endpoint_ids)),
+                                  WebhookDelivery.event_id.in_(stable)))
     return {tuple(row) for row in rows}
 
 
