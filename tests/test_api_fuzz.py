@@ -8,23 +8,38 @@ an RFC 9457 application/problem+json with type, title, status and detail.
 The database is seeded with one row of everything (program, stores, tiers, rewards, a customer
 with a purchase, a segment, a campaign, a promotion, a geo offer), and about half the generated
 path ids are swapped for the id of a real row, so the fuzzer reaches past the 404s.
+
+The routes outside the document (pages, Apple's PassKit web service, the wallet links, provider
+webhooks) get odd paths, queries, bodies and headers from Hypothesis; they must never answer 5xx.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta
 from itertools import cycle
+from pathlib import Path
 
 import hypothesis
 import pytest
+import requests
 import schemathesis
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
 
+from werkzeug.routing import BuildError, IntegerConverter
+
+from app.api import api_routes
 from app.auth.tokens import Role
+from app.wallet.apple.dev import create_dev_credentials
+from tests.conftest import make_settings
+from tests.fake_google import fake_google, service_account_key  # noqa: F401  (fixtures)
 
 # Per operation and per mode (valid data, invalid data): `max_examples` requests, derandomized
 # so CI sends the same requests every run; POINTCARD_FUZZ_EXAMPLES=200 digs deeper locally.
@@ -112,6 +127,20 @@ class Caller:
                 case.path_parameters[name] = self.real_id(case.operation.path, name)
 
 
+@pytest.fixture(scope="module")
+def apple_certs(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("apple-certs")
+    create_dev_credentials(make_settings("sqlite://", apple={"certs_dir": directory}))
+    return directory
+
+
+@pytest.fixture
+def settings_overrides(apple_certs, fake_google, tmp_path):  # noqa: F811
+    """Both wallets set up (dev Apple certificates, the local fake Google), so their routes run for real.
+    Rate limits stay off (conftest's default), so no 429 hides a bug."""
+    return {"apple": {"certs_dir": apple_certs}, "google": fake_google.settings(tmp_path / "google-certs")}
+
+
 @pytest.fixture
 def caller(world) -> Caller:
     return Caller(world, _seed_rows(world))
@@ -148,6 +177,87 @@ def test_every_operation_survives_fuzzing(api_schema, caller, caplog):
     failures = [failure for operation in operations for mode in GenerationMode
                 if (failure := _fuzz(operation, mode, caller))]
     assert not failures, f"{len(failures)} failing operations:\n\n" + "\n\n".join(failures)
+
+
+# --- the routes outside the OpenAPI document: pages, wallet protocols, provider webhooks -------
+# They answer HTML, passes, redirects or provider formats, so the one rule is: never a 5xx.
+
+PAGE_EXAMPLES = max(4, HYPOTHESIS_SETTINGS.max_examples // 2)
+
+
+def _page_rules(app) -> list:
+    documented = {rule.rule for rule, _ in api_routes(app)} | {"/api/v1/openapi.json"}
+    return sorted((rule for rule in app.url_map.iter_rules() if rule.rule not in documented),
+                  key=lambda rule: rule.rule)
+
+
+def _argument(rule, name: str, real: dict[str, str]):
+    """Odd values for a path argument, and half the time the real one (a card token, a serial)."""
+    converter = rule._converters[name]
+    if isinstance(converter, IntegerConverter):
+        return st.integers(min_value=0, max_value=2**63 - 1)
+    limit = getattr(converter, "maxlength", None) or 64
+    words = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=min(limit, 40))
+    return st.one_of(st.just(real[name]), words) if name in real else words
+
+
+def _real_pass_values(world, card_url: str) -> tuple[dict[str, str], str]:
+    """The path values and the ApplePass authorization of the customer's real pass."""
+    card_token = card_url.rsplit("/", 1)[1]
+    pkpass = world.client.get(f"/wallet/apple/{card_token}.pkpass")
+    assert pkpass.status_code == 200, pkpass.get_data(as_text=True)[:300]
+    pass_json = json.loads(zipfile.ZipFile(io.BytesIO(pkpass.get_data())).read("pass.json"))
+    values = {"card_token": card_token, "pass_type_id": pass_json["passTypeIdentifier"],
+              "serial_number": pass_json["serialNumber"]}
+    return values, f"ApplePass {pass_json['authenticationToken']}"
+
+
+def _bodies():
+    text = st.text(max_size=30)
+    return st.one_of(
+        st.none(),
+        st.binary(max_size=200).map(lambda raw: {"data": raw}),
+        st.dictionaries(text, text, max_size=5).map(lambda form: {"data": form}),
+        st.dictionaries(text, st.one_of(text, st.integers(), st.none()), max_size=5).map(lambda doc: {"json": doc}),
+    )
+
+
+def _fuzz_route(rule, method: str, *, base_url: str, adapter, real: dict[str, str], authorization: str) -> str | None:
+    """Send one route a bounded set of odd paths, queries and bodies; the first 5xx, or None."""
+    session = requests.Session()
+
+    @hypothesis.settings(HYPOTHESIS_SETTINGS, max_examples=PAGE_EXAMPLES)
+    @hypothesis.given(values=st.fixed_dictionaries({name: _argument(rule, name, real) for name in rule.arguments}),
+                      body=_bodies(),
+                      query=st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=3),
+                      headers=st.sampled_from([{}, {"Authorization": authorization}, {"Authorization": "Bearer x"}]))
+    def run(values, body, query, headers):
+        try:
+            path = adapter.build(rule.endpoint, values, method=method)
+        except BuildError:
+            hypothesis.reject()  # a value the route's converter refuses never reaches the view
+        response = session.request(method, base_url + path, params=query, headers=headers, timeout=30,
+                                   allow_redirects=False, **(body or {}))
+        assert response.status_code < 500, f"{method} {path} {body} -> {response.status_code}: {response.text[:300]}"
+
+    try:
+        run()
+    except hypothesis.errors.Unsatisfiable:
+        return None
+    except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - all are collected, reported together
+        return f"{method} {rule.rule}: {exc}"
+    return None
+
+
+def test_pages_and_protocol_routes_never_answer_5xx(app, live_server, caller, caplog):
+    caplog.set_level(logging.WARNING, logger="werkzeug")
+    card_url = caller.world.client.post("/api/v1/enroll", json={"name": "Page Fuzz"}).get_json()["card_url"]
+    real, authorization = _real_pass_values(caller.world, card_url)
+    adapter = app.url_map.bind("127.0.0.1")
+    failures = [failure for rule in _page_rules(app) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+                if (failure := _fuzz_route(rule, method, base_url=live_server, adapter=adapter, real=real,
+                                           authorization=authorization))]
+    assert not failures, f"{len(failures)} failing routes:\n\n" + "\n\n".join(failures)
 
 
 # --- what the fuzzer found, pinned one by one -------------------------------------------------
@@ -228,3 +338,18 @@ def test_documented_statuses_the_fuzzer_met(app):
     assert "401" in paths["/api/v1/auth/token"]["post"]["responses"]  # wrong password
     assert "422" in paths["/api/v1/customers/{customer_id}/tags/{tag}"]["put"]["responses"]  # tag pattern
     assert "409" in paths["/api/v1/tiers"]["post"]["responses"]  # threshold taken
+
+
+def test_an_id_past_64_bits_is_a_404_for_every_method(world):
+    admin, huge = world.headers(Role.admin), 2**64 + 1
+    for method in ("GET", "PATCH", "DELETE"):
+        response = world.client.open(f"/api/v1/tiers/{huge}", method=method, json={}, headers=admin)
+        assert _problem(response, 404)["detail"]
+
+
+def test_a_campaign_pointing_at_reward_or_segment_0_is_a_422(world):
+    for field in ("reward_id", "segment_id"):
+        body = {"name": "Zero", "kind": "reengagement", field: 0}
+        problem = _problem(world.client.post("/api/v1/campaigns", json=body, headers=world.headers(Role.marketer)),
+                           422)
+        assert problem["field"] == field

@@ -134,11 +134,12 @@ def next_fire(campaign: Campaign, program: Program, after: datetime) -> datetime
 
 
 def _check_references(*, session: Session, program: Program, campaign: Campaign) -> None:
-    segment = session.get(Segment, campaign.segment_id) if campaign.segment_id else None
-    if campaign.segment_id and (segment is None or segment.program_id != program.id):
+    # `is not None`: id 0 is no row either, and must not slip past to a foreign-key 500
+    segment = session.get(Segment, campaign.segment_id) if campaign.segment_id is not None else None
+    if campaign.segment_id is not None and (segment is None or segment.program_id != program.id):
         raise Unprocessable(f"There is no segment {campaign.segment_id}.", field="segment_id")
-    reward = session.get(Reward, campaign.reward_id) if campaign.reward_id else None
-    if campaign.reward_id and (reward is None or reward.program_id != program.id):
+    reward = session.get(Reward, campaign.reward_id) if campaign.reward_id is not None else None
+    if campaign.reward_id is not None and (reward is None or reward.program_id != program.id):
         raise Unprocessable(f"There is no reward {campaign.reward_id}.", field="reward_id")
     if campaign.cron:
         cron_trigger(campaign.cron, program.timezone)
