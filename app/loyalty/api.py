@@ -12,6 +12,7 @@ from app.loyalty import schemas, service
 from app.loyalty.ledger import lock_customer
 from app.loyalty.models import Card, Channel, Customer, LedgerEntry, Promotion, Reward, Store, Tier
 from app.loyalty.transactions import adjust_points
+from app.privacy.crypto import blind_index
 
 bp = Blueprint("loyalty", __name__, url_prefix="/api/v1")
 
@@ -71,9 +72,9 @@ def list_customers(query: schemas.CustomerQuery):
     """Find customers by e-mail, phone or member number, or page through them."""
     statement = select(Customer).join(Card).order_by(Customer.id).limit(query.limit).offset(query.offset)
     if query.email:
-        statement = statement.where(Customer.email == query.email.lower())
+        statement = statement.where(Customer.email_index == blind_index(query.email, column="customers.email"))
     if query.phone:
-        statement = statement.where(Customer.phone == query.phone)
+        statement = statement.where(Customer.phone_index == blind_index(query.phone, column="customers.phone"))
     if query.member_number:
         statement = statement.where(Card.member_number == query.member_number)
     return [customer_read(c) for c in get_session().scalars(statement)]
@@ -149,6 +150,24 @@ def put_my_consents(body: schemas.ConsentsUpdate):
     return schemas.ConsentsRead(consents={channel.value: consent.granted for channel, consent in current.items()})
 
 
+@bp.put("/customers/<int:customer_id>/consents")
+@endpoint(roles=STAFF_WRITERS, body=schemas.ConsentsUpdate, response=schemas.ConsentsRead, tags=["customers"],
+          errors=[404])
+def put_customer_consents(customer_id: int, body: schemas.ConsentsUpdate):
+    """Record a choice the customer gave staff (by phone, at the desk); the audit log names who.
+
+    `disclosure` is what the customer was told or read out."""
+    session = get_session()
+    customer = get_or_404(session, Customer, customer_id)
+    service.record_consents(session=session, customer=customer,
+                            consents={Channel(name.value): granted for name, granted in body.consents.items()},
+                            source=f"staff:{current_principal().user_id}", disclosure=body.disclosure,
+                            ip_address=None)  # the customer's address is not known; the audit has the staff's
+    session.flush()
+    current = service.current_consents(session=session, customer_id=customer_id)
+    return schemas.ConsentsRead(consents={channel.value: consent.granted for channel, consent in current.items()})
+
+
 # --- program and catalog -------------------------------------------------------------------
 
 
@@ -179,7 +198,7 @@ def _crud(name: str, model, create, update, read, roles_write, roles_read):
         _check_references(body)
         obj = model(program_id=_program().id, **body.model_dump())
         get_session().add(obj)
-        get_session().flush()
+        _flush_unique(name)
         return obj
 
     def _get(object_id: int):
@@ -189,7 +208,7 @@ def _crud(name: str, model, create, update, read, roles_write, roles_read):
         obj = _get(object_id)
         _check_references(body)
         apply_changes(obj, body)
-        get_session().flush()
+        _flush_unique(name)
         return obj
 
     def _delete(object_id: int):
@@ -202,15 +221,25 @@ def _crud(name: str, model, create, update, read, roles_write, roles_read):
     plural = f"{name}s"
     for rule, method, view, kwargs in (
         (f"/{plural}", "GET", _list, dict(roles=roles_read, response=list[read])),
-        (f"/{plural}", "POST", _create, dict(roles=roles_write, body=create, response=read, status=201)),
+        (f"/{plural}", "POST", _create,
+         dict(roles=roles_write, body=create, response=read, status=201, errors=[409])),
         (f"/{plural}/<int:object_id>", "GET", _get, dict(roles=roles_read, response=read, errors=[404])),
         (f"/{plural}/<int:object_id>", "PATCH", _update,
-         dict(roles=roles_write, body=update, response=read, errors=[404])),
+         dict(roles=roles_write, body=update, response=read, errors=[404, 409])),
         (f"/{plural}/<int:object_id>", "DELETE", _delete, dict(roles=roles_write, errors=[404, 409])),
     ):
         view.__name__ = f"{method.lower()}_{name}" + ("" if "<" in rule or method == "POST" else "s")
         view.__doc__ = f"{method} {plural.replace('_', ' ')}" + ("" if method != "DELETE" else " (retires it)")
         bp.add_url_rule(rule, view.__name__, endpoint(tags=[plural], **kwargs)(view), methods=[method])
+
+
+def _flush_unique(name: str) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        get_session().flush()
+    except IntegrityError as exc:  # the one unique rule of the catalog: a tier's threshold
+        raise Conflict(f"Another {name} of the program already has these values.") from exc
 
 
 def _check_references(body) -> None:
