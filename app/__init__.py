@@ -7,12 +7,28 @@ import logging
 from flask import Flask, jsonify
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
+from app.auth.abuse import init_abuse_guard, register_security_headers
 from app.config import INSTANCE_DIR, Settings
 from app.db import Database
 from app.errors import register_error_handlers
 from app.extensions import limiter
 from app.privacy import crypto as privacy_crypto
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in every route: an id past 64 bits is a 404, not a number the database cannot bind.
+
+    (Not `max=`: a converter refusing a value makes werkzeug answer 405 when the path fits another
+    method's route.)"""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > 2**63 - 1:
+            raise NotFound("No row has an id that large.")
+        return number
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
@@ -22,6 +38,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
     app.config["RATELIMIT_ENABLED"] = settings.rate_limits_enabled
+    if settings.redis_url:
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {"key_prefix": settings.rate_limit_key_prefix}
     app.extensions["settings"] = settings
     app.extensions["database"] = database or Database(settings.database_url)
     privacy_crypto.configure(settings)  # the contact fields' keys; fails fast when production has none
@@ -32,7 +50,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                                 x_host=settings.proxy_hops)
     limiter.init_app(app)
+    init_abuse_guard(app, settings, app.config["RATELIMIT_STORAGE_URI"])
+    register_security_headers(app)
     register_error_handlers(app)
+    app.url_map.converters["int"] = RowIdConverter
     _register_blueprints(app)
     _register_cli(app)
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, g, json, request
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.orm import Session
 
+from app.audit.service import audited_request
+from app.auth.abuse import abuse_guard
 from app.auth.service import check_principal_active
 from app.auth.tokens import Principal, Role, verify_token
 from app.errors import PROBLEM_MEDIA_TYPE, Forbidden, Problem, Unauthorized
@@ -105,6 +107,15 @@ def _parse_query(model: type[BaseModel]) -> BaseModel:
     return model.model_validate(values)
 
 
+class ResponseMismatch(RuntimeError):
+    """A view returned what its declared response model cannot hold: a server bug (500), not a 422."""
+
+
+@functools.cache
+def _response_adapter(response: Any) -> TypeAdapter:
+    return TypeAdapter(response)
+
+
 def _serialize(spec: EndpointSpec, result: Any) -> Response:
     if isinstance(result, Response):
         return result
@@ -114,7 +125,14 @@ def _serialize(spec: EndpointSpec, result: Any) -> Response:
         headers = rest[0] if rest else {}
     if spec.response is None or result is None:
         return Response(status=204 if result is None else status, headers=headers)
-    payload = TypeAdapter(spec.response).dump_python(result, mode="json")
+    adapter = _response_adapter(spec.response)
+    try:
+        # Validate first: dumping an ORM object directly reads only its loaded attributes, so a
+        # freshly flushed row would answer without the columns it never set.
+        value = adapter.validate_python(result, from_attributes=True)
+    except ValidationError as exc:
+        raise ResponseMismatch(f"the view's answer does not fit {spec.response}: {exc}") from exc
+    payload = adapter.dump_python(value, mode="json")
     return Response(json.dumps(payload), status=status, headers=headers, mimetype="application/json")
 
 
@@ -171,12 +189,16 @@ def endpoint(
         @functools.wraps(view)
         def wrapper(**path_args: Any) -> Response:
             _authorize(spec)
+            if g.principal is not None:
+                abuse_guard().check_caller(g.principal)
             kwargs = dict(path_args)
             if spec.body is not None:
                 kwargs["body"] = parse_body(spec.body)
             if spec.query is not None:
                 kwargs["query"] = _parse_query(spec.query)
-            with request_transaction() as session:
+            # The audit scope encloses the commit, so the last flush is recorded too.
+            with (audited_request(session=get_session(), principal=g.principal, settings=get_settings().audit),
+                  request_transaction() as session):
                 if spec.idempotent:
                     return run_idempotent(
                         session=session, principal=g.principal, call=lambda: _serialize(spec, view(**kwargs))
@@ -289,7 +311,7 @@ def _operation(rule: Any, spec: EndpointSpec, adapters: dict) -> dict:
     if spec.body is not None or spec.query is not None:
         codes |= {400, 415, 422} if spec.body is not None else {422}
     if spec.roles is not None:
-        codes |= {401, 403}
+        codes |= {401, 403, 429}  # 429: the per-account rate limit (app/auth/abuse.py)
         operation["security"] = [{"bearerAuth": []}]
         operation["x-roles"] = sorted(role.value for role in spec.roles)
     if spec.idempotent:
