@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, insert, select, text
 
-from app.campaigns.models import Campaign, CampaignRun, CampaignTarget
+from app.campaigns.models import CampaignRun, CampaignTarget
 from app.db import Database, utcnow
 from app.loyalty.cli import _seed
 from app.loyalty.models import Channel, Consent, Customer, Program
