@@ -135,6 +135,11 @@ def test_loyalty_events_reach_the_receiver_signed_with_the_documented_recipe(wor
     shown = {d["uuid"]: d for d in deliveries(world, endpoint["id"])}
     assert {r.headers["Pointcard-Delivery"] for r in receiver.requests} == shown.keys()
     assert {d["state"] for d in shown.values()} == {"delivered"} and {d["attempts"] for d in shown.values()} == {1}
+    # The stored events and the signing secret are encrypted like the customer's own row.
+    with world.database.engine.connect() as connection:
+        raw = " ".join(str(value) for row in connection.execute(text(
+            "SELECT payload FROM webhook_deliveries UNION ALL SELECT secret FROM webhook_endpoints")) for value in row)
+    assert "ada@example.com" not in raw and endpoint["secret"] not in raw and raw.count("v1.") == 8
     # A body changed on the way does not verify.
     first = receiver.requests[0]
     with pytest.raises(AssertionError, match="does not verify"):

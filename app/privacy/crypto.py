@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import String
+from sqlalchemy import String, Text
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
@@ -205,3 +205,22 @@ class EncryptedString(TypeDecorator[str]):
 
     def process_result_value(self, value: str | None, dialect) -> str | None:
         return None if value is None else keyring().decrypt(value, column=self.column)
+
+
+class EncryptedJSON(TypeDecorator[dict]):
+    """A JSON document stored encrypted (one that carries contact details, such as a webhook's
+    event with its customer); it is never queried by content."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, column: str) -> None:
+        super().__init__()
+        self.column = column
+
+    def process_bind_param(self, value: dict | None, dialect) -> str | None:
+        return None if value is None else keyring().encrypt(json.dumps(value, separators=(",", ":")),
+                                                             column=self.column)
+
+    def process_result_value(self, value: str | None, dialect) -> dict | None:
+        return None if value is None else json.loads(keyring().decrypt(value, column=self.column))

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, str_enum, utcnow
+from app.privacy.crypto import EncryptedJSON, EncryptedString
 
 
 class EventType(enum.StrEnum):
@@ -42,10 +43,11 @@ class WebhookEndpoint(Base):
     # EventType values this endpoint receives.
     events: Mapped[list] = mapped_column(JSON, default=list)
     # Signs every delivery (HMAC-SHA256). Kept as is because signing needs it; shown once.
-    secret: Mapped[str] = mapped_column(String(100))
+    # Encrypted at rest like contact data: whoever reads the database cannot forge our signatures.
+    secret: Mapped[str] = mapped_column(EncryptedString("webhook_endpoints.secret"))
     # After a rotation the old secret also signs (a second v1) until this time, so receivers
     # can switch without dropping a delivery.
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(EncryptedString("webhook_endpoints.previous_secret"))
     previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Why it was switched off by the service (the receiver answered 410 Gone).
@@ -70,7 +72,8 @@ class WebhookDelivery(Base):
     # Who the event is about, so a customer's erasure can find their deliveries (no FK: the
     # record of what was sent may outlive the row).
     customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    payload: Mapped[dict] = mapped_column(JSON)
+    # Encrypted: an event carries its customer's name, e-mail and phone.
+    payload: Mapped[dict] = mapped_column(EncryptedJSON("webhook_deliveries.payload"))
     state: Mapped[DeliveryState] = mapped_column(str_enum(DeliveryState), default=DeliveryState.pending)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
