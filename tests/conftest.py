@@ -27,6 +27,18 @@ from app.db import Database
 from app.db_cli import upgrade
 
 STRICT = os.environ.get("POINTCARD_TEST_STRICT") == "1"
+# Set by .ci/run on its SQLite pass: a PostgreSQL pass follows, so tests marked `postgres`
+# (multi-process runs of minutes each) are left to it instead of running twice.
+POSTGRES_PASS_FOLLOWS = os.environ.get("POINTCARD_TEST_POSTGRES_PASS_FOLLOWS") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    if not POSTGRES_PASS_FOLLOWS or os.environ.get("DATABASE_URL", "").startswith("postgresql"):
+        return
+    left = [item for item in items if item.get_closest_marker("postgres")]
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
 
 # Fixed privacy keys for this process and the ones it starts, so no test writes instance/.
 os.environ.setdefault("POINTCARD_PRIVACY__KEYS", '{"test1": "%s"}' % base64.b64encode(bytes(range(32))).decode())
