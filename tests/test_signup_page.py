@@ -127,3 +127,14 @@ def test_official_wallet_artwork_is_picked_by_language_when_present(tmp_path):
     (tmp_path / "google-wallet-fr.svg").write_text("<svg/>")
     assert wallet_badges("fr", tmp_path) == {"apple": None, "google": "badges/google-wallet-fr.svg"}
     assert wallet_badges("en", tmp_path) == {"apple": None, "google": None}
+
+
+def test_the_enrol_api_keeps_two_names_as_given_and_still_splits_a_single_name(world):
+    given = world.client.post("/api/v1/enroll", json={"first_name": "Mary Ann", "last_name": "Smith"})
+    split = world.client.post("/api/v1/enroll", json={"name": "Grace Brewster Hopper"})
+    neither = world.client.post("/api/v1/enroll", json={"last_name": "Nobody"})
+    assert given.status_code == split.status_code == 201 and neither.status_code == 422
+    assert "give first_name" in str(neither.get_json())
+    with world.database.transaction() as session:
+        names = {(c.first_name, c.last_name) for c in session.scalars(select(Customer))}
+    assert {("Mary Ann", "Smith"), ("Grace", "Brewster Hopper")} <= names

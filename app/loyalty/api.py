@@ -43,9 +43,8 @@ def _program():
           tags=["customers"], errors=[409, 429])
 def enroll(body: schemas.EnrollRequest):
     """Enrol a customer and issue their card (public; rate-limited per IP)."""
-    first, _, last = body.name.partition(" ")
     customer = service.enroll_customer(
-        session=get_session(), program=_program(), first_name=first, last_name=last.strip(),
+        session=get_session(), program=_program(), first_name=body.first_name, last_name=body.last_name,
         email=body.email, phone=body.phone, timezone=body.timezone, consents=body.consents.by_channel(),
         consent_source="enrolment", disclosure=body.consent_text, ip_address=request.remote_addr,
         referral_code=body.referral_code,

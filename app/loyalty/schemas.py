@@ -168,13 +168,26 @@ class Consents(Input):
 
 
 class EnrollRequest(Input):
-    name: Name = Field(description="Full name; the first word is used as the first name.")
+    name: Name | None = Field(default=None, description="Full name, when first_name is not given: its first "
+                                                      "word is taken as the first name.")
+    first_name: Name | None = None
+    last_name: str | None = Field(default=None, max_length=100)
     email: EmailStr | None = None
     phone: PhoneNumber | None = None
     timezone: TimeZone | None = None
     consents: Consents = Field(default_factory=Consents)
     consent_text: str = Field(default="", max_length=2000, description="The disclosure the customer agreed to.")
     referral_code: str | None = Field(default=None, min_length=4, max_length=16)
+
+    @model_validator(mode="after")
+    def _split_the_name(self) -> EnrollRequest:
+        if self.first_name is None:
+            if self.name is None:
+                raise ValueError("give first_name (and last_name), or name")
+            first, _, last = self.name.partition(" ")
+            self.first_name, self.last_name = first, self.last_name or last.strip()
+        self.last_name = (self.last_name or "").strip()
+        return self
 
     @model_validator(mode="after")
     def _consent_needs_its_disclosure(self) -> EnrollRequest:

@@ -144,7 +144,7 @@ def join_without_script():
         return _join_page(values=values, errors=[t("contact_hint")], status=422)
     try:
         body = EnrollRequest.model_validate({
-            "name": f"{values['first_name']} {values['last_name']}".strip(),
+            "first_name": values["first_name"] or None, "last_name": values["last_name"],
             "email": values["email"] or None, "phone": values["phone"] or None,
             "referral_code": values["referral_code"] or None,
             "consents": {channel: f"consent_{channel}" in form for channel in CONSENT_CHANNELS},
@@ -152,8 +152,7 @@ def join_without_script():
             "consent_text": t("join_consent", program=get_program(session=get_session()).name),
         })
         with request_transaction() as session:
-            # The two names as typed: the API's single name splits "Mary Ann" after "Mary".
-            customer = _enroll(session, body, first_name=values["first_name"], last_name=values["last_name"])
+            customer = _enroll(session, body)
             card_url = card_links(customer.card)["card_url"]
     except ValidationError as exc:
         return _join_page(values=values, errors=[f"{e['field']}: {e['message']}" for e in validation_errors(exc)],
@@ -163,12 +162,11 @@ def join_without_script():
     return redirect(card_url, code=303)
 
 
-
-
-def _enroll(session, body: EnrollRequest, *, first_name: str, last_name: str) -> Customer:
+def _enroll(session, body: EnrollRequest) -> Customer:
     # The same call as the enrol API: the service is the one place that enrols.
     return enroll_customer(
-        session=session, program=get_program(session=session), first_name=first_name, last_name=last_name,
+        session=session, program=get_program(session=session), first_name=body.first_name,
+        last_name=body.last_name,
         email=body.email, phone=body.phone, consents=body.consents.by_channel(), consent_source="enrolment",
         disclosure=body.consent_text, ip_address=request.remote_addr, referral_code=body.referral_code)
 

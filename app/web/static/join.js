@@ -31,7 +31,8 @@
     const consents = {};
     form.querySelectorAll("[data-consent]").forEach((box) => { consents[box.dataset.consent] = box.checked; });
     const body = {
-      name: `${value("first_name")} ${value("last_name")}`.trim(),
+      first_name: value("first_name"),
+      last_name: value("last_name"),
       email: value("email") || null,
       phone: value("phone") || null,
       consents,
