@@ -81,11 +81,16 @@ class NumberOutOfRange(Unprocessable):
     slug, title = "number-out-of-range", "Number out of range"
 
 
-def _report_numbers_out_of_range(engine: Engine) -> None:
-    """A number too large for its column (an id or a count a client sent) is a 422, not a 500.
+class NulInText(Unprocessable):
+    slug, title = "nul-in-text", "NUL character in text"
+
+
+def _report_values_no_column_takes(engine: Engine) -> None:
+    """A value no column can take (an id or a count too large, text with a NUL) is a 422, not a 500.
 
     SQLite refuses integers past 64 bits when binding them; PostgreSQL refuses what does not fit
-    the column (SQLSTATE 22003). Either way the value came from outside: say so, one place for all.
+    the column (SQLSTATE 22003), and psycopg any text with a NUL byte. Either way the value came
+    from outside: say so, in one place for every field of every endpoint.
     """
 
     @event.listens_for(engine, "handle_error")
@@ -93,6 +98,8 @@ def _report_numbers_out_of_range(engine: Engine) -> None:
         error = context.original_exception
         if isinstance(error, OverflowError) or getattr(error, "sqlstate", None) == "22003":
             raise NumberOutOfRange("A number in the request is too large to be stored or looked up.") from error
+        if "NUL (0x00)" in str(error):
+            raise NulInText("Text in the request contains a NUL character, which cannot be stored.") from error
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -104,7 +111,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
         engine = create_engine(url, **kwargs)
-    _report_numbers_out_of_range(engine)
+    _report_values_no_column_takes(engine)
     return engine
 
 
