@@ -475,3 +475,22 @@ def test_unreachable_and_untrusted_receivers_are_retried_with_the_reason_shown(w
     [unverified] = deliveries(world, untrusted["id"])
     assert unverified["state"] == "pending" and "CERTIFICATE_VERIFY_FAILED" in unverified["last_error"]
     assert receiver.requests == []  # no request went over a connection it could not verify
+
+
+def test_an_erased_customer_is_forgotten_here_and_receivers_are_told(world, receiver):
+    endpoint = register(world, receiver.url, ["customer.enrolled", "points.changed", "customer.erased"])
+    card = world.enroll("Ada Lovelace", email="ada@example.com")
+    other = world.enroll("Grace Hopper", email="grace@example.com")
+    work(world)
+    token = world.token(Role.customer, customer_id=card["customer_id"])
+    assert world.client.delete("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 204
+    kept = [(d["event_type"], d["payload"]["data"]["customer"]["id"]) for d in deliveries(world, endpoint["id"])]
+    assert [event for event, customer_id in kept if customer_id == card["customer_id"]] == ["customer.erased"]
+    assert ("customer.enrolled", other["customer_id"]) in kept  # nobody else's history goes
+    receiver.requests.clear()
+    work(world)
+    [erased] = [verify_with_the_documented_recipe(endpoint["secret"], r.headers, r.body) for r in receiver.requests]
+    assert erased["type"] == "customer.erased"
+    person = erased["data"]["customer"]
+    assert (person["id"], person["member_number"]) == (card["customer_id"], card["member_number"])
+    assert person["email"] is None and person["first_name"] == "" and b"ada@example.com" not in receiver.requests[0].body

@@ -21,7 +21,7 @@ from app.loyalty.ledger import lock_customer
 from app.loyalty.models import Card, Consent, Customer, LedgerEntry, Purchase, Redemption, Referral
 from app.loyalty.service import close_card
 from app.messaging.models import Message, MessageState, PushSubscription
-from app.privacy import crypto
+from app.privacy import crypto, events
 from app.wallet.apple.models import AppleDeviceRegistration, ApplePass
 from app.wallet.google.models import GoogleWalletObject
 
@@ -123,6 +123,7 @@ def erase_customer(*, session: Session, customer_id: int, now: datetime | None =
     customer.email, customer.phone = None, None
     customer.erased_at = now
     close_card(session=session, card=customer.card)
+    events.customer_erased.send(customer)
     return customer
 
 

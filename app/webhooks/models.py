@@ -21,6 +21,7 @@ class EventType(enum.StrEnum):
     customer_lapsing = "customer.lapsing"
     customer_lapsed = "customer.lapsed"
     customer_won_back = "customer.won_back"
+    customer_erased = "customer.erased"
     # Sent by POST /api/v1/webhooks/{id}/test only; nobody subscribes to it.
     ping = "ping"
 

@@ -19,6 +19,7 @@ from app.campaigns import scoring
 from app.campaigns.models import CustomerScore, CustomerStatus
 from app.loyalty import events as loyalty_events
 from app.messaging import events as messaging_events
+from app.privacy import events as privacy_events
 from app.webhooks import service
 from app.webhooks.models import EventType
 from app.webhooks.service import Event
@@ -78,6 +79,15 @@ def _message_delivered(message, *, at, **_) -> None:
     data = {"message": {"id": message.id, "channel": message.channel, "template": message.template,
                         "provider_id": message.provider_id, "delivered_at": at.isoformat()}}
     _collect(message, Event(EventType.message_delivered, data, customer_id=message.customer_id, occurred_at=at))
+
+
+@privacy_events.customer_erased.connect
+def _erased(customer, **_) -> None:
+    # Receivers that keep a copy of the customer are told to erase theirs; the event names the
+    # member by id and number only, and what we sent about them before is deleted here.
+    service.forget_customer(session=object_session(customer), customer_id=customer.id)
+    _collect(customer, Event(EventType.customer_erased, {"erased_at": customer.erased_at.isoformat()},
+                             customer_id=customer.id, occurred_at=customer.erased_at))
 
 
 @scoring.customer_won_back.connect

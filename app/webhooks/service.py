@@ -269,6 +269,11 @@ def disable_endpoint(session: Session, endpoint_id: int, reason: str) -> None:
         endpoint.active, endpoint.disabled_reason, endpoint.updated_at = False, reason[:300], utcnow()
 
 
+def forget_customer(*, session: Session, customer_id: int) -> int:
+    """The customer asked to be erased: their past and waiting events (with their contacts) go."""
+    return session.execute(delete(WebhookDelivery).where(WebhookDelivery.customer_id == customer_id)).rowcount
+
+
 def purge_deliveries(*, session: Session, now: datetime, settings: WebhooksSettings) -> int:
     cutoff = now - timedelta(days=settings.retention_days)
     return session.execute(delete(WebhookDelivery).where(WebhookDelivery.created_at < cutoff,

@@ -1,0 +1,9 @@
+"""What the privacy package publishes; receivers run inside the erasing transaction (rows only)."""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: sender: the Customer, just erased (personal fields already blank, card closed). Packages that
+#: keep copies of the person (webhook events) forget them here.
+customer_erased = _signals.signal("customer-erased")
