@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.db import Database
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 @dataclass(frozen=True)
@@ -20,3 +23,10 @@ class Job:
 
     def run(self, database: Database) -> Any:
         return self.func(database=database)
+
+
+def environment_settings() -> Settings:
+    """The scheduler runs jobs without an app: they read their settings from the environment."""
+    from app.config import Settings  # config imports every package's settings, jobs included
+
+    return Settings()

@@ -8,7 +8,7 @@ from datetime import datetime
 from app.db import Database, utcnow
 from app.geo.config import GeoSettings
 from app.geo.service import delete_old_pings
-from app.jobs import Job
+from app.jobs import Job, environment_settings
 
 log = logging.getLogger(__name__)
 
@@ -16,17 +16,12 @@ log = logging.getLogger(__name__)
 def purge_location_pings(*, database: Database, now: datetime | None = None,
                          settings: GeoSettings | None = None) -> int:
     """Delete pings older than the retention period; returns how many."""
-    settings = settings or _settings()
+    settings = settings or environment_settings().geo
     with database.transaction() as session:
         deleted = delete_old_pings(session=session, now=now or utcnow(), settings=settings)
     log.info("deleted %s location pings past retention", deleted)
     return deleted
 
-
-def _settings() -> GeoSettings:
-    from app.config import Settings  # the scheduler has no app: read the environment
-
-    return Settings().geo
 
 
 # Hourly, so no position outlives its retention by more than an hour.

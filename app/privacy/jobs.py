@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 
 from app.db import Database, utcnow
-from app.jobs import Job
+from app.jobs import Job, environment_settings
 from app.privacy.config import PrivacySettings
 from app.privacy.service import blank_old_message_bodies
 
@@ -21,18 +21,13 @@ log = logging.getLogger(__name__)
 def purge_message_bodies(*, database: Database, now: datetime | None = None,
                          settings: PrivacySettings | None = None) -> int:
     """Blank the bodies of finished messages past the retention period; returns how many."""
-    settings = settings or _settings()
+    settings = settings or environment_settings().privacy
     with database.transaction() as session:
         blanked = blank_old_message_bodies(session=session, now=now or utcnow(),
                                            days=settings.message_body_retention_days)
     log.info("blanked %s message bodies past retention", blanked)
     return blanked
 
-
-def _settings() -> PrivacySettings:
-    from app.config import Settings  # the scheduler has no app: read the environment
-
-    return Settings().privacy
 
 
 JOBS: list[Job] = [Job(name="privacy.purge_message_bodies", func=purge_message_bodies, trigger="cron",

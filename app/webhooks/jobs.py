@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 
 from app.db import Database, utcnow
-from app.jobs import Job
+from app.jobs import Job, environment_settings
 from app.webhooks.config import WebhooksSettings
 from app.webhooks.service import purge_deliveries
 
@@ -16,17 +16,12 @@ log = logging.getLogger(__name__)
 def purge_old_deliveries(*, database: Database, now: datetime | None = None,
                          settings: WebhooksSettings | None = None) -> int:
     """Delete finished deliveries (their payloads hold customer data) past the retention period."""
-    settings = settings or _settings()
+    settings = settings or environment_settings().webhooks
     with database.transaction() as session:
         deleted = purge_deliveries(session=session, now=now or utcnow(), settings=settings)
     log.info("deleted %s webhook deliveries past retention", deleted)
     return deleted
 
-
-def _settings() -> WebhooksSettings:
-    from app.config import Settings  # the scheduler has no app: read the environment
-
-    return Settings().webhooks
 
 
 JOBS: list[Job] = [Job(name="webhooks.purge_old_deliveries", func=purge_old_deliveries, trigger="cron",
