@@ -10,8 +10,8 @@ from app.loyalty.models import Channel, Consent, Customer, Program
 from app.loyalty.service import current_consents, record_consents
 from app.messaging.config import MessagingSettings
 from app.messaging.models import Message
-from app.messaging.providers import ConsoleSender, Sender, Undeliverable
-from app.messaging.twilio_client import TwilioClients, e164, outbox_error, webhook_url
+from app.messaging.providers import ConsoleSender, Sender
+from app.messaging.twilio_client import TwilioSender, make_twilio_sender, webhook_url
 from app.privacy.crypto import blind_index
 
 # Carrier and CTIA keywords; the whole message, any case, is the keyword.
@@ -20,38 +20,23 @@ START_WORDS = frozenset({"START", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 
 
-class TwilioSmsSender:
-    def __init__(self, *, settings, clients: TwilioClients) -> None:
-        self.settings, self.messaging, self.clients = settings, settings.messaging, clients
-        if not self.messaging.twilio_messaging_service_sid:
-            raise RuntimeError("SMS through Twilio needs POINTCARD_MESSAGING__TWILIO_MESSAGING_SERVICE_SID")
+class TwilioSmsSender(TwilioSender):
+    required_setting = "twilio_messaging_service_sid"
 
-    def send(self, message: Message) -> str:
-        if not (message.recipient and message.recipient.phone):
-            raise Undeliverable("the customer has no phone number")
-        phone = e164(message.recipient.phone)
-        client = self.clients.get()
-        try:
-            created = client.messages.create(
-                to=phone,
-                messaging_service_sid=self.messaging.twilio_messaging_service_sid,
-                body=message.content["body"],
-                status_callback=webhook_url(self.settings, "/webhooks/twilio/status", m=message.id),
-                # A stale offer is dropped by Twilio rather than delivered hours late.
-                validity_period=int(message.content.get("validity_seconds") or self.messaging.sms_validity_seconds),
-            )
-        except Exception as exc:
-            raise outbox_error(exc, client) from exc
-        return created.sid
+    def create(self, client, phone: str, message: Message) -> str:
+        return client.messages.create(
+            to=phone,
+            messaging_service_sid=self.messaging.twilio_messaging_service_sid,
+            body=message.content["body"],
+            status_callback=webhook_url(self.settings, "/webhooks/twilio/status", m=message.id),
+            # A stale offer is dropped by Twilio rather than delivered hours late.
+            validity_period=int(message.content.get("validity_seconds") or self.messaging.sms_validity_seconds),
+        ).sid
 
 
 def make_sms_sender(app: Flask) -> Sender:
-    settings = app.extensions["settings"]
-    messaging: MessagingSettings = settings.messaging
-    configured = bool(messaging.twilio_account_sid and messaging.twilio_auth_token)
-    if messaging.sms_backend == "console" or (messaging.sms_backend == "auto" and not configured):
-        return ConsoleSender()
-    return TwilioSmsSender(settings=settings, clients=TwilioClients(messaging))
+    return make_twilio_sender(app, backend=app.extensions["settings"].messaging.sms_backend, real=TwilioSmsSender,
+                              console=ConsoleSender)
 
 
 # --- inbound keywords ----------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from app.messaging.config import MessagingSettings
-from app.messaging.providers import OptedOut, RetryLater, Undeliverable, parse_retry_after
+from app.messaging.models import Message
+from app.messaging.providers import ConsoleSender, OptedOut, RetryLater, Sender, Undeliverable, parse_retry_after
 
 TWILIO_API_HOST = "api.twilio.com"
 # https://www.twilio.com/docs/api/errors/21610: the recipient replied STOP to this sender.
@@ -90,3 +91,38 @@ def webhook_url(settings, path: str, **query) -> str:
     """A URL Twilio calls back: the configured public base, never what a proxy made of it."""
     base = (settings.messaging.webhook_base_url or settings.public_base_url).rstrip("/")
     return f"{base}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+class TwilioSender:
+    """What SMS and calls share: the setting they need, the recipient's number, the client, and
+    Twilio's failures in outbox terms. A subclass says what it creates (`create`)."""
+
+    required_setting = ""  # the MessagingSettings field this channel cannot work without
+
+    def __init__(self, *, settings, clients: TwilioClients) -> None:
+        self.settings, self.messaging, self.clients = settings, settings.messaging, clients
+        if not getattr(self.messaging, self.required_setting):
+            raise RuntimeError(f"{type(self).__name__} needs POINTCARD_MESSAGING__{self.required_setting.upper()}")
+
+    def send(self, message: Message) -> str:
+        if not (message.recipient and message.recipient.phone):
+            raise Undeliverable("the customer has no phone number")
+        phone = e164(message.recipient.phone)
+        client = self.clients.get()
+        try:
+            return self.create(client, phone, message)
+        except Exception as exc:
+            raise outbox_error(exc, client) from exc
+
+    def create(self, client: Client, phone: str, message: Message) -> str:
+        raise NotImplementedError
+
+
+def make_twilio_sender(app, *, backend: str, real: type[TwilioSender], console: type[ConsoleSender]) -> Sender:
+    """The real sender when Twilio is configured (or asked for), else the console one."""
+    settings = app.extensions["settings"]
+    messaging: MessagingSettings = settings.messaging
+    configured = bool(messaging.twilio_account_sid and messaging.twilio_auth_token)
+    if backend == "console" or (backend == "auto" and not configured):
+        return console()
+    return real(settings=settings, clients=TwilioClients(messaging))

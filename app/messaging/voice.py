@@ -17,8 +17,8 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from app.messaging.config import MessagingSettings
 from app.messaging.models import Message
-from app.messaging.providers import ConsoleSender, Sender, Undeliverable
-from app.messaging.twilio_client import TwilioClients, e164, outbox_error, webhook_url
+from app.messaging.providers import ConsoleSender, Sender
+from app.messaging.twilio_client import TwilioSender, make_twilio_sender, outbox_error, webhook_url
 
 log = logging.getLogger("pointcard.messages")
 
@@ -27,31 +27,20 @@ MACHINE_END = ("machine_end_beep", "machine_end_silence", "machine_end_other")
 TWIML_PATH = "/webhooks/twilio/voice/twiml"
 
 
-class TwilioVoiceSender:
-    def __init__(self, *, settings, clients: TwilioClients) -> None:
-        self.settings, self.messaging, self.clients = settings, settings.messaging, clients
-        if not self.messaging.twilio_voice_from:
-            raise RuntimeError("Voice through Twilio needs POINTCARD_MESSAGING__TWILIO_VOICE_FROM")
+class TwilioVoiceSender(TwilioSender):
+    required_setting = "twilio_voice_from"
 
-    def send(self, message: Message) -> str:
-        if not (message.recipient and message.recipient.phone):
-            raise Undeliverable("the customer has no phone number")
-        phone = e164(message.recipient.phone)
-        client = self.clients.get()
-        try:
-            call = client.calls.create(
-                to=phone, from_=self.messaging.twilio_voice_from,
-                url=webhook_url(self.settings, TWIML_PATH, m=message.id), method="POST",
-                machine_detection="DetectMessageEnd", async_amd="true",
-                async_amd_status_callback=webhook_url(self.settings, "/webhooks/twilio/voice/amd", m=message.id),
-                async_amd_status_callback_method="POST",
-                machine_detection_timeout=self.messaging.voice_machine_detection_timeout,
-                status_callback=webhook_url(self.settings, "/webhooks/twilio/voice/status", m=message.id),
-                status_callback_method="POST", timeout=self.messaging.voice_ring_timeout,
-            )
-        except Exception as exc:
-            raise outbox_error(exc, client) from exc
-        return call.sid
+    def create(self, client, phone: str, message: Message) -> str:
+        return client.calls.create(
+            to=phone, from_=self.messaging.twilio_voice_from,
+            url=webhook_url(self.settings, TWIML_PATH, m=message.id), method="POST",
+            machine_detection="DetectMessageEnd", async_amd="true",
+            async_amd_status_callback=webhook_url(self.settings, "/webhooks/twilio/voice/amd", m=message.id),
+            async_amd_status_callback_method="POST",
+            machine_detection_timeout=self.messaging.voice_machine_detection_timeout,
+            status_callback=webhook_url(self.settings, "/webhooks/twilio/voice/status", m=message.id),
+            status_callback_method="POST", timeout=self.messaging.voice_ring_timeout,
+        ).sid
 
     def redirect(self, call_sid: str, url: str) -> None:
         """Send a live call to new TwiML (the AMD verdict arrived)."""
@@ -68,12 +57,8 @@ class ConsoleVoice(ConsoleSender):
 
 
 def make_voice_sender(app: Flask) -> Sender:
-    settings = app.extensions["settings"]
-    messaging: MessagingSettings = settings.messaging
-    configured = bool(messaging.twilio_account_sid and messaging.twilio_auth_token)
-    if messaging.voice_backend == "console" or (messaging.voice_backend == "auto" and not configured):
-        return ConsoleVoice()
-    return TwilioVoiceSender(settings=settings, clients=TwilioClients(messaging))
+    return make_twilio_sender(app, backend=app.extensions["settings"].messaging.voice_backend,
+                              real=TwilioVoiceSender, console=ConsoleVoice)
 
 
 def voice_provider(app: Flask):
