@@ -15,7 +15,7 @@ from app.campaigns.delivery import in_holdout
 from app.campaigns.jobs import tick
 from app.campaigns.models import Campaign, CampaignRun, CampaignTarget, CustomerScore
 from app.db import utcnow
-from app.loyalty.models import Channel, Consent, Customer, EntryKind, LedgerEntry, Program, Purchase
+from app.loyalty.models import Channel, Consent, Customer, EntryKind, LedgerEntry, Program, Purchase, Tier
 from app.messaging.models import Message, MessageState
 
 SETTINGS = CampaignSettings(model_min_customers=10_000, batch_size=2)
@@ -284,6 +284,32 @@ def test_a_due_send_expands_the_segment_into_the_outbox_once_in_batches(world, s
     if shoppers["cy"] not in held:
         assert targets[shoppers["cy"]].skip_reason == "no consented channel"
     assert set(bonus) == set(messages) and set(bonus.values()) == {25}  # only those messaged
+
+
+def test_a_send_whose_segment_stopped_compiling_pauses_its_campaign_and_the_others_go_on(world, shoppers):
+    headers = marketer(world)
+    gold = world.client.post("/api/v1/campaigns", json=broadcast(
+        name="Gold only", rules={"field": "tier", "op": "in", "value": ["Gold"]}), headers=headers).get_json()
+    everyone = world.client.post("/api/v1/campaigns", json=broadcast(name="Everyone"), headers=headers).get_json()
+    for campaign in (gold, everyone):
+        assert world.client.post(f"/api/v1/campaigns/{campaign['id']}/schedule", headers=headers).status_code == 200
+    with world.database.transaction() as session:  # the tier is renamed after the segment was saved
+        tier = session.scalar(select(Tier).where(Tier.name == "Gold"))
+        tier.name = "Platinum"
+    due = datetime.fromisoformat(everyone["send_at"]) + timedelta(seconds=30)
+    assert tick(database=world.database, now=due, settings=SETTINGS)["runs"] == 2
+    paused = world.client.get(f"/api/v1/campaigns/{gold['id']}", headers=headers).get_json()
+    assert paused["state"] == "paused" and "unknown tier 'Gold'" in paused["paused_reason"]
+    assert world.client.get(f"/api/v1/campaigns/{everyone['id']}", headers=headers).get_json()["state"] == "completed"
+    assert _messages(world)  # the other campaign was sent
+    # A paused send is not retried every tick; resumed, it goes on and the reason is cleared.
+    assert tick(database=world.database, now=due + timedelta(minutes=1), settings=SETTINGS)["runs"] == 1
+    with world.database.transaction() as session:
+        session.scalar(select(Tier).where(Tier.name == "Platinum")).name = "Gold"
+    resumed = world.client.post(f"/api/v1/campaigns/{gold['id']}/resume", headers=headers).get_json()
+    assert resumed["state"] == "scheduled" and resumed["paused_reason"] is None
+    tick(database=world.database, now=due + timedelta(minutes=2), settings=SETTINGS)
+    assert world.client.get(f"/api/v1/campaigns/{gold['id']}", headers=headers).get_json()["state"] == "completed"
 
 
 def test_results_count_what_the_outbox_did_and_returns_against_the_holdout(world, shoppers):

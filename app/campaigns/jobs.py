@@ -17,6 +17,7 @@ from app.campaigns import reengagement, service
 from app.campaigns.config import CampaignSettings
 from app.campaigns.models import Campaign, ScoringRun
 from app.db import Database, utcnow
+from app.errors import Problem
 from app.jobs import Job, environment_settings
 from app.loyalty.models import Program
 
@@ -72,10 +73,7 @@ def tick(*, database: Database, now: datetime | None = None, settings: CampaignS
         started = service.start_due_runs(session=session, now=now)
         runs = service.open_runs(session=session)
     for run_id in runs:
-        while True:
-            with database.transaction() as session:
-                if service.send_run_batch(session=session, run_id=run_id, now=now, settings=settings):
-                    break
+        _send_run(database, run_id, now, settings)
     steps = 0
     while True:
         with database.transaction() as session:
@@ -84,6 +82,17 @@ def tick(*, database: Database, now: datetime | None = None, settings: CampaignS
         if handled < settings.batch_size:
             break
     return {"started": len(started), "runs": len(runs), "steps": steps}
+
+
+def _send_run(database: Database, run_id: int, now: datetime, settings: CampaignSettings) -> None:
+    try:
+        while True:
+            with database.transaction() as session:
+                if service.send_run_batch(session=session, run_id=run_id, now=now, settings=settings):
+                    return
+    except Problem as problem:  # the campaign's own fault: pause it, let the others go on
+        with database.transaction() as session:
+            service.pause_run_that_cannot_go_on(session=session, run_id=run_id, reason=problem.detail, now=now)
 
 
 JOBS = [

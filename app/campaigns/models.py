@@ -142,6 +142,8 @@ class Campaign(Base):
     cron: Mapped[str | None] = mapped_column(String(120))  # in the program's time zone
     state: Mapped[CampaignState] = mapped_column(str_enum(CampaignState), default=CampaignState.draft)
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the scheduler paused it (a segment that no longer compiles, say); cleared on resume.
+    paused_reason: Mapped[str | None] = mapped_column(String(500))
     holdout_percent: Mapped[float] = mapped_column(Float, default=0.0)
     reward_id: Mapped[int | None] = mapped_column(ForeignKey("rewards.id"))
     bonus_points: Mapped[int] = mapped_column(Integer, default=0)

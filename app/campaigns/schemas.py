@@ -154,6 +154,7 @@ class CampaignRead(Output):
     cron: str | None
     timezone: str = Field(description="The time zone of the cron expression (the program's).")
     next_run_at: datetime | None
+    paused_reason: str | None = Field(description="Why the scheduler paused the campaign, if it did.")
     holdout_percent: float
     reward_id: int | None
     bonus_points: int

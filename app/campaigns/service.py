@@ -236,9 +236,20 @@ def resume_campaign(*, session: Session, program: Program, campaign: Campaign, n
         campaign.next_run_at = next_fire(campaign, program, now)
     elif campaign.kind is CampaignKind.broadcast and campaign.next_run_at is not None:
         campaign.next_run_at = max(campaign.send_at or now, now)
-    campaign.state, campaign.updated_at = CampaignState.scheduled, now
+    campaign.state, campaign.updated_at, campaign.paused_reason = CampaignState.scheduled, now, None
     session.flush()
     return campaign
+
+
+def pause_run_that_cannot_go_on(*, session: Session, run_id: int, reason: str, now: datetime) -> None:
+    """A send whose segment no longer compiles (a rule names a deleted store, say): its campaign is
+    paused with the reason, so the other campaigns go on and a marketer fixes and resumes it (the
+    send carries on from where it stopped)."""
+    run = session.get(CampaignRun, run_id)
+    campaign = session.scalars(select(Campaign).where(Campaign.id == run.campaign_id).with_for_update()).one()
+    if campaign.state is CampaignState.scheduled:
+        campaign.state, campaign.paused_reason, campaign.updated_at = CampaignState.paused, reason[:500], now
+    log.error("campaign %s: send %s paused: %s", campaign.id, run.id, reason)
 
 
 def cancel_campaign(*, session: Session, campaign: Campaign, now: datetime) -> Campaign:
