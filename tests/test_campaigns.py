@@ -15,7 +15,18 @@ from app.campaigns.delivery import in_holdout
 from app.campaigns.jobs import tick
 from app.campaigns.models import Campaign, CampaignRun, CampaignTarget, CustomerScore
 from app.db import utcnow
-from app.loyalty.models import Channel, Consent, Customer, EntryKind, LedgerEntry, Program, Purchase, Tier
+from app.loyalty.models import (
+    Channel,
+    Consent,
+    Customer,
+    EntryKind,
+    LedgerEntry,
+    Program,
+    Purchase,
+    Redemption,
+    Reward,
+    Tier,
+)
 from app.messaging.models import Message, MessageState
 
 SETTINGS = CampaignSettings(model_min_customers=10_000, batch_size=2)
@@ -337,6 +348,10 @@ def test_results_count_what_the_outbox_did_and_returns_against_the_holdout(world
                                                     points_reversed=0, created_at=sent_at + timedelta(days=days)))
         session.add(Consent(customer_id=messaged[3].customer_id, channel=Channel.sms, granted=False, source="STOP",
                             recorded_at=sent_at + timedelta(days=1)))
+        reward_id = session.scalar(select(Reward.id).limit(1))
+        for target, days in ((messaged[0], 2), (messaged[1], 30), (held[0], 4)):  # the second is too late
+            session.add(Redemption(customer_id=target.customer_id, reward_id=reward_id, points=0,
+                                   code=f"R-{target.customer_id}", created_at=sent_at + timedelta(days=days)))
     results = world.client.get(f"/api/v1/campaigns/{campaign['id']}/results?days=14", headers=headers).get_json()
     total = results["total"]
     assert total["targeted"] == len(targets) == 9 and total["held_out"] == len(held)
@@ -346,6 +361,7 @@ def test_results_count_what_the_outbox_did_and_returns_against_the_holdout(world
     assert total["opted_out"] == 1
     assert total["treatment"]["returned"] == 2 and total["holdout"]["returned"] == 1
     assert total["treatment"]["spend_after"] == "20.00" and total["holdout"]["spend_after"] == "10.00"
+    assert total["treatment"]["redemptions_after"] == 1 and total["holdout"]["redemptions_after"] == 1
     assert total["treatment"]["customers"] == len(targets) - len(held)
     uplift = total["uplift"]
     expected = 2 / total["treatment"]["customers"] - 1 / len(held)

@@ -11,7 +11,7 @@ from sqlalchemy import Interval, case, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from app.campaigns.models import Campaign, CampaignTarget, ScoringRun
-from app.loyalty.models import Consent, Customer, EntryKind, LedgerEntry, Purchase
+from app.loyalty.models import Consent, Customer, EntryKind, LedgerEntry, Purchase, Redemption
 from app.messaging.models import Message, MessageState
 
 Z95 = 1.959964
@@ -42,8 +42,9 @@ def uplift(returned: int, n: int, returned_holdout: int, n_holdout: int) -> dict
             "high": difference + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2), "confidence": 0.95}
 
 
-def _outcomes(session: Session, campaign_id: int, days: int) -> dict:
-    """Per (step, holdout): customers, returned, points and spend in the N days after targeting."""
+def _outcomes(session: Session, campaign_id: int, days: int, reward_id: int | None) -> dict:
+    """Per (step, holdout): customers, returned, spend, points, opt-outs, and redemptions (of the
+    campaign's reward, if it has one) in the N days after targeting."""
     t = CampaignTarget
     end = _plus_days(t.targeted_at, days, session.get_bind().dialect.name)
     in_window = (Purchase.customer_id == t.customer_id, Purchase.created_at > t.targeted_at,
@@ -52,6 +53,9 @@ def _outcomes(session: Session, campaign_id: int, days: int) -> dict:
     points = select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
         LedgerEntry.customer_id == t.customer_id, LedgerEntry.kind == EntryKind.earn,
         LedgerEntry.created_at > t.targeted_at, LedgerEntry.created_at <= end)
+    redeemed = select(func.count()).where(
+        Redemption.customer_id == t.customer_id, Redemption.created_at > t.targeted_at, Redemption.created_at <= end,
+        *([Redemption.reward_id == reward_id] if reward_id is not None else []))
     before = aliased(Consent)
     opted_out = exists().where(  # a yes turned into a no after the message
         Consent.customer_id == t.customer_id, Consent.granted.is_(False),
@@ -61,11 +65,12 @@ def _outcomes(session: Session, campaign_id: int, days: int) -> dict:
     rows = session.execute(
         select(t.step, t.holdout, func.count(), func.sum(case((exists().where(*in_window), 1), else_=0)),
                func.sum(spend.scalar_subquery()), func.sum(points.scalar_subquery()),
-               func.sum(case((opted_out, 1), else_=0)))
+               func.sum(case((opted_out, 1), else_=0)), func.sum(redeemed.scalar_subquery()))
         .where(t.campaign_id == campaign_id).group_by(t.step, t.holdout))
     cents = Decimal("0.01")  # SQLite sums money as floats: back to cents
-    return {(step, holdout): (n, returned or 0, Decimal(str(spent or 0)).quantize(cents), int(earned or 0), opted or 0)
-            for step, holdout, n, returned, spent, earned, opted in rows}
+    return {(step, holdout): (n, returned or 0, Decimal(str(spent or 0)).quantize(cents), int(earned or 0), opted or 0,
+                              int(redemptions or 0))
+            for step, holdout, n, returned, spent, earned, opted, redemptions in rows}
 
 
 def _message_states(session: Session, campaign_id: int) -> dict:
@@ -84,15 +89,17 @@ def _message_states(session: Session, campaign_id: int) -> dict:
     return states
 
 
+NO_OUTCOME = (0, 0, Decimal("0.00"), 0, 0, 0)
+
+
 def _group(outcome) -> dict:
-    n, returned, spent, earned, _ = outcome
+    n, returned, spent, earned, _, redemptions = outcome
     return {"customers": n, "returned": returned, "return_rate": returned / n if n else None,
-            "points_after": earned, "spend_after": str(spent)}
+            "points_after": earned, "spend_after": str(spent), "redemptions_after": redemptions}
 
 
 def _step(step: int | None, day: int | None, outcomes: dict, states: list) -> dict:
-    empty = (0, 0, Decimal("0.00"), 0, 0)
-    treatment, holdout = outcomes.get(False, empty), outcomes.get(True, empty)
+    treatment, holdout = outcomes.get(False, NO_OUTCOME), outcomes.get(True, NO_OUTCOME)
     counts = {state: 0 for state in MessageState}
     suppressed: dict[str, int] = {}
     for state, reason, n in states:
@@ -117,7 +124,7 @@ def _add(a: tuple, b: tuple) -> tuple:
 
 def campaign_results(*, session: Session, campaign: Campaign, days: int | None, now: datetime) -> dict:
     days = days or campaign.return_days
-    outcomes = _outcomes(session, campaign.id, days)
+    outcomes = _outcomes(session, campaign.id, days, campaign.reward_id)
     states = _message_states(session, campaign.id)
     step_numbers = sorted({step for step, _ in outcomes} | set(states), key=lambda s: -1 if s is None else s)
     steps = [_step(step, campaign.steps[step]["day"] if step is not None and step < len(campaign.steps) else None,
@@ -129,7 +136,7 @@ def campaign_results(*, session: Session, campaign: Campaign, days: int | None, 
     for (step, holdout), value in outcomes.items():
         if campaign.steps and step != first:
             continue
-        total_outcomes[holdout] = _add(total_outcomes.get(holdout, (0, 0, Decimal("0.00"), 0, 0)), value)
+        total_outcomes[holdout] = _add(total_outcomes.get(holdout, NO_OUTCOME), value)
     total = _step(None, None, total_outcomes, [item for items in states.values() for item in items])
     last_target = session.scalar(select(func.max(CampaignTarget.targeted_at))
                                  .where(CampaignTarget.campaign_id == campaign.id))

@@ -195,6 +195,8 @@ class GroupOutcome(Output):
     return_rate: float | None
     points_after: int
     spend_after: str
+    redemptions_after: int = Field(description="Redemptions in the window: of the campaign's reward if it has one, "
+                                               "else of any reward.")
 
 
 class Uplift(Output):
