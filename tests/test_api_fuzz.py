@@ -46,7 +46,7 @@ from tests.fake_google import fake_google, service_account_key  # noqa: F401  (f
 # No shrinking: each example is an HTTP round trip, and a failure already shows its curl command.
 FUZZ_CONFIG = {"generation": {"with-security-parameters": False}}
 HYPOTHESIS_SETTINGS = hypothesis.settings(
-    max_examples=int(os.environ.get("POINTCARD_FUZZ_EXAMPLES", "12")),
+    max_examples=int(os.environ.get("POINTCARD_FUZZ_EXAMPLES", "15")),
     derandomize=True, database=None, deadline=None,
     phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
     suppress_health_check=list(hypothesis.HealthCheck),
@@ -363,3 +363,11 @@ def test_a_campaign_pointing_at_reward_or_segment_0_is_a_422(world):
         problem = _problem(world.client.post("/api/v1/campaigns", json=body, headers=world.headers(Role.marketer)),
                            422)
         assert problem["field"] == field
+
+
+def test_a_campaign_patched_to_a_missing_reward_is_a_422(world):
+    campaign_id = _seed_rows(world)["/api/v1/campaigns"]
+    for field in ("reward_id", "segment_id"):
+        problem = _problem(world.client.patch(f"/api/v1/campaigns/{campaign_id}", json={field: 987654},
+                                              headers=world.headers(Role.marketer)), 422)
+        assert problem["field"] == field  # the lookup used to autoflush the bad reference: a 500

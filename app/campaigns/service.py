@@ -166,7 +166,8 @@ def _apply(*, session: Session, program: Program, campaign: Campaign, data: dict
         campaign.send_at = None
     elif campaign.cron is not None and data.get("send_at"):
         campaign.cron = None
-    _check_references(session=session, program=program, campaign=campaign)
+    with session.no_autoflush:  # the lookups must not flush a reference they are about to refuse
+        _check_references(session=session, program=program, campaign=campaign)
 
 
 def create_campaign(*, session: Session, program: Program, data: dict, created_by_id: int | None,
