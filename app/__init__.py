@@ -19,14 +19,15 @@ from app.privacy import crypto as privacy_crypto
 
 
 class RowIdConverter(IntegerConverter):
-    """`<int:...>` in every route: an id past 64 bits is a 404, not a number the database cannot bind.
+    """`<int:...>` in every route: an id no Integer key can hold (past 2**31 - 1 on PostgreSQL) is
+    a 404, not a number the database refuses to bind.
 
     (Not `max=`: a converter refusing a value makes werkzeug answer 405 when the path fits another
     method's route.)"""
 
     def to_python(self, value: str) -> int:
         number = super().to_python(value)
-        if number > 2**63 - 1:
+        if number > 2**31 - 1:
             raise NotFound("No row has an id that large.")
         return number
 
