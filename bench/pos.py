@@ -338,12 +338,18 @@ class Bench:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
+        from app.privacy.crypto import generate_key
+
         env = dict(os.environ)
         env.update({
             "DATABASE_URL": self.url(self.app_db),
             "POINTCARD_SECRET_KEY": secrets.token_urlsafe(48),
             "POINTCARD_RATE_LIMITS_ENABLED": "false",
             "POINTCARD_ENV": "production",
+            # Production wants the contact-field keys too (the bench customers have no contacts).
+            "POINTCARD_PRIVACY__KEYS": json.dumps({"bench": generate_key()}),
+            "POINTCARD_PRIVACY__CURRENT_KEY_ID": "bench",
+            "POINTCARD_PRIVACY__INDEX_KEY": generate_key(),
             "POINTCARD_MAX_PURCHASES_PER_CARD_PER_HOUR": "1000000",
             # the one login must outlive the run
             "POINTCARD_STAFF_TOKEN_MINUTES": str(max(60, math.ceil((self.args.warmup + self.args.seconds) / 60) + 10)),
