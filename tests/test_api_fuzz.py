@@ -222,9 +222,9 @@ def _bodies():
     )
 
 
-def _fuzz_route(rule, method: str, *, base_url: str, adapter, real: dict[str, str], authorization: str) -> str | None:
+def _fuzz_route(rule, method: str, *, base_url: str, adapter, real: dict[str, str], session,
+                authorization: str) -> str | None:
     """Send one route a bounded set of odd paths, queries and bodies; the first 5xx, or None."""
-    session = requests.Session()
 
     @hypothesis.settings(HYPOTHESIS_SETTINGS, max_examples=PAGE_EXAMPLES)
     @hypothesis.given(values=st.fixed_dictionaries({name: _argument(rule, name, real) for name in rule.arguments}),
@@ -238,7 +238,7 @@ def _fuzz_route(rule, method: str, *, base_url: str, adapter, real: dict[str, st
             hypothesis.reject()  # a value the route's converter refuses never reaches the view
         response = session.request(method, base_url + path, params=query, headers=headers, timeout=30,
                                    allow_redirects=False, **(body or {}))
-        assert response.status_code < 500, f"{method} {path} {body} -> {response.status_code}: {response.text[:300]}"
+        assert response.status_code < 500, f"{method} {path} {body}: {response.status_code} {response.text[:300]}"
 
     try:
         run()
@@ -254,9 +254,10 @@ def test_pages_and_protocol_routes_never_answer_5xx(app, live_server, caller, ca
     card_url = caller.world.client.post("/api/v1/enroll", json={"name": "Page Fuzz"}).get_json()["card_url"]
     real, authorization = _real_pass_values(caller.world, card_url)
     adapter = app.url_map.bind("127.0.0.1")
-    failures = [failure for rule in _page_rules(app) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
-                if (failure := _fuzz_route(rule, method, base_url=live_server, adapter=adapter, real=real,
-                                           authorization=authorization))]
+    with requests.Session() as session:
+        failures = [failure for rule in _page_rules(app) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+                    if (failure := _fuzz_route(rule, method, base_url=live_server, adapter=adapter, real=real,
+                                               session=session, authorization=authorization))]
     assert not failures, f"{len(failures)} failing routes:\n\n" + "\n\n".join(failures)
 
 
