@@ -14,7 +14,7 @@ def _timezone(value: str) -> str:
     if value not in _ZONES:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long for a file
             raise ValueError(f"'{value}' is not an IANA time zone such as 'Europe/Paris'") from exc
     return value
 

@@ -372,3 +372,9 @@ def test_a_campaign_patched_to_a_missing_reward_is_a_422(world):
         problem = _problem(world.client.patch(f"/api/v1/campaigns/{campaign_id}", json={field: 987654},
                                               headers=world.headers(Role.marketer)), 422)
         assert problem["field"] == field  # the lookup used to autoflush the bad reference: a 500
+
+
+def test_a_time_zone_name_too_long_for_a_file_is_a_422(world):
+    body = {"name": "Far", "latitude": 1.0, "longitude": 2.0, "timezone": "Europe/" + "x" * 300}
+    problem = _problem(world.client.post("/api/v1/stores", json=body, headers=world.headers(Role.admin)), 422)
+    assert problem["errors"][0]["field"] == "timezone"  # ZoneInfo's OSError used to be a 500
