@@ -134,7 +134,7 @@ def test_a_lapsing_customer_gets_the_steps_until_they_come_back(world):
     total = results["total"]
     assert (total["targeted"], total["held_out"]) == (3, 1)
     assert total["treatment"] == {"customers": 2, "returned": 1, "return_rate": 0.5, "points_after": 45,
-                                  "spend_after": "4.50"}
+                                  "spend_after": "4.50", "redemptions_after": 0}
     assert total["holdout"]["customers"] == 1 and total["holdout"]["returned"] == 0
     assert total["uplift"]["difference"] == 0.5 and total["uplift"]["low"] < 0.5 < total["uplift"]["high"]
     enrolled = world.client.get(f"/api/v1/campaigns/{campaign['id']}/enrollments", headers=headers).get_json()
