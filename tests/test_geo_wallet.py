@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from app.auth.tokens import Role
+from app.geo.config import GeoSettings
+from app.geo.jobs import refresh_wallet_cards
 from tests.test_wallet_apple import (  # noqa: F401 - fixtures and helpers of the Apple Wallet tests
     _path,
     apple_certs,
@@ -15,6 +17,7 @@ from tests.test_wallet_apple import (  # noqa: F401 - fixtures and helpers of th
     settings_overrides,
 )
 
+BATCHES_OF_ONE = GeoSettings(wallet_refresh_batch_size=1)  # several committed batches, one card each
 OFFER = {"title": "Free cookie", "body": "Show this at the till", "radius_m": 150}
 
 
@@ -45,10 +48,15 @@ def test_changing_offers_updates_the_passes(world):
     card, serial, auth = issued(world, email="ada@example.com")
     assert register(world, serial, auth) == 201
     tag = world.client.get(serials_url()).get_json()["lastUpdated"]
+    world.enroll("Grace Hopper")  # a card without a pass: the batches step over it
     before = len(messages(world))
     offer = create_offer(world, store_ids=[world.store_ids[0]])
+    create_offer(world, title="Second", store_ids=[world.store_ids[1]])
+    assert len(messages(world)) == before  # the request only asks for a refresh: a job fans it out
+    assert refresh_wallet_cards(database=world.database, settings=BATCHES_OF_ONE) == 1  # one for both offers
     assert len(messages(world)) == before + 1  # one APNs push queued for the registered device
     updated = world.client.get(serials_url(), query_string={"passesUpdatedSince": tag})
     assert updated.status_code == 200 and updated.get_json()["serialNumbers"] == [serial]
     deleted = world.client.delete(f"/api/v1/geo-offers/{offer['id']}", headers=world.headers(Role.marketer))
-    assert deleted.status_code == 204 and len(messages(world)) == before + 2
+    assert deleted.status_code == 204 and refresh_wallet_cards(database=world.database) == 1
+    assert len(messages(world)) == before + 2 and refresh_wallet_cards(database=world.database) == 0

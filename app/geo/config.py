@@ -18,6 +18,8 @@ class GeoSettings(BaseModel):
     max_accuracy_m: float = Field(default=200.0, gt=0)
     # A customer whose position moves this far refreshes their wallet cards' nearby stores.
     wallet_refresh_distance_m: float = Field(default=5_000.0, gt=0)
+    # After an offer changes, cards are refreshed by a job this many per transaction.
+    wallet_refresh_batch_size: int = Field(default=500, ge=1, le=10_000)
     # Upper bound on a fence's radius (it also bounds the prefilter's boxes).
     max_radius_m: float = Field(default=50_000.0, gt=0)
 

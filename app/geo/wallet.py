@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.geo import events, service
-from app.geo.models import GeoOffer, GeoOfferStore
+from app.geo.models import GeoOffer, GeoOfferStore, WalletRefresh
 from app.loyalty.models import Card, Customer, Store
 from app.wallet import locations
 from app.wallet.apple.models import ApplePass
@@ -35,16 +35,32 @@ def offer_texts(session: Session, stores: list[Store]) -> dict[int, str]:
 
 
 def _offers_changed(session: Session, *, program_id: int) -> None:
-    """Every wallet card of the program is refreshed: the offer texts it shows may be stale."""
-    apple = session.scalars(
-        select(Card.customer_id).join(ApplePass, ApplePass.card_id == Card.id)
-        .join(Customer, Customer.id == Card.customer_id).where(Customer.program_id == program_id)
-    ).all()
-    google = session.execute(
-        select(GoogleWalletObject.id, Card.customer_id).join(Card, Card.id == GoogleWalletObject.card_id)
-        .join(Customer, Customer.id == Card.customer_id).where(Customer.program_id == program_id)
-    ).all()
+    """Every wallet card of the program is to be refreshed: a job does it in batches. A refresh
+    that has not started yet covers this change too."""
+    waiting = session.scalar(select(WalletRefresh.id).where(
+        WalletRefresh.program_id == program_id, WalletRefresh.done_at.is_(None), WalletRefresh.cursor == 0))
+    if waiting is None:
+        session.add(WalletRefresh(program_id=program_id))
+        session.flush()
+
+
+def refresh_batch(*, session: Session, refresh: WalletRefresh, size: int) -> bool:
+    """Refresh the next `size` cards of the program (Apple passes and Google objects); True when done."""
+    cards = session.execute(
+        select(Card.id, Card.customer_id).join(Customer, Customer.id == Card.customer_id)
+        .where(Customer.program_id == refresh.program_id, Card.id > refresh.cursor)
+        .order_by(Card.id).limit(size)).all()
+    card_ids = [card_id for card_id, _ in cards]
+    apple = session.scalars(select(Card.customer_id).join(ApplePass, ApplePass.card_id == Card.id)
+                            .where(Card.id.in_(card_ids))).all()
+    google = session.execute(select(GoogleWalletObject.id, Card.customer_id)
+                             .join(Card, Card.id == GoogleWalletObject.card_id).where(Card.id.in_(card_ids))).all()
     _refresh(session, apple, google)
+    if card_ids:
+        refresh.cursor = card_ids[-1]
+    if len(card_ids) < size:
+        refresh.done_at = utcnow()
+    return refresh.done_at is not None
 
 
 def _customer_moved(session: Session, *, customer_id: int) -> None:
