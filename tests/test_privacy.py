@@ -353,6 +353,16 @@ def test_erasure_forgets_the_person_keeps_the_books_and_voids_the_passes(world, 
     assert patches and patches[-1]["state"] == "INACTIVE"
     assert fake_google.objects[object_id]["state"] == "INACTIVE"
 
+    # Staff lists and segments leave the erased customer out (unless asked for, with no name).
+    admin = world.headers(Role.admin)
+    listed = [c["id"] for c in world.client.get("/api/v1/customers", headers=admin).get_json()]
+    assert ada["customer_id"] not in listed and bob["customer_id"] in listed
+    everyone = world.client.get("/api/v1/customers?include_erased=true", headers=admin).get_json()
+    assert [c["first_name"] for c in everyone if c["id"] == ada["customer_id"]] == [""]
+    preview = world.client.post("/api/v1/segments/preview", json={"rules": {"field": "points", "op": "gte", "value": 0}},
+                                headers=world.headers(Role.marketer)).get_json()
+    assert preview["count"] == 1
+
     # The address is free again: the same person may enrol anew, as a new customer.
     assert world.enroll(**ADA)["customer_id"] != ada["customer_id"]
 

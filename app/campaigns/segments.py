@@ -82,8 +82,9 @@ def segment_query(*, session: Session, program: Program, rules: dict, now: datet
     condition = compile_rule(rules, "rules", ctx, depth=0)
     joined = and_(score.program_id == Customer.program_id, score.customer_id == Customer.id,
                   score.as_of == (as_of or date(1, 1, 1)))
+    # An erased customer is nobody to market to: never in a segment.
     return (select(Customer.id).select_from(Customer).outerjoin(score, joined)
-            .where(Customer.program_id == program.id, condition))
+            .where(Customer.program_id == program.id, Customer.erased_at.is_(None), condition))
 
 
 def validate(*, session: Session, program: Program, rules: dict, now: datetime) -> None:

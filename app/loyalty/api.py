@@ -70,6 +70,8 @@ def customer_read(customer: Customer) -> schemas.CustomerRead:
 def list_customers(query: schemas.CustomerQuery):
     """Find customers by e-mail, phone or member number, or page through them."""
     statement = select(Customer).join(Card).order_by(Customer.id).limit(query.limit).offset(query.offset)
+    if not query.include_erased:
+        statement = statement.where(Customer.erased_at.is_(None))
     if query.email:
         statement = statement.where(Customer.email_index == blind_index(query.email, column="customers.email"))
     if query.phone:

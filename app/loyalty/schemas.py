@@ -246,6 +246,8 @@ class CustomerQuery(Page):
     email: str | None = None
     phone: str | None = None
     member_number: str | None = None
+    include_erased: bool = Field(default=False, description="Also list customers who asked to be erased "
+                                                            "(their amounts stay, their names are gone).")
 
 
 class LedgerEntryRead(Output):
