@@ -334,9 +334,12 @@ def test_dev_certs_is_idempotent_and_the_service_warns_when_it_signs_with_them(d
     refused = create_dev_credentials(make_settings(db.url, apple={"certs_dir": real}), force=True)
     assert "holds real credentials" in refused and [p.name for p in real.iterdir()] == ["pass_certificate.pem"]
     caplog.clear()
-    create_app(settings, database=db.database)
+    served = create_app(settings, database=db.database)
+    assert not any("DEVELOPMENT" in r.getMessage() for r in caplog.records)  # quiet for CLI commands
+    served.test_client().get("/healthz")
+    served.test_client().get("/healthz")
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any("DEVELOPMENT certificates" in message for message in warnings)
+    assert sum("DEVELOPMENT certificates" in message for message in warnings) == 1  # once, when serving
 
 
 def test_credentials_for_another_pass_type_are_refused_at_start(db, apple_certs, caplog):

@@ -130,22 +130,31 @@ def _wrong_pass_token(exc: service.PassAuthenticationFailed) -> Response:
 
 @bp.record_once
 def _announce_credentials(state) -> None:
-    """Say at start how passes will be signed: loudly when they will not open on a real iPhone."""
-    _log_credentials(state.app)
+    """Check the credentials at start (errors are logged at once); the warning that development
+    certificates will not open on a real iPhone comes once, at the first request a server answers,
+    not on every `flask` command."""
+    app = state.app
+    credentials = _checked_credentials(app)
+    if credentials is None or not credentials.is_development:
+        return
+
+    @app.before_request
+    def _warn_once() -> None:
+        if not app.extensions.get("apple_wallet.warned"):
+            app.extensions["apple_wallet.warned"] = True
+            log.warning("!" * 78)
+            log.warning("Apple Wallet: signing passes with DEVELOPMENT certificates from %s.",
+                        app.extensions["settings"].apple.certs_dir)
+            log.warning("Wallet on a real iPhone will refuse them; see certs.example/README.md for real ones.")
+            log.warning("!" * 78)
 
 
-def _log_credentials(app: Flask) -> None:
+def _checked_credentials(app: Flask):
     settings = app.extensions["settings"].apple
     try:
-        credentials = load_credentials(settings)
+        return load_credentials(settings)
     except CredentialsMissing as exc:
         log.info("Apple Wallet passes are off until credentials exist: %s", exc)
-        return
     except CredentialsInvalid as exc:
         log.error("Apple Wallet credentials are unusable, passes will fail: %s", exc)
-        return
-    if credentials.is_development:
-        log.warning("!" * 78)
-        log.warning("Apple Wallet: signing passes with DEVELOPMENT certificates from %s.", settings.certs_dir)
-        log.warning("Wallet on a real iPhone will refuse them; see certs.example/README.md for real ones.")
-        log.warning("!" * 78)
+    return None
