@@ -7,8 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Enum, MetaData, create_engine, event
+from sqlalchemy import DateTime, Enum, MetaData, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -149,3 +152,12 @@ def str_enum(kind: type) -> Enum:
     """A portable enum column storing the members' values (not names), checked on write."""
     return Enum(kind, native_enum=False, length=24, validate_strings=True,
                 values_callable=lambda members: [member.value for member in members])
+
+
+def insert_unless_exists(dialect: str, table: Table, unique: list[str]) -> Insert:
+    """INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id: the new row's id, or none when a
+    row with those values exists (on PostgreSQL, after waiting for a racing insert to commit).
+    Both databases speak this; only the SQLAlchemy construct differs."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # RETURNING, not rowcount: psycopg reports no rowcount for this statement.
+    return insert(table).on_conflict_do_nothing(index_elements=unique).returning(table.c.id)

@@ -7,17 +7,17 @@ loser waits for the winner's commit (PostgreSQL) or the file lock (SQLite), then
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
 from flask import Response, request
-from sqlalchemy import Integer, String, Text, UniqueConstraint, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Integer, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.auth.tokens import Principal
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, UTCDateTime, insert_unless_exists, utcnow
 from app.errors import Conflict, Problem, Unprocessable
 
 HEADER = "Idempotency-Key"
@@ -86,17 +86,17 @@ def _existing(session: Session, scope: str, key: str) -> IdempotencyKey | None:
 
 def run_idempotent(*, session: Session, principal: Principal, call: Callable[[], Response]) -> Response:
     key, scope, fingerprint = _read_key(), principal.subject, _fingerprint()
-    existing = _existing(session, scope, key)
-    if existing is not None:
-        return _replay(existing, fingerprint)
-    record = IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint)
-    try:
-        with session.begin_nested():
-            session.add(record)
-    except IntegrityError:
-        # Another request with this key committed first: answer as it did.
+    # One statement claims the key; a retry, or a racing request that committed first, finds it taken.
+    record_id = session.execute(_claim(session.get_bind().dialect.name), {
+        "scope": scope, "key": key, "fingerprint": fingerprint, "created_at": utcnow()}).scalar()
+    if record_id is None:
         return _replay(_existing(session, scope, key), fingerprint)
     response = call()
-    record.status_code = response.status_code
-    record.response_body = response.get_data(as_text=True)
+    session.execute(update(IdempotencyKey).where(IdempotencyKey.id == record_id).values(
+        status_code=response.status_code, response_body=response.get_data(as_text=True)))
     return response
+
+
+@functools.cache
+def _claim(dialect: str):
+    return insert_unless_exists(dialect, IdempotencyKey.__table__, ["scope", "key"])

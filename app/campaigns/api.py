@@ -6,8 +6,6 @@ from datetime import UTC, datetime, time, timedelta
 
 from flask import Blueprint
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.api import current_principal, endpoint
 from app.auth.tokens import Role
@@ -15,7 +13,7 @@ from app.campaigns import reengagement, results, schemas, service  # noqa: F401 
 from app.campaigns.models import Campaign, CustomerScore, CustomerTag, Enrollment, Segment
 from app.campaigns.segments import normalize_tag
 from app.crud import get_or_404
-from app.db import utcnow
+from app.db import insert_unless_exists, utcnow
 from app.extensions import get_session
 from app.loyalty.models import Customer
 from app.loyalty.service import get_program
@@ -258,9 +256,8 @@ def add_customer_tag(customer_id: int, tag: str):
     customer = get_or_404(get_session(), Customer, customer_id)
     value = normalize_tag(schemas.TagValue.validate_python(tag))
     session = get_session()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(CustomerTag).values(customer_id=customer.id, tag=value, created_at=utcnow())
-                    .on_conflict_do_nothing(index_elements=["tag", "customer_id"]))
+    tagging = insert_unless_exists(session.get_bind().dialect.name, CustomerTag.__table__, ["tag", "customer_id"])
+    session.execute(tagging.values(customer_id=customer.id, tag=value, created_at=utcnow()))
     return _tags(customer.id)
 
 

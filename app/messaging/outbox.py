@@ -36,12 +36,10 @@ from itertools import islice
 
 from flask import current_app, has_app_context
 from sqlalchemy import bindparam, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.db import Database, utcnow
+from app.db import Database, insert_unless_exists, utcnow
 from app.loyalty.models import Channel, Customer
 from app.loyalty.service import record_consents
 from app.messaging import content as content_rules
@@ -93,9 +91,7 @@ def enqueue(
 @functools.cache
 def _insert_statement(dialect: str):
     """Built once: a campaign enqueues thousands, and building the statement is most of the cost."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = Message.__table__
-    return insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+    return insert_unless_exists(dialect, Message.__table__, ["dedupe_key"])
 
 
 def customer_fields_or_empty(session: Session, customer_id: int | None) -> dict:

@@ -12,11 +12,9 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import insert_unless_exists, utcnow
 from app.loyalty.models import Card, CardStatus, Channel, Customer, Program, Store
 from app.loyalty.service import available_rewards
 from app.messaging.models import Message, MessageState
@@ -45,12 +43,8 @@ CHANNEL = "google_wallet"
 
 def _insert_ignoring_conflict(session: Session, model, values: dict, unique: list[str]) -> bool:
     """Insert unless a row with the same unique columns exists; True when this one went in."""
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = model.__table__
-    # RETURNING, not rowcount: psycopg reports no rowcount for this statement.
-    inserted = session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing(
-        index_elements=unique).returning(table.c.id)).first()
-    return inserted is not None
+    statement = insert_unless_exists(session.get_bind().dialect.name, model.__table__, unique)
+    return session.execute(statement.values(**values)).first() is not None
 
 
 def _get_or_create(session: Session, model, key: dict, values: dict):
