@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.fake_apns import make_tls_files
+from tests.fakes import ServedInThread
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeReceiver:
+class FakeReceiver(ServedInThread):
     def __init__(self, directory: Path) -> None:
         self.ca_file, cert_file, key_file = make_tls_files(directory)
         self.requests: list[Received] = []
@@ -68,17 +69,7 @@ class FakeReceiver:
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_port
         self.url = f"https://127.0.0.1:{self.port}/hooks/pointcard"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    def start(self) -> FakeReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._serve()
 
     def respond(self, status: int, body: str = "", headers: dict[str, str] | None = None) -> None:
         """Answer the next request so (once); later ones get 200."""

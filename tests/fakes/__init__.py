@@ -7,12 +7,12 @@ import threading
 from werkzeug.serving import make_server
 
 
-class LocalServer:
-    """A WSGI app served over HTTP on 127.0.0.1 in a thread (a fresh port each time)."""
+class ServedInThread:
+    """A socket server (`self._server`) run in a daemon thread: start() and stop()."""
 
-    def __init__(self, wsgi_app) -> None:
-        self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
+    _server = None
+
+    def _serve(self) -> None:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
 
@@ -24,3 +24,13 @@ class LocalServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+class LocalServer(ServedInThread):
+    """A WSGI app served over HTTP on 127.0.0.1 in a thread (a fresh port each time)."""
+
+    def __init__(self, wsgi_app) -> None:
+        self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._serve()
+
