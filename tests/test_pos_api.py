@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.auth.tokens import Role
-from app.loyalty.models import Purchase
+from app.loyalty.models import Program, Purchase, Store
 
 
 @pytest.fixture
@@ -131,6 +131,18 @@ def test_a_cashier_earns_only_at_their_own_store(world):
     _problem(world.purchase(card["barcode"], "1.00", store_id=other), 403)
     assert world.purchase(card["barcode"], "1.00", store_id=own).status_code == 201
     assert world.purchase(card["barcode"], "1.00", store_id=other, role=Role.admin).status_code == 201
+    _problem(world.purchase(card["barcode"], "1.00", store_id=99_999, role=Role.admin), 404)
+    with world.database.transaction() as session:  # another program's store is not this card's
+        elsewhere = Program(name="Elsewhere", slug="elsewhere", currency="USD", points_per_unit=1,
+                            timezone="UTC")
+        session.add(elsewhere)
+        session.flush()
+        foreign = Store(program_id=elsewhere.id, name="Far", latitude=0, longitude=0, timezone="UTC")
+        session.add(foreign)
+        session.flush()
+        foreign_id = foreign.id
+    body = _problem(world.purchase(card["barcode"], "1.00", store_id=foreign_id, role=Role.admin), 404)
+    assert "this card's program" in body["detail"]
 
 
 def test_wrong_currency_and_bad_amounts_are_clear_errors(world):

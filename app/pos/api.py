@@ -8,7 +8,7 @@ from app.api import current_principal, endpoint
 from app.auth.tokens import Principal, Role
 from app.crud import get_or_404
 from app.db import utcnow
-from app.errors import Forbidden
+from app.errors import Forbidden, NotFound
 from app.extensions import get_session, get_settings
 from app.loyalty.models import Customer, Store
 from app.loyalty.service import available_rewards, card_by_barcode
@@ -61,9 +61,12 @@ def create_purchase(body: schemas.PurchaseRequest):
     principal, settings, session = current_principal(), get_settings(), get_session()
     store_id = _store_id(principal, body.store_id)
     card = card_by_barcode(session=session, barcode=body.barcode)
+    store = session.get(Store, store_id) if store_id else None
+    if store is not None and store.program_id != card.customer.program_id:
+        raise NotFound(f"There is no store {store.id} in this card's program.")
     purchase, _ = record_purchase(
         session=session, customer_id=card.customer_id, amount=body.amount, currency=body.currency,
-        store=session.get(Store, store_id) if store_id else None, cashier_id=principal.user_id,
+        store=store, cashier_id=principal.user_id,
         limits=VelocityLimits(settings.max_purchases_per_card_per_hour, settings.max_points_per_transaction),
     )
     customer = card.customer
