@@ -300,6 +300,7 @@ def test_a_view_answer_that_breaks_its_response_model_is_a_500_not_a_422(world):
     ("/api/v1/tiers/1", {"multiplier": None}, "multiplier"),
     ("/api/v1/rewards/1", {"description": None}, "description"),
     ("/api/v1/stores/1", {"address": None}, "address"),
+    ("/api/v1/stores/1", {"latitude": None}, "latitude"),
 ])
 def test_a_patch_null_for_a_column_that_needs_a_value_is_a_422(world, path, body, field):
     problem = _problem(world.client.patch(path, json=body, headers=world.headers(Role.admin)), 422)

@@ -31,6 +31,10 @@ def settings_overrides(tmp_path):
     return {"google": {"issuer_id": "3388000000022001234", "certs_dir": tmp_path / "certs"}}
 
 
+def utc_in(minutes: int) -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=minutes)
+
+
 def la_time(*args) -> datetime:
     return datetime(*args, tzinfo=ZoneInfo(LA)).astimezone(UTC)
 
@@ -178,10 +182,6 @@ def test_an_offer_credits_its_bonus_and_gives_its_reward_once_per_cooldown(world
     with world.database.transaction() as session:
         assert session.get(Customer, customer_id).points_balance == balance
         assert len(session.scalars(select(Redemption).where(Redemption.customer_id == customer_id)).all()) == 1
-
-
-def utc_in(minutes: int) -> datetime:
-    return datetime.now(UTC) + timedelta(minutes=minutes)
 
 
 def test_an_offer_whose_reward_ran_out_is_still_sent_with_its_bonus(world):

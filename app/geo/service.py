@@ -189,8 +189,9 @@ def record_ping(*, session: Session, customer_id: int, latitude: float, longitud
     consent = current_consents(session=session, customer_id=customer_id).get(Channel.location)
     if consent is None or not consent.granted:
         raise Forbidden("Location is used only with the customer's location opt-in; none is on record.")
-    _check_rate(session, customer_id, now, settings)
-    _note_move(session, customer_id, (latitude, longitude), settings)
+    last = _last_ping(session, customer_id)
+    _check_rate(last, now, settings)
+    _note_move(session, customer_id, last, (latitude, longitude), settings)
     ping = LocationPing(customer_id=customer_id, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
                         recorded_at=now)
     session.add(ping)
@@ -203,20 +204,23 @@ def record_ping(*, session: Session, customer_id: int, latitude: float, longitud
     return ping, deliveries
 
 
-def _check_rate(session: Session, customer_id: int, now: datetime, settings: GeoSettings) -> None:
-    since = now - timedelta(seconds=settings.ping_min_interval_seconds)
-    last = session.scalar(select(LocationPing.recorded_at).where(LocationPing.customer_id == customer_id)
+def _last_ping(session: Session, customer_id: int) -> LocationPing | None:
+    return session.scalar(select(LocationPing).where(LocationPing.customer_id == customer_id)
                           .order_by(LocationPing.recorded_at.desc()).limit(1))
-    if last is not None and last > since:
-        wait = int((last - since).total_seconds()) + 1
+
+
+def _check_rate(last: LocationPing | None, now: datetime, settings: GeoSettings) -> None:
+    since = now - timedelta(seconds=settings.ping_min_interval_seconds)
+    if last is not None and last.recorded_at > since:
+        wait = int((last.recorded_at - since).total_seconds()) + 1
         raise TooManyRequests(f"One position every {settings.ping_min_interval_seconds} s is enough; "
                               f"send the next in {wait} s.")
 
 
-def _note_move(session: Session, customer_id: int, point: tuple[float, float], settings: GeoSettings) -> None:
+def _note_move(session: Session, customer_id: int, last: LocationPing | None, point: tuple[float, float],
+               settings: GeoSettings) -> None:
     """Tell the wallets when the customer is somewhere new: their cards' nearby stores follow them."""
-    last = last_location(session, customer_id)
-    if last is None or fences.distance_m(last, point) > settings.wallet_refresh_distance_m:
+    if last is None or fences.distance_m((last.latitude, last.longitude), point) > settings.wallet_refresh_distance_m:
         events.customer_moved.send(session, customer_id=customer_id)
 
 

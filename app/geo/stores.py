@@ -15,12 +15,13 @@ from pydantic import ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.crud import reject_nulls
+from app.crud import apply_changes
 from app.errors import Problem
 from app.geo import hours
 from app.geo.config import GeoSettings
 from app.geo.geocoding import Geocoder
 from app.geo.schemas import StoreCreate, StoreUpdate
+from app.geo.service import store_fences_changed
 from app.loyalty.models import Store
 
 COLUMNS = ("name", "address", "latitude", "longitude", "timezone", "opening_hours")
@@ -97,15 +98,9 @@ def create_store(*, session: Session, program_id: int, body: StoreCreate, geocod
 
 def update_store(*, session: Session, store: Store, body: StoreUpdate, settings: GeoSettings) -> Store:
     """Change a store; if it moved, changed zone, closed or reopened, its offers' fences follow."""
-    from app.geo.service import store_fences_changed  # service imports this module's neighbours
-
-    changes = body.model_dump(exclude_unset=True)
-    if changes.get("latitude", store.latitude) is None or changes.get("longitude", store.longitude) is None:
-        raise CoordinatesRequired("latitude and longitude cannot be removed from a store.")
-    reject_nulls(store, changes)
-    moved = any(name in changes and changes[name] != getattr(store, name) for name in _FENCE_FIELDS)
-    for name, value in changes.items():
-        setattr(store, name, value)
+    moved = any(name in body.model_fields_set and getattr(body, name) != getattr(store, name)
+                for name in _FENCE_FIELDS)
+    apply_changes(store, body)
     session.flush()
     if moved:
         store_fences_changed(session=session, store=store, settings=settings)
