@@ -48,8 +48,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     if settings.proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
-                                x_host=settings.proxy_hops)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=settings.proxy_hops
+        )
     limiter.init_app(app)
     init_abuse_guard(app, settings, app.config["RATELIMIT_STORAGE_URI"])
     register_security_headers(app)
@@ -90,8 +91,22 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.views import bp as web_bp
     from app.webhooks.api import bp as webhooks_bp
 
-    for blueprint in (auth_bp, loyalty_bp, pos_bp, openapi_bp, web_bp, apple_bp, google_bp, messaging_bp,
-                      campaigns_bp, dashboard_bp, geo_bp, privacy_bp, audit_bp, webhooks_bp):
+    for blueprint in (
+        auth_bp,
+        loyalty_bp,
+        pos_bp,
+        openapi_bp,
+        web_bp,
+        apple_bp,
+        google_bp,
+        messaging_bp,
+        campaigns_bp,
+        dashboard_bp,
+        geo_bp,
+        privacy_bp,
+        audit_bp,
+        webhooks_bp,
+    ):
         app.register_blueprint(blueprint)
 
 
@@ -108,6 +123,18 @@ def _register_cli(app: Flask) -> None:
     from app.wallet.cli import wallet_cli
     from app.webhooks.cli import webhooks_cli
 
-    for group in (users_cli, db_cli, demo_cli, loyalty_cli, messaging_cli, scheduler_cli, wallet_cli,
-                  campaigns_cli, geo_cli, privacy_cli, audit_cli, webhooks_cli):
+    for group in (
+        users_cli,
+        db_cli,
+        demo_cli,
+        loyalty_cli,
+        messaging_cli,
+        scheduler_cli,
+        wallet_cli,
+        campaigns_cli,
+        geo_cli,
+        privacy_cli,
+        audit_cli,
+        webhooks_cli,
+    ):
         app.cli.add_command(group)

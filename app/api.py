@@ -87,9 +87,7 @@ def _json_body(model: type[BaseModel]) -> Any:
             return {}  # every field is optional, so no body at all means "all defaults"
         raise BadRequest("The request body is empty; a JSON object is expected.")
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Send the body as application/json (got {request.mimetype or 'no Content-Type'})."
-        )
+        raise UnsupportedMediaType(f"Send the body as application/json (got {request.mimetype or 'no Content-Type'}).")
     raw = request.get_data(cache=True)
     try:
         return json.loads(raw)
@@ -102,8 +100,10 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
 
 
 def _parse_query(model: type[BaseModel]) -> BaseModel:
-    values = {key: request.args.getlist(key) if len(request.args.getlist(key)) > 1 else value
-              for key, value in request.args.items()}
+    values = {
+        key: request.args.getlist(key) if len(request.args.getlist(key)) > 1 else value
+        for key, value in request.args.items()
+    }
     return model.model_validate(values)
 
 
@@ -197,8 +197,10 @@ def endpoint(
             if spec.query is not None:
                 kwargs["query"] = _parse_query(spec.query)
             # The audit scope encloses the commit, so the last flush is recorded too.
-            with (audited_request(session=get_session(), principal=g.principal, settings=get_settings().audit),
-                  request_transaction() as session):
+            with (
+                audited_request(session=get_session(), principal=g.principal, settings=get_settings().audit),
+                request_transaction() as session,
+            ):
                 if spec.idempotent:
                     return run_idempotent(
                         session=session, principal=g.principal, call=lambda: _serialize(spec, view(**kwargs))
@@ -279,19 +281,30 @@ def _operation(rule: Any, spec: EndpointSpec, adapters: dict) -> dict:
     if spec.description:
         operation["description"] = spec.description
     params = [
-        {"name": m["name"], "in": "path", "required": True,
-         "schema": {"type": "integer"} if m["conv"] == "int" else {"type": "string"}}
+        {
+            "name": m["name"],
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer"} if m["conv"] == "int" else {"type": "string"},
+        }
         for m in _PATH_PARAM.finditer(rule.rule)
     ]
     if spec.query is not None:
         query_schema = spec.query.model_json_schema()
         for name, prop in query_schema.get("properties", {}).items():
-            params.append({"name": name, "in": "query", "required": name in query_schema.get("required", []),
-                           "schema": prop})
+            params.append(
+                {"name": name, "in": "query", "required": name in query_schema.get("required", []), "schema": prop}
+            )
     if spec.idempotent:
-        params.append({"name": "Idempotency-Key", "in": "header", "required": True,
-                       "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                       "description": "A retry with the same key returns the first answer and changes nothing."})
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "description": "A retry with the same key returns the first answer and changes nothing.",
+            }
+        )
     if params:
         operation["parameters"] = params
     if spec.body is not None:
@@ -322,8 +335,13 @@ def _operation(rule: Any, spec: EndpointSpec, adapters: dict) -> dict:
 
 
 _ERROR_TEXT = {
-    400: "Malformed request", 401: "Not authenticated", 403: "Role not allowed", 404: "Not found",
-    409: "Conflict with the current state", 415: "Body is not JSON", 422: "Invalid request",
+    400: "Malformed request",
+    401: "Not authenticated",
+    403: "Role not allowed",
+    404: "Not found",
+    409: "Conflict with the current state",
+    415: "Body is not JSON",
+    422: "Invalid request",
     429: "Rate or velocity limit exceeded",
 }
 

@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     customer_rate_limit: str = "120 per minute"
     rate_limits_enabled: bool = True
     # Endpoints (fnmatch patterns) outside the per-IP limit: probes and signed webhooks.
-    rate_limit_exempt_endpoints: list[str] = Field(default_factory=lambda: [
-        "healthz", "messaging.twilio_*", "google_wallet.callback"])
+    rate_limit_exempt_endpoints: list[str] = Field(
+        default_factory=lambda: ["healthz", "messaging.twilio_*", "google_wallet.callback"]
+    )
     # Prefixes the limit keys in Redis, so deployments sharing one Redis stay apart.
     rate_limit_key_prefix: str = "pointcard"
     # A login e-mail that fails this many times within the window is refused for the lockout

@@ -150,8 +150,13 @@ class Database:
 
 def str_enum(kind: type) -> Enum:
     """A portable enum column storing the members' values (not names), checked on write."""
-    return Enum(kind, native_enum=False, length=24, validate_strings=True,
-                values_callable=lambda members: [member.value for member in members])
+    return Enum(
+        kind,
+        native_enum=False,
+        length=24,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 def insert_unless_exists(dialect: str, table: Table, unique: list[str]) -> Insert:

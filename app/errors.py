@@ -92,8 +92,14 @@ def _http_slug(code: int) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Problem)
     def _problem(exc: Problem):
-        return problem_response(exc.status, slug=exc.slug, title=exc.title, detail=exc.detail,
-                                headers=getattr(exc, "headers", None), **exc.extra)
+        return problem_response(
+            exc.status,
+            slug=exc.slug,
+            title=exc.title,
+            detail=exc.detail,
+            headers=getattr(exc, "headers", None),
+            **exc.extra,
+        )
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):

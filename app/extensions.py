@@ -29,8 +29,9 @@ def _not_limited_per_ip() -> bool:
         return False
     settings = get_settings()
     try:
-        verify_token(token.strip(), secret=settings.signing_secret(), issuer=settings.jwt_issuer,
-                     audience=settings.jwt_audience)
+        verify_token(
+            token.strip(), secret=settings.signing_secret(), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
     except Unauthorized:
         return False
     return True
@@ -38,8 +39,13 @@ def _not_limited_per_ip() -> bool:
 
 # Per client IP: the application-wide limit on every route, plus tighter per-route limits
 # (enrolment, login) declared on the views.
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True,
-                  application_limits=[_public_rate_limit], application_limits_exempt_when=_not_limited_per_ip)
+limiter = Limiter(
+    key_func=get_remote_address,
+    default_limits=[],
+    headers_enabled=True,
+    application_limits=[_public_rate_limit],
+    application_limits_exempt_when=_not_limited_per_ip,
+)
 
 
 def get_settings() -> Settings:

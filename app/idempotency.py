@@ -87,13 +87,18 @@ def _existing(session: Session, scope: str, key: str) -> IdempotencyKey | None:
 def run_idempotent(*, session: Session, principal: Principal, call: Callable[[], Response]) -> Response:
     key, scope, fingerprint = _read_key(), principal.subject, _fingerprint()
     # One statement claims the key; a retry, or a racing request that committed first, finds it taken.
-    record_id = session.execute(_claim(session.get_bind().dialect.name), {
-        "scope": scope, "key": key, "fingerprint": fingerprint, "created_at": utcnow()}).scalar()
+    record_id = session.execute(
+        _claim(session.get_bind().dialect.name),
+        {"scope": scope, "key": key, "fingerprint": fingerprint, "created_at": utcnow()},
+    ).scalar()
     if record_id is None:
         return _replay(_existing(session, scope, key), fingerprint)
     response = call()
-    session.execute(update(IdempotencyKey).where(IdempotencyKey.id == record_id).values(
-        status_code=response.status_code, response_body=response.get_data(as_text=True)))
+    session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == record_id)
+        .values(status_code=response.status_code, response_body=response.get_data(as_text=True))
+    )
     return response
 
 

@@ -97,11 +97,15 @@ def evaluate() -> dict:
     }
     for status in ("active", "won_back", "lapsing", "lapsed", "new"):
         members = [g for row, g in zip(scores, gone, strict=True) if row["status"] == status]
-        figures["status"][status] = {"customers": len(members),
-                                     "precision": round(sum(members) / len(members), 4) if members else None}
+        figures["status"][status] = {
+            "customers": len(members),
+            "precision": round(sum(members) / len(members), 4) if members else None,
+        }
     at_risk = [g for row, g in zip(scores, gone, strict=True) if row["status"] in ("lapsing", "lapsed")]
-    figures["status"]["lapsing or lapsed"] = {"customers": len(at_risk),
-                                              "precision": round(sum(at_risk) / len(at_risk), 4)}
+    figures["status"]["lapsing or lapsed"] = {
+        "customers": len(at_risk),
+        "precision": round(sum(at_risk) / len(at_risk), 4),
+    }
     figures["auc"] = {name: round(value, 4) for name, value in figures["auc"].items()}
     return figures
 
@@ -114,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    print(f"CDNOW: {figures['customers']} customers scored as of {CALIBRATION_END} "
-          f"in {figures['scoring_seconds']} s; {figures['did_not_buy_again']:.1%} did not buy again "
-          f"by {HOLDOUT_END}; {figures['one_time_buyers']:.1%} had bought once.")
+    print(
+        f"CDNOW: {figures['customers']} customers scored as of {CALIBRATION_END} "
+        f"in {figures['scoring_seconds']} s; {figures['did_not_buy_again']:.1%} did not buy again "
+        f"by {HOLDOUT_END}; {figures['one_time_buyers']:.1%} had bought once."
+    )
     print(f"program's typical gap {figures['program_gap_days']:g} days")
     print("\nAUC for 'does not buy again in the 39 weeks':")
     for name, value in figures["auc"].items():

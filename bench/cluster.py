@@ -53,8 +53,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--no-kills", action="store_true")
-    parser.add_argument("--pg", default=os.environ.get("POINTCARD_TEST_POSTGRES_URL",
-                                                       "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("POINTCARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    )
     parser.add_argument("--json", action="store_true", help="the figures as JSON on stdout")
     args = parser.parse_args()
     if args.schedulers < 2 and not args.no_kills:
@@ -77,13 +79,22 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="pointcard-cluster-") as workdir:
             log(f"seeding {args.recipients} customers with push subscriptions ...")
             passwords, subscriptions = seed_audience(database, push, args.recipients)
-            cluster = Cluster(url, Path(workdir), push, private_pem, webs=args.webs, schedulers=args.schedulers,
-                              workers=args.workers, concurrency=args.concurrency)
+            cluster = Cluster(
+                url,
+                Path(workdir),
+                push,
+                private_pem,
+                webs=args.webs,
+                schedulers=args.schedulers,
+                workers=args.workers,
+                concurrency=args.concurrency,
+            )
             try:
                 log(f"starting {args.webs} web, {args.schedulers} scheduler and {args.workers} worker processes ...")
                 cluster.start()
-                report = run_campaign(cluster, database, passwords=passwords, subscriptions=subscriptions,
-                                      no_kills=args.no_kills)
+                report = run_campaign(
+                    cluster, database, passwords=passwords, subscriptions=subscriptions, no_kills=args.no_kills
+                )
             finally:
                 cluster.stop()
     finally:
@@ -104,25 +115,37 @@ def main() -> int:
         ("audience targeted after", f"{t['targeted']:.1f} s"),
     ]
     if not args.no_kills:
-        rows += [("active scheduler killed at", f"{t['scheduler_killed']:.1f} s ({report.killed_scheduler})"),
-                 ("standby leading after", f"{t['takeover']:.2f} s ({report.standby})"),
-                 ("worker killed at", f"{t['worker_killed']:.1f} s ({report.killed_worker}, "
-                                      f"{report.in_flight_at_kill}+ pushes unanswered, "
-                                      f"{report.re_leased} rows re-leased)")]
+        rows += [
+            ("active scheduler killed at", f"{t['scheduler_killed']:.1f} s ({report.killed_scheduler})"),
+            ("standby leading after", f"{t['takeover']:.2f} s ({report.standby})"),
+            (
+                "worker killed at",
+                f"{t['worker_killed']:.1f} s ({report.killed_worker}, "
+                f"{report.in_flight_at_kill}+ pushes unanswered, "
+                f"{report.re_leased} rows re-leased)",
+            ),
+        ]
     rows += [
         ("outbox rows", ", ".join(f"{state} {count:,}" for state, count in sorted(report.messages.items()))),
         ("pushes accepted", f"{report.pushes:,} ({report.resent} resent under the same Topic)"),
         ("shown once / duplicates / missing", f"{report.shown:,} / {report.duplicates} / {report.missing}"),
-        ("job runs / repeated", f"{sum(report.job_runs.values())} / {report.job_repeats}"
-                                f" ({len(report.cut_off)} cut off by the kill)"),
+        (
+            "job runs / repeated",
+            f"{sum(report.job_runs.values())} / {report.job_repeats} ({len(report.cut_off)} cut off by the kill)",
+        ),
     ]
     width = max(len(label) for label, _ in rows)
     table = "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
     print(as_json(report) if args.json else table)
     if args.json:
         log(table)
-    wrong = (report.duplicates or report.missing or report.job_repeats or report.targets != report.recipients
-             or report.messages != {"sent": report.recipients})
+    wrong = (
+        report.duplicates
+        or report.missing
+        or report.job_repeats
+        or report.targets != report.recipients
+        or report.messages != {"sent": report.recipients}
+    )
     return 2 if wrong else 0
 
 

@@ -59,8 +59,16 @@ def seed(database: Database, count: int, rng: random.Random) -> tuple[int, list[
     with database.transaction() as session:
         _seed(session)
         program = session.scalar(select(Program))
-        stores = [Store(program_id=program.id, name=f"Store {i}", latitude=rng.uniform(*AREA["lat"]),
-                        longitude=rng.uniform(*AREA["lon"]), timezone="Europe/Paris") for i in range(count)]
+        stores = [
+            Store(
+                program_id=program.id,
+                name=f"Store {i}",
+                latitude=rng.uniform(*AREA["lat"]),
+                longitude=rng.uniform(*AREA["lon"]),
+                timezone="Europe/Paris",
+            )
+            for i in range(count)
+        ]
         session.add_all(stores)
         session.flush()
         fenced = []
@@ -86,15 +94,25 @@ def pings(count: int, fenced: list, rng: random.Random) -> list[tuple[float, flo
 
 def indexed(session, program_id: int, point) -> tuple[float, set[int]]:
     started = time.perf_counter()
-    found = service.matching_offers(session=session, program_id=program_id, latitude=point[0], longitude=point[1],
-                                    accuracy_m=point[2], now=NOW, settings=SETTINGS)
+    found = service.matching_offers(
+        session=session,
+        program_id=program_id,
+        latitude=point[0],
+        longitude=point[1],
+        accuracy_m=point[2],
+        now=NOW,
+        settings=SETTINGS,
+    )
     return time.perf_counter() - started, {match.offer.id for match in found}
 
 
 def brute_force(fenced: list, point) -> tuple[float, set[int]]:
     started = time.perf_counter()
-    found = {offer_id for offer_id, lat, lon, radius in fenced
-             if fences.reaches(centre=(lat, lon), radius_m=radius, point=point[:2], accuracy_m=point[2])}
+    found = {
+        offer_id
+        for offer_id, lat, lon, radius in fenced
+        if fences.reaches(centre=(lat, lon), radius_m=radius, point=point[:2], accuracy_m=point[2])
+    }
     return time.perf_counter() - started, found
 
 
@@ -113,13 +131,22 @@ def run(database: Database, args) -> dict:
     fast_ms = [t * 1000 for t, _ in timed]
     slow_ms = [t * 1000 for t, _ in brute]
     return {
-        "database": database.engine.dialect.name, "stores": args.stores, "pings": args.pings,
-        "brute_force_pings": len(sample), "seed_seconds": round(seeded, 1),
+        "database": database.engine.dialect.name,
+        "stores": args.stores,
+        "pings": args.pings,
+        "brute_force_pings": len(sample),
+        "seed_seconds": round(seeded, 1),
         "pings_matching_an_offer": sum(1 for _, found in timed if found),
-        "indexed_ms": {"p50": round(percentile(fast_ms, 50), 3), "p99": round(percentile(fast_ms, 99), 3),
-                       "mean": round(statistics.fmean(fast_ms), 3)},
-        "brute_force_ms": {"p50": round(percentile(slow_ms, 50), 1), "p99": round(percentile(slow_ms, 99), 1),
-                           "mean": round(statistics.fmean(slow_ms), 1)},
+        "indexed_ms": {
+            "p50": round(percentile(fast_ms, 50), 3),
+            "p99": round(percentile(fast_ms, 99), 3),
+            "mean": round(statistics.fmean(fast_ms), 3),
+        },
+        "brute_force_ms": {
+            "p50": round(percentile(slow_ms, 50), 1),
+            "p99": round(percentile(slow_ms, 99), 1),
+            "mean": round(statistics.fmean(slow_ms), 1),
+        },
         "ratio_p50": round(percentile(slow_ms, 50) / percentile(fast_ms, 50), 1),
         "ratio_p99": round(percentile(slow_ms, 99) / percentile(fast_ms, 99), 1),
         "mismatches_in_sample": mismatches,

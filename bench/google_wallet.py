@@ -54,8 +54,14 @@ def _setup(directory: Path, cards: int):
 
     url = f"sqlite:///{directory / 'bench.db'}"
     upgrade(url)
-    settings = Settings(env="test", database_url=url, secret_key="bench-" + "x" * 40, rate_limits_enabled=False,
-                        google={"certs_dir": directory / "google"}, apple={"certs_dir": directory / "apple"})
+    settings = Settings(
+        env="test",
+        database_url=url,
+        secret_key="bench-" + "x" * 40,
+        rate_limits_enabled=False,
+        google={"certs_dir": directory / "google"},
+        apple={"certs_dir": directory / "apple"},
+    )
     create_dev_credentials(settings)
     app = create_app(settings)
     database = app.extensions["database"]
@@ -113,8 +119,9 @@ def run(cards: int, seconds: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--cards", type=int, default=200, help="cards enrolled (payloads cycle through them)")
     parser.add_argument("--seconds", type=float, default=2.0, help="time measured per figure")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -96,12 +96,19 @@ class Bench:
                     process.wait(timeout=30)
             provider.stop()
             database.dispose()
-        result = {"workers": workers, "concurrency": self.args.concurrency, "messages": n,
-                  "marketing": not self.args.transactional,
-                  "end_to_end_per_s": round(n / e2e), "enqueue_per_s": round(n / enqueue_seconds),
-                  "drain_per_s": round(n / drain)}
-        log(f"{workers} worker(s): end to end {result['end_to_end_per_s']}/s "
-            f"(enqueue alone {result['enqueue_per_s']}/s), drain {result['drain_per_s']}/s")
+        result = {
+            "workers": workers,
+            "concurrency": self.args.concurrency,
+            "messages": n,
+            "marketing": not self.args.transactional,
+            "end_to_end_per_s": round(n / e2e),
+            "enqueue_per_s": round(n / enqueue_seconds),
+            "drain_per_s": round(n / drain),
+        }
+        log(
+            f"{workers} worker(s): end to end {result['end_to_end_per_s']}/s "
+            f"(enqueue alone {result['enqueue_per_s']}/s), drain {result['drain_per_s']}/s"
+        )
         return result
 
     def _customers(self, database: Database, count: int) -> list[int]:
@@ -109,24 +116,54 @@ class Bench:
             _seed(session)
             program_id = session.scalar(select(Program.id))
             now = utcnow()
-            session.execute(insert(Customer), [
-                {"program_id": program_id, "first_name": f"Guest{i}", "last_name": "", "timezone": "Europe/Paris",
-                 "referral_code": f"B{i:09d}", "points_balance": 0, "created_at": now} for i in range(count)])
+            session.execute(
+                insert(Customer),
+                [
+                    {
+                        "program_id": program_id,
+                        "first_name": f"Guest{i}",
+                        "last_name": "",
+                        "timezone": "Europe/Paris",
+                        "referral_code": f"B{i:09d}",
+                        "points_balance": 0,
+                        "created_at": now,
+                    }
+                    for i in range(count)
+                ],
+            )
             ids = list(session.scalars(select(Customer.id).order_by(Customer.id)))
-            session.execute(insert(Consent), [
-                {"customer_id": c, "channel": Channel.sms, "granted": True, "source": "bench", "disclosure": DISCLOSURE,
-                 "recorded_at": now} for c in ids])
+            session.execute(
+                insert(Consent),
+                [
+                    {
+                        "customer_id": c,
+                        "channel": Channel.sms,
+                        "granted": True,
+                        "source": "bench",
+                        "disclosure": DISCLOSURE,
+                        "recorded_at": now,
+                    }
+                    for c in ids
+                ],
+            )
         return ids
 
     def _worker(self, url: str) -> subprocess.Popen:
-        env = {**os.environ, "DATABASE_URL": self.url, "PYTHONPATH": str(ROOT), "POINTCARD_ENV": "test",
-               "POINTCARD_SECRET_KEY": "bench-secret-" + uuid.uuid4().hex * 2,
-               "POINTCARD_MESSAGING__CONCURRENCY": str(self.args.concurrency),
-               "POINTCARD_MESSAGING__BATCH_SIZE": str(self.args.batch_size),
-               "POINTCARD_MESSAGING__IDLE_SECONDS": "0.05", "POINTCARD_MESSAGING__QUIET_HOURS": ALL_DAY}
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.url,
+            "PYTHONPATH": str(ROOT),
+            "POINTCARD_ENV": "test",
+            "POINTCARD_SECRET_KEY": "bench-secret-" + uuid.uuid4().hex * 2,
+            "POINTCARD_MESSAGING__CONCURRENCY": str(self.args.concurrency),
+            "POINTCARD_MESSAGING__BATCH_SIZE": str(self.args.batch_size),
+            "POINTCARD_MESSAGING__IDLE_SECONDS": "0.05",
+            "POINTCARD_MESSAGING__QUIET_HOURS": ALL_DAY,
+        }
         argv = [sys.executable, "-m", "tests.fakes.worker", url] + ([] if self.args.transactional else ["--marketing"])
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                   text=True)
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         if process.stdout.readline().strip() != "ready":
             raise RuntimeError("a worker did not start")
         threading.Thread(target=process.stdout.read, daemon=True).start()  # keep its pipe drained
@@ -136,9 +173,15 @@ class Bench:
         for start in range(0, count, 500):
             with database.transaction() as session:
                 for i in range(start, min(start + 500, count)):
-                    enqueue(session=session, customer_id=customers[i] if customers else None, channel=CHANNEL,
-                            content={"body": "Hi {{ first_name }}, double points today!"}, template="bench",
-                            dedupe_key=f"{tag}-{i}", not_before=not_before)
+                    enqueue(
+                        session=session,
+                        customer_id=customers[i] if customers else None,
+                        channel=CHANNEL,
+                        content={"body": "Hi {{ first_name }}, double points today!"},
+                        template="bench",
+                        dedupe_key=f"{tag}-{i}",
+                        not_before=not_before,
+                    )
 
     def _wait_for(self, provider: LoopbackProvider, total: int, deadline: float = 600) -> None:
         tick, limit = threading.Event(), time.monotonic() + deadline
@@ -147,8 +190,9 @@ class Bench:
                 raise RuntimeError(f"the provider has {len(provider.deliveries)} of {total} after {deadline} s")
             tick.wait(0.01)
 
-    def _end_to_end(self, database: Database, provider: LoopbackProvider, customers: list[int],
-                    n: int) -> tuple[float, float]:
+    def _end_to_end(
+        self, database: Database, provider: LoopbackProvider, customers: list[int], n: int
+    ) -> tuple[float, float]:
         started = time.perf_counter()
         self._enqueue(database, customers, n, "e2e")
         enqueued = time.perf_counter()
@@ -184,17 +228,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="sends in flight per worker")
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--transactional", action="store_true", help="no consent/quiet-hour/cap checks")
-    parser.add_argument("--pg", default=os.environ.get("POINTCARD_BENCH_PG",
-                                                       "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--pg", default=os.environ.get("POINTCARD_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = Bench(args).run()
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"outbox on PostgreSQL, {args.messages} messages, {args.concurrency} sends in flight per worker, "
-          f"{'transactional' if args.transactional else 'marketing (consent, quiet hours, caps checked)'}; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"outbox on PostgreSQL, {args.messages} messages, {args.concurrency} sends in flight per worker, "
+        f"{'transactional' if args.transactional else 'marketing (consent, quiet hours, caps checked)'}; "
+        f"{os.cpu_count()} CPUs"
+    )
     print("workers  end-to-end msg/s  (enqueue alone)  drain msg/s")
     for r in results:
         print(f"{r['workers']:>7}  {r['end_to_end_per_s']:>16}  {r['enqueue_per_s']:>15}  {r['drain_per_s']:>11}")

@@ -41,13 +41,23 @@ TEMPLATES = ROOT / "wallet_templates"
 
 def _identity(serial: int) -> dict:
     return {
-        "formatVersion": 1, "passTypeIdentifier": "pass.dev.pointcard.loyalty", "teamIdentifier": "DEVTEAM000",
-        "serialNumber": f"{serial:032x}", "authenticationToken": "k" * 43,
+        "formatVersion": 1,
+        "passTypeIdentifier": "pass.dev.pointcard.loyalty",
+        "teamIdentifier": "DEVTEAM000",
+        "serialNumber": f"{serial:032x}",
+        "authenticationToken": "k" * 43,
         "webServiceURL": "https://cards.example.com/passkit",
-        "barcodes": [{"format": "PKBarcodeFormatQR", "message": "PC" + "A" * 26, "messageEncoding": "iso-8859-1",
-                      "altText": "1234567897"}],
-        "locations": [{"latitude": 45.5 + i / 100, "longitude": -122.6, "relevantText": f"Store {i} is nearby"}
-                      for i in range(10)],
+        "barcodes": [
+            {
+                "format": "PKBarcodeFormatQR",
+                "message": "PC" + "A" * 26,
+                "messageEncoding": "iso-8859-1",
+                "altText": "1234567897",
+            }
+        ],
+        "locations": [
+            {"latitude": 45.5 + i / 100, "longitude": -122.6, "relevantText": f"Store {i} is nearby"} for i in range(10)
+        ],
     }
 
 
@@ -109,8 +119,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"signed passes (keys loaded once): {figures['signed_passes_per_second']:8.1f} /s per core  "
-          f"({size} bytes each)")
+    print(
+        f"signed passes (keys loaded once): {figures['signed_passes_per_second']:8.1f} /s per core  ({size} bytes each)"
+    )
     print(f"raw limit (PKCS#7 RSA-2048 + zip): {figures['raw_limit_per_second']:8.1f} /s per core")
     print(f"ratio:                             {figures['ratio']:8.3f}")
 

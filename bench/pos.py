@@ -44,8 +44,18 @@ PURCHASE_PATH = "/api/v1/pos/purchases"
 
 # --- the load generator (runs in child processes: keep it lean, no app imports) ----------------
 
-def _client_process(port: int, token: str, barcodes: list[str], n_threads: int, start_at: float,
-                    measure_from: float, stop_at: float, seed: int, results) -> None:
+
+def _client_process(
+    port: int,
+    token: str,
+    barcodes: list[str],
+    n_threads: int,
+    start_at: float,
+    measure_from: float,
+    stop_at: float,
+    seed: int,
+    results,
+) -> None:
     """n_threads keep-alive clients; reports (latencies of measured 201s, counts) through `results`."""
     import random
     import threading
@@ -59,8 +69,11 @@ def _client_process(port: int, token: str, barcodes: list[str], n_threads: int, 
     def run(thread_seed: int) -> None:
         rng = random.Random(thread_seed)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        base_headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                        "Connection": "keep-alive"}
+        base_headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Connection": "keep-alive",
+        }
         mine: list[float] = []
         ok = ok_total = errors = errors_total = 0
         statuses: dict[int, int] = {}
@@ -125,8 +138,17 @@ def _client_process(port: int, token: str, barcodes: list[str], n_threads: int, 
     results.put((latencies, counts))
 
 
-def run_load(*, port: int, token: str, barcodes: list[str], clients: int, procs: int, warmup: float,
-             seconds: float, cpu_groups=None) -> dict:
+def run_load(
+    *,
+    port: int,
+    token: str,
+    barcodes: list[str],
+    clients: int,
+    procs: int,
+    warmup: float,
+    seconds: float,
+    cpu_groups=None,
+) -> dict:
     """Run the clients; `cpu_groups()` -> {name: [pids]} is sampled over the measured window."""
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
@@ -136,8 +158,11 @@ def run_load(*, port: int, token: str, barcodes: list[str], clients: int, procs:
     measure_from = start_at + warmup
     stop_at = measure_from + seconds
     children = [
-        ctx.Process(target=_client_process, daemon=True,
-                    args=(port, token, barcodes, n, start_at, measure_from, stop_at, i + 1, results))
+        ctx.Process(
+            target=_client_process,
+            daemon=True,
+            args=(port, token, barcodes, n, start_at, measure_from, stop_at, i + 1, results),
+        )
         for i, n in enumerate(share)
     ]
     try:
@@ -206,8 +231,10 @@ def _machine_ticks() -> tuple[int, int]:
 
 
 def cpu_snapshot(groups: dict[str, list[int]]) -> dict:
-    return {"groups": {name: {pid: _proc_ticks(pid) for pid in pids} for name, pids in groups.items()},
-            "machine": _machine_ticks()}
+    return {
+        "groups": {name: {pid: _proc_ticks(pid) for pid in pids} for name, pids in groups.items()},
+        "machine": _machine_ticks(),
+    }
 
 
 def cpu_delta(before: dict, after: dict, seconds: float) -> dict | None:
@@ -221,9 +248,12 @@ def cpu_delta(before: dict, after: dict, seconds: float) -> dict | None:
     total = (after["machine"][1] - before["machine"][1]) / _TICK
     cores = total / seconds if seconds else 0
     used["others"] = max(0.0, busy - sum(used.values()))
-    return {"cpu_seconds": {k: round(v, 2) for k, v in used.items()},
-            "machine_busy_pct": round(100 * busy / total, 1) if total else None,
-            "cores_seen": round(cores, 2), "seconds": seconds}
+    return {
+        "cpu_seconds": {k: round(v, 2) for k, v in used.items()},
+        "machine_busy_pct": round(100 * busy / total, 1) if total else None,
+        "cores_seen": round(cores, 2),
+        "seconds": seconds,
+    }
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -234,6 +264,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 # --- the server side: databases, gunicorn, pgbench ---------------------------------------------
+
 
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
@@ -264,15 +295,19 @@ class Bench:
         if self._admin is None:
             from sqlalchemy import create_engine, pool
 
-            self._admin = create_engine(self.url(self.server.database or "postgres"),
-                                        isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+            self._admin = create_engine(
+                self.url(self.server.database or "postgres"), isolation_level="AUTOCOMMIT", poolclass=pool.NullPool
+            )
         return self._admin
 
     def sql(self, statement: str, database: str | None = None):
         from sqlalchemy import create_engine, pool, text
 
-        engine = self.admin if database is None else create_engine(
-            self.url(database), isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+        engine = (
+            self.admin
+            if database is None
+            else create_engine(self.url(database), isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+        )
         try:
             with engine.connect() as conn:
                 result = conn.execute(text(statement))
@@ -341,27 +376,51 @@ class Bench:
         from app.privacy.crypto import generate_key
 
         env = dict(os.environ)
-        env.update({
-            "DATABASE_URL": self.url(self.app_db),
-            "POINTCARD_SECRET_KEY": secrets.token_urlsafe(48),
-            "POINTCARD_RATE_LIMITS_ENABLED": "false",
-            "POINTCARD_ENV": "production",
-            # Production wants the contact-field keys too (the bench customers have no contacts).
-            "POINTCARD_PRIVACY__KEYS": json.dumps({"bench": generate_key()}),
-            "POINTCARD_PRIVACY__CURRENT_KEY_ID": "bench",
-            "POINTCARD_PRIVACY__INDEX_KEY": generate_key(),
-            "POINTCARD_MAX_PURCHASES_PER_CARD_PER_HOUR": "1000000",
-            # the one login must outlive the run
-            "POINTCARD_STAFF_TOKEN_MINUTES": str(max(60, math.ceil((self.args.warmup + self.args.seconds) / 60) + 10)),
-        })
+        env.update(
+            {
+                "DATABASE_URL": self.url(self.app_db),
+                "POINTCARD_SECRET_KEY": secrets.token_urlsafe(48),
+                "POINTCARD_RATE_LIMITS_ENABLED": "false",
+                "POINTCARD_ENV": "production",
+                # Production wants the contact-field keys too (the bench customers have no contacts).
+                "POINTCARD_PRIVACY__KEYS": json.dumps({"bench": generate_key()}),
+                "POINTCARD_PRIVACY__CURRENT_KEY_ID": "bench",
+                "POINTCARD_PRIVACY__INDEX_KEY": generate_key(),
+                "POINTCARD_MAX_PURCHASES_PER_CARD_PER_HOUR": "1000000",
+                # the one login must outlive the run
+                "POINTCARD_STAFF_TOKEN_MINUTES": str(
+                    max(60, math.ceil((self.args.warmup + self.args.seconds) / 60) + 10)
+                ),
+            }
+        )
         env.pop("REDIS_URL", None)
-        command = [str(VENV_BIN / "gunicorn"), "-w", str(self.args.workers), "-k", "gthread",
-                   "--threads", str(self.args.threads), "-b", f"127.0.0.1:{port}",
-                   "--keep-alive", "75", "--log-level", "warning", "app:create_app()"]
+        command = [
+            str(VENV_BIN / "gunicorn"),
+            "-w",
+            str(self.args.workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(self.args.threads),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--keep-alive",
+            "75",
+            "--log-level",
+            "warning",
+            "app:create_app()",
+        ]
         self.log("starting " + " ".join(command[1:]))
         log = open(self.gunicorn_log, "wb")  # noqa: SIM115 - closed with the process
-        self.gunicorn = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        self.gunicorn = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 60
         while True:
@@ -402,16 +461,14 @@ class Bench:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
             payload = json.dumps(body) if body is not None else None
-            conn.request(method, path, body=payload,
-                         headers={"Content-Type": "application/json", **(headers or {})})
+            conn.request(method, path, body=payload, headers={"Content-Type": "application/json", **(headers or {})})
             response = conn.getresponse()
             return response.status, response.read()
         finally:
             conn.close()
 
     def login(self, port: int) -> str:
-        status, raw = self.request(port, "POST", "/api/v1/auth/token",
-                                   {"email": CASHIER, "password": self.password})
+        status, raw = self.request(port, "POST", "/api/v1/auth/token", {"email": CASHIER, "password": self.password})
         if status != 200:
             raise RuntimeError(f"cashier login failed: {status} {raw[:500]!r}")
         return json.loads(raw)["access_token"]
@@ -458,9 +515,12 @@ class Bench:
             database=self.app_db,
         )[0][0]
         return {
-            "purchases_rows": purchases, "answers_201": expected_purchases, "idempotency_keys_201": keys,
+            "purchases_rows": purchases,
+            "answers_201": expected_purchases,
+            "idempotency_keys_201": keys,
             "purchases_match": purchases == expected_purchases == keys,
-            "customers_ledger_mismatch": mismatched, "customers_lots_mismatch": lots,
+            "customers_ledger_mismatch": mismatched,
+            "customers_lots_mismatch": lots,
             "ledger_consistent": mismatched == 0 and lots == 0,
         }
 
@@ -468,8 +528,13 @@ class Bench:
 
     def pgbench_env(self) -> dict:
         env = dict(os.environ)
-        env.update({"PGHOST": self.server.host or "127.0.0.1", "PGPORT": str(self.server.port or 5432),
-                    "PGUSER": self.server.username or "postgres"})
+        env.update(
+            {
+                "PGHOST": self.server.host or "127.0.0.1",
+                "PGPORT": str(self.server.port or 5432),
+                "PGUSER": self.server.username or "postgres",
+            }
+        )
         if self.server.password:
             env["PGPASSWORD"] = self.server.password
         return env
@@ -477,16 +542,33 @@ class Bench:
     def pgbench_init(self) -> None:
         self.create_database(self.pgbench_db)
         started = time.monotonic()
-        subprocess.run([self.args.pgbench, "-i", "-s", str(self.args.pgbench_scale), "-q", self.pgbench_db],
-                       env=self.pgbench_env(), check=True, capture_output=True, text=True)
+        subprocess.run(
+            [self.args.pgbench, "-i", "-s", str(self.args.pgbench_scale), "-q", self.pgbench_db],
+            env=self.pgbench_env(),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         self.log(f"pgbench -i -s {self.args.pgbench_scale} ({time.monotonic() - started:.1f}s)")
 
     def pgbench_run(self) -> dict:
-        command = [self.args.pgbench, "-b", "simple-update", "-c", str(self.args.clients), "-j",
-                   str(self.args.pgbench_jobs), "-T", str(round(self.args.seconds)), "-n", self.pgbench_db]
+        command = [
+            self.args.pgbench,
+            "-b",
+            "simple-update",
+            "-c",
+            str(self.args.clients),
+            "-j",
+            str(self.args.pgbench_jobs),
+            "-T",
+            str(round(self.args.seconds)),
+            "-n",
+            self.pgbench_db,
+        ]
         self.log("running pgbench " + " ".join(command[1:]))
-        process = subprocess.Popen(command, env=self.pgbench_env(), stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            command, env=self.pgbench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         cpu = None
         try:
             seconds = round(self.args.seconds)
@@ -508,8 +590,12 @@ class Bench:
         failed = re.search(r"^number of failed transactions: (\d+)", done.stdout, re.M)
         if not tps:
             raise RuntimeError(f"could not read pgbench's tps from:\n{done.stdout}")
-        result = {"tps": round(float(tps[1]), 1), "latency_avg_ms": float(latency[1]) if latency else None,
-                  "failed": int(failed[1]) if failed else 0, "command": "pgbench " + " ".join(command[1:])}
+        result = {
+            "tps": round(float(tps[1]), 1),
+            "latency_avg_ms": float(latency[1]) if latency else None,
+            "failed": int(failed[1]) if failed else 0,
+            "command": "pgbench " + " ".join(command[1:]),
+        }
         if cpu:
             result["cpu"] = _per_request(cpu, round(result["tps"] * cpu["seconds"]))
         return result
@@ -519,9 +605,11 @@ def _per_request(cpu: dict | None, requests: int) -> dict | None:
     """CPU ms per transaction for each group, and how busy the machine was (others = not us)."""
     if not cpu or not requests:
         return None
-    return {"ms_per_tx": {k: round(v * 1000 / requests, 2) for k, v in cpu["cpu_seconds"].items() if k != "others"},
-            "cores_used": {k: round(v / cpu["seconds"], 2) for k, v in cpu["cpu_seconds"].items()},
-            "machine_busy_pct": cpu["machine_busy_pct"]}
+    return {
+        "ms_per_tx": {k: round(v * 1000 / requests, 2) for k, v in cpu["cpu_seconds"].items() if k != "others"},
+        "cores_used": {k: round(v / cpu["seconds"], 2) for k, v in cpu["cpu_seconds"].items()},
+        "machine_busy_pct": cpu["machine_busy_pct"],
+    }
 
 
 def _children(pid: int) -> list[int]:
@@ -537,20 +625,26 @@ def _children(pid: int) -> list[int]:
 
 # --- main --------------------------------------------------------------------------------------
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     cores = os.cpu_count() or 1
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients (and pgbench -c)")
     parser.add_argument("--seconds", type=float, default=20, help="measured seconds (and pgbench -T)")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring")
     parser.add_argument("--workers", type=int, default=2 * cores + 1, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (gthread)")
-    parser.add_argument("--client-procs", type=int, default=2,
-                        help="processes the clients are spread over (threads inside each)")
+    parser.add_argument(
+        "--client-procs", type=int, default=2, help="processes the clients are spread over (threads inside each)"
+    )
     parser.add_argument("--customers", type=int, default=2000, help="enrolled cards to draw from")
-    parser.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server (SQLAlchemy URL; the database part is ignored)")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server (SQLAlchemy URL; the database part is ignored)",
+    )
     parser.add_argument("--pgbench", default="/usr/bin/pgbench")
     parser.add_argument("--pgbench-scale", type=int, default=10)
     parser.add_argument("--pgbench-jobs", type=int, default=2)
@@ -584,9 +678,16 @@ def main(argv: list[str] | None = None) -> int:
         token = bench.login(port)
         bench.checkpoint()
         bench.log(f"load: {args.clients} clients, {args.warmup:g}s warm-up + {args.seconds:g}s measured")
-        load = run_load(port=port, token=token, barcodes=barcodes, clients=args.clients,
-                        procs=args.client_procs, warmup=args.warmup, seconds=args.seconds,
-                        cpu_groups=bench.cpu_groups if sys.platform == "linux" else None)
+        load = run_load(
+            port=port,
+            token=token,
+            barcodes=barcodes,
+            clients=args.clients,
+            procs=args.client_procs,
+            warmup=args.warmup,
+            seconds=args.seconds,
+            cpu_groups=bench.cpu_groups if sys.platform == "linux" else None,
+        )
         bench.stop_gunicorn()
         check = bench.verify(load["ok_total"])
         pgbench = None
@@ -596,18 +697,27 @@ def main(argv: list[str] | None = None) -> int:
         lat = load["latencies"]
         figures = {
             "params": {
-                "clients": args.clients, "seconds": args.seconds, "warmup": args.warmup,
-                "gunicorn_workers": args.workers, "gunicorn_threads": args.threads,
-                "client_procs": min(args.client_procs, args.clients), "cores": os.cpu_count(),
-                "customers": len(barcodes), "postgres": bench.sql("SHOW server_version")[0][0],
+                "clients": args.clients,
+                "seconds": args.seconds,
+                "warmup": args.warmup,
+                "gunicorn_workers": args.workers,
+                "gunicorn_threads": args.threads,
+                "client_procs": min(args.client_procs, args.clients),
+                "cores": os.cpu_count(),
+                "customers": len(barcodes),
+                "postgres": bench.sql("SHOW server_version")[0][0],
             },
             "earn": {
-                "tps": round(load["tps"], 1), "requests": load["ok"],
-                "p50_ms": round(percentile(lat, 50) * 1000, 2), "p99_ms": round(percentile(lat, 99) * 1000, 2),
+                "tps": round(load["tps"], 1),
+                "requests": load["ok"],
+                "p50_ms": round(percentile(lat, 50) * 1000, 2),
+                "p99_ms": round(percentile(lat, 99) * 1000, 2),
                 "max_ms": round(lat[-1] * 1000, 2) if lat else None,
                 "mean_ms": round(sum(lat) / len(lat) * 1000, 2) if lat else None,
-                "errors": load["errors"], "errors_incl_warmup": load["errors_total"],
-                "error_statuses": load["statuses"], "exceptions": load["exceptions"],
+                "errors": load["errors"],
+                "errors_incl_warmup": load["errors_total"],
+                "error_statuses": load["statuses"],
+                "exceptions": load["exceptions"],
                 "answers_201_incl_warmup": load["ok_total"],
                 "cpu": _per_request(load["cpu"], load["ok"]),
             },
@@ -641,7 +751,9 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(figures, out=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(figures, indent=2))
-    ok = figures["check"]["purchases_match"] and figures["check"]["ledger_consistent"] and figures["earn"]["errors"] == 0
+    ok = (
+        figures["check"]["purchases_match"] and figures["check"]["ledger_consistent"] and figures["earn"]["errors"] == 0
+    )
     return 0 if ok else 2
 
 
@@ -654,15 +766,24 @@ def print_summary(f: dict, out=sys.stdout) -> None:
         ("PostgreSQL", p["postgres"]),
         ("earn tps (201/s)", f"{e['tps']:.1f}  ({e['requests']} purchases)"),
         ("earn latency p50 / p99 / max", f"{e['p50_ms']:.1f} / {e['p99_ms']:.1f} / {e['max_ms']:.1f} ms"),
-        ("earn errors (non-201)", f"{e['errors']}" + (f"  {e['error_statuses']} {e['exceptions']}"
-                                                      if e["error_statuses"] or e["exceptions"] else "")),
+        (
+            "earn errors (non-201)",
+            f"{e['errors']}"
+            + (f"  {e['error_statuses']} {e['exceptions']}" if e["error_statuses"] or e["exceptions"] else ""),
+        ),
     ]
     if e.get("cpu"):
         ms, cores = e["cpu"]["ms_per_tx"], e["cpu"]["cores_used"]
         rows += [
-            ("earn CPU ms per purchase", "  ".join(f"{k} {ms[k]:.2f}" for k in ("app", "postgres", "clients") if k in ms)),
-            ("cores busy during earn run", "  ".join(f"{k} {v:.2f}" for k, v in cores.items())
-             + f"  (machine {e['cpu']['machine_busy_pct']:.0f}% busy)"),
+            (
+                "earn CPU ms per purchase",
+                "  ".join(f"{k} {ms[k]:.2f}" for k in ("app", "postgres", "clients") if k in ms),
+            ),
+            (
+                "cores busy during earn run",
+                "  ".join(f"{k} {v:.2f}" for k, v in cores.items())
+                + f"  (machine {e['cpu']['machine_busy_pct']:.0f}% busy)",
+            ),
         ]
     if g:
         rows += [
@@ -671,11 +792,18 @@ def print_summary(f: dict, out=sys.stdout) -> None:
         ]
         if g.get("cpu"):
             cores = g["cpu"]["cores_used"]
-            rows.append(("cores busy during pgbench", "  ".join(f"{k} {v:.2f}" for k, v in cores.items())
-                         + f"  (machine {g['cpu']['machine_busy_pct']:.0f}% busy)"))
+            rows.append(
+                (
+                    "cores busy during pgbench",
+                    "  ".join(f"{k} {v:.2f}" for k, v in cores.items())
+                    + f"  (machine {g['cpu']['machine_busy_pct']:.0f}% busy)",
+                )
+            )
     rows += [
-        ("purchases rows = 201 answers", f"{'yes' if c['purchases_match'] else 'NO'}  "
-                                         f"({c['purchases_rows']} rows, {c['answers_201']} answers)"),
+        (
+            "purchases rows = 201 answers",
+            f"{'yes' if c['purchases_match'] else 'NO'}  ({c['purchases_rows']} rows, {c['answers_201']} answers)",
+        ),
         ("wall time", f"{f['wall_seconds']:.0f} s"),
     ]
     width = max(len(label) for label, _ in rows)
@@ -683,13 +811,22 @@ def print_summary(f: dict, out=sys.stdout) -> None:
     print("-" * (width + 40), file=out)
     for label, value in rows:
         print(f"{label:<{width}}  {value}", file=out)
-    detail = "" if c["ledger_consistent"] else (f" ({c['customers_ledger_mismatch']} balances off their ledger, "
-                                                f"{c['customers_lots_mismatch']} off their open lots)")
+    detail = (
+        ""
+        if c["ledger_consistent"]
+        else (
+            f" ({c['customers_ledger_mismatch']} balances off their ledger, "
+            f"{c['customers_lots_mismatch']} off their open lots)"
+        )
+    )
     print(f"ledger consistent: {'yes' if c['ledger_consistent'] else 'no'}{detail}", file=out)
     others = max((x["cpu"]["cores_used"].get("others", 0) for x in (e, g or {}) if x.get("cpu")), default=0)
     if others > 0.15:
-        print(f"warning: other processes used up to {others:.2f} cores during the measurements; "
-              "these figures are not representative, run again on a quiet machine", file=out)
+        print(
+            f"warning: other processes used up to {others:.2f} cores during the measurements; "
+            "these figures are not representative, run again on a quiet machine",
+            file=out,
+        )
 
 
 if __name__ == "__main__":

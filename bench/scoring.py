@@ -77,8 +77,16 @@ def visit_counts(rng, customers: int, visits: int):
     return counts
 
 
-def generate(database_url: str, *, customers: int, visits: int, program_id: int, tiers: list[int], now: datetime,
-             seed: int = 20260101) -> None:
+def generate(
+    database_url: str,
+    *,
+    customers: int,
+    visits: int,
+    program_id: int,
+    tiers: list[int],
+    now: datetime,
+    seed: int = 20260101,
+) -> None:
     import numpy as np
     import pandas as pd
     import psycopg
@@ -95,7 +103,7 @@ def generate(database_url: str, *, customers: int, visits: int, program_id: int,
         for start in range(0, customers, CHUNK):
             n = min(CHUNK, customers - start)
             ids = np.arange(next_id, next_id + n)
-            k = counts[start:start + n]
+            k = counts[start : start + n]
             gap = rng.choice([2, 4, 7, 7, 14, 30, 60], size=n).astype(float)  # each customer's rhythm, days
             recency = np.where(rng.random(n) < 0.5, rng.exponential(gap), rng.uniform(0, HISTORY_DAYS, n))
             owner = np.repeat(np.arange(n), k)
@@ -107,31 +115,72 @@ def generate(database_url: str, *, customers: int, visits: int, program_id: int,
             first = pd.Series(at).groupby(owner).min().reindex(range(n)).to_numpy()
             enrolled = np.where(np.isnan(first), now_s - rng.uniform(0, HISTORY_DAYS, n) * 86400, first - 3600)
             points = rng.integers(0, 3000, n)
-            customer_frame = pd.DataFrame({
-                "id": ids, "program_id": program_id, "first_name": "Bench", "last_name": ids.astype(str),
-                "referral_code": [f"B{i:011d}" for i in ids], "points_balance": points,
-                "tier_id": np.select([points >= 1500, points >= 500], [tiers[2], tiers[1]], tiers[0]),
-                "created_at": pd.to_datetime(enrolled.astype(np.int64), unit="s"),
-            })
-            _copy(cursor, "COPY customers (id, program_id, first_name, last_name, referral_code, points_balance, "
-                          "tier_id, created_at) FROM STDIN", customer_frame)
-            _copy(cursor, "COPY cards (customer_id, member_number, barcode_token, access_token, status, created_at, "
-                          "updated_at) FROM STDIN", pd.DataFrame({
-                              "customer_id": ids, "member_number": [f"{i:010d}" for i in ids],
-                              "barcode_token": [f"BENCH{i:011d}" for i in ids],
-                              "access_token": [f"A{i:015d}" for i in ids],
-                              "status": "active", "created_at": customer_frame.created_at,
-                              "updated_at": customer_frame.created_at}))
+            customer_frame = pd.DataFrame(
+                {
+                    "id": ids,
+                    "program_id": program_id,
+                    "first_name": "Bench",
+                    "last_name": ids.astype(str),
+                    "referral_code": [f"B{i:011d}" for i in ids],
+                    "points_balance": points,
+                    "tier_id": np.select([points >= 1500, points >= 500], [tiers[2], tiers[1]], tiers[0]),
+                    "created_at": pd.to_datetime(enrolled.astype(np.int64), unit="s"),
+                }
+            )
+            _copy(
+                cursor,
+                "COPY customers (id, program_id, first_name, last_name, referral_code, points_balance, "
+                "tier_id, created_at) FROM STDIN",
+                customer_frame,
+            )
+            _copy(
+                cursor,
+                "COPY cards (customer_id, member_number, barcode_token, access_token, status, created_at, "
+                "updated_at) FROM STDIN",
+                pd.DataFrame(
+                    {
+                        "customer_id": ids,
+                        "member_number": [f"{i:010d}" for i in ids],
+                        "barcode_token": [f"BENCH{i:011d}" for i in ids],
+                        "access_token": [f"A{i:015d}" for i in ids],
+                        "status": "active",
+                        "created_at": customer_frame.created_at,
+                        "updated_at": customer_frame.created_at,
+                    }
+                ),
+            )
             consenting = ids[rng.random(n) < 0.4]
-            _copy(cursor, "COPY consents (customer_id, channel, granted, source, disclosure, recorded_at) FROM STDIN",
-                  pd.DataFrame({"customer_id": consenting, "channel": "sms", "granted": True, "source": "bench",
-                                "disclosure": "", "recorded_at": pd.Timestamp(now.replace(tzinfo=None))}))
-            _copy(cursor, "COPY purchases (customer_id, store_id, amount, currency, points_earned, refunded_amount, "
-                          "points_reversed, created_at) FROM STDIN", pd.DataFrame({
-                              "customer_id": ids[owner], "store_id": rng.integers(1, 4, len(owner)),
-                              "amount": np.round(rng.uniform(2, 40, len(owner)), 2), "currency": "USD",
-                              "points_earned": 0, "refunded_amount": 0, "points_reversed": 0,
-                              "created_at": pd.to_datetime(at, unit="s")}))
+            _copy(
+                cursor,
+                "COPY consents (customer_id, channel, granted, source, disclosure, recorded_at) FROM STDIN",
+                pd.DataFrame(
+                    {
+                        "customer_id": consenting,
+                        "channel": "sms",
+                        "granted": True,
+                        "source": "bench",
+                        "disclosure": "",
+                        "recorded_at": pd.Timestamp(now.replace(tzinfo=None)),
+                    }
+                ),
+            )
+            _copy(
+                cursor,
+                "COPY purchases (customer_id, store_id, amount, currency, points_earned, refunded_amount, "
+                "points_reversed, created_at) FROM STDIN",
+                pd.DataFrame(
+                    {
+                        "customer_id": ids[owner],
+                        "store_id": rng.integers(1, 4, len(owner)),
+                        "amount": np.round(rng.uniform(2, 40, len(owner)), 2),
+                        "currency": "USD",
+                        "points_earned": 0,
+                        "refunded_amount": 0,
+                        "points_reversed": 0,
+                        "created_at": pd.to_datetime(at, unit="s"),
+                    }
+                ),
+            )
             next_id += n
             loaded += len(owner)
             log(f"  {next_id - 1:>9,} customers, {loaded:>11,} visits")
@@ -149,8 +198,10 @@ def timed(work) -> tuple[float, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default=os.environ.get("POINTCARD_BENCH_POSTGRES",
-                                                           "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("POINTCARD_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    )
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--visits", type=int, default=20_000_000)
     parser.add_argument("--previews", type=int, default=3, help="runs of each preview (the median is reported)")
@@ -183,14 +234,18 @@ def main(argv: list[str] | None = None) -> int:
             figures["shared_buffers"] = session.execute(text("SHOW shared_buffers")).scalar()
         now = datetime.now(UTC).replace(microsecond=0)
         log(f"loading {args.customers:,} customers and {args.visits:,} visits with COPY")
-        seconds, _ = timed(lambda: generate(url, customers=args.customers, visits=args.visits,
-                                            program_id=program.id, tiers=tiers, now=now))
+        seconds, _ = timed(
+            lambda: generate(
+                url, customers=args.customers, visits=args.visits, program_id=program.id, tiers=tiers, now=now
+            )
+        )
         figures["load_seconds"] = round(seconds, 1)
 
         def score(settings: CampaignSettings):  # the job's own function, in one transaction
             with database.transaction() as session:
-                return service.score_program(session=session, program=session.get(Program, program.id), now=now,
-                                             settings=settings)
+                return service.score_program(
+                    session=session, program=session.get(Program, program.id), now=now, settings=settings
+                )
 
         figures["scoring_seconds"] = {}
         # The first night, then the same night again (which also replaces the first run's rows).
@@ -201,17 +256,28 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  {seconds:.1f} s")
         with database.transaction() as session:
             run = session.scalar(select(ScoringRun))
-            figures["scored"] = {"customers": run.customers, "counts": run.counts,
-                                 "program_gap_days": run.program_gap_days, "model": run.model}
+            figures["scored"] = {
+                "customers": run.customers,
+                "counts": run.counts,
+                "program_gap_days": run.program_gap_days,
+                "model": run.model,
+            }
 
         previews = {
             "status = lapsing": {"field": "status", "op": "eq", "value": "lapsing"},
-            "lapsing and SMS consent": {"all": [{"field": "status", "op": "eq", "value": "lapsing"},
-                                                {"field": "consent", "channel": "sms", "op": "eq", "value": True}]},
-            "Gold or Silver, 30+ days away, p_alive > 0.5": {"all": [
-                {"field": "tier", "op": "in", "value": ["Gold", "Silver"]},
-                {"field": "days_since_visit", "op": "gt", "value": 30},
-                {"field": "p_alive", "op": "gt", "value": 0.5}]},
+            "lapsing and SMS consent": {
+                "all": [
+                    {"field": "status", "op": "eq", "value": "lapsing"},
+                    {"field": "consent", "channel": "sms", "op": "eq", "value": True},
+                ]
+            },
+            "Gold or Silver, 30+ days away, p_alive > 0.5": {
+                "all": [
+                    {"field": "tier", "op": "in", "value": ["Gold", "Silver"]},
+                    {"field": "days_since_visit", "op": "gt", "value": 30},
+                    {"field": "p_alive", "op": "gt", "value": 0.5},
+                ]
+            },
             "3+ purchases in the last 90 days (live)": {"field": "visits", "op": "gte", "value": 3, "within_days": 90},
         }
         figures["previews"] = {}
@@ -219,8 +285,11 @@ def main(argv: list[str] | None = None) -> int:
             runs = []
             for _ in range(args.previews):
                 with database.transaction() as session:
-                    seconds, preview = timed(lambda rules=rules, session=session: service.preview(
-                        session=session, program=session.get(Program, program.id), rules=rules, now=now))
+                    seconds, preview = timed(
+                        lambda rules=rules, session=session: service.preview(
+                            session=session, program=session.get(Program, program.id), rules=rules, now=now
+                        )
+                    )
                 runs.append(seconds)
             figures["previews"][name] = {"median_seconds": round(statistics.median(runs), 3), "count": preview["count"]}
             log(f"  preview {name!r}: {preview['count']:,} customers in {statistics.median(runs):.3f} s")

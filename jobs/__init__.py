@@ -13,8 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 
-from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobExecutionEvent,
-                                JobSubmissionEvent)
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
@@ -58,10 +63,16 @@ class Leadership:
             if self.lost.is_set():
                 return False
             try:
-                held = self.connection.execute(text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
-                    "AND granted AND classid = :hi AND objid = :lo"),
-                    {"hi": _ADVISORY_LOCK_ID >> 32, "lo": _ADVISORY_LOCK_ID & 0xFFFFFFFF}).scalar() == 1
+                held = (
+                    self.connection.execute(
+                        text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+                            "AND granted AND classid = :hi AND objid = :lo"
+                        ),
+                        {"hi": _ADVISORY_LOCK_ID >> 32, "lo": _ADVISORY_LOCK_ID & 0xFFFFFFFF},
+                    ).scalar()
+                    == 1
+                )
                 self.connection.commit()
             except SQLAlchemyError as exc:
                 log.error("the scheduler lock's connection failed: %s", exc)
@@ -113,8 +124,14 @@ def build_scheduler(database: Database) -> BackgroundScheduler:
     )
     for job in ALL_JOBS:
         scheduler.add_job(
-            run_job, trigger=job.trigger, args=[job.name], id=job.name, name=job.name,
-            replace_existing=True, misfire_grace_time=job.timeout_minutes * 60, **job.trigger_args,
+            run_job,
+            trigger=job.trigger,
+            args=[job.name],
+            id=job.name,
+            name=job.name,
+            replace_existing=True,
+            misfire_grace_time=job.timeout_minutes * 60,
+            **job.trigger_args,
         )
     scheduler.add_listener(_log_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     scheduler.add_listener(_log_submitted, EVENT_JOB_SUBMITTED)

@@ -82,8 +82,9 @@ def free_port() -> int:
 def vapid_key() -> tuple[str, str]:
     """A fresh VAPID key pair: the private key PEM and the public key as push services see it."""
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     point = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     return pem, base64.urlsafe_b64encode(point).rstrip(b"=").decode()
 
@@ -94,8 +95,9 @@ class Process:
     def __init__(self, name: str, argv: list[str], env: dict, log: Path) -> None:
         self.name, self.log = name, log
         with log.open("wb") as output:
-            self.popen = subprocess.Popen(argv, cwd=ROOT, env={**env, "PGAPPNAME": name}, stdout=output,
-                                          stderr=subprocess.STDOUT)
+            self.popen = subprocess.Popen(
+                argv, cwd=ROOT, env={**env, "PGAPPNAME": name}, stdout=output, stderr=subprocess.STDOUT
+            )
 
     @property
     def pid(self) -> int:
@@ -154,30 +156,42 @@ class Cluster:
     def environment(self) -> dict[str, str]:
         """What every node gets: production settings, the shared secret, the push service."""
         return {
-            **os.environ, "FLASK_APP": "app", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-            "DATABASE_URL": self.database_url, "POINTCARD_ENV": "production",
+            **os.environ,
+            "FLASK_APP": "app",
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "DATABASE_URL": self.database_url,
+            "POINTCARD_ENV": "production",
             "POINTCARD_SECRET_KEY": "cluster-signing-secret-" + "0123456789abcdef" * 4,
-            "POINTCARD_PUBLIC_BASE_URL": "http://cluster.test", "POINTCARD_PROXY_HOPS": "0",
+            "POINTCARD_PUBLIC_BASE_URL": "http://cluster.test",
+            "POINTCARD_PROXY_HOPS": "0",
             "POINTCARD_PRIVACY__KEYS": json.dumps({"k1": self.privacy_key}),
-            "POINTCARD_PRIVACY__CURRENT_KEY_ID": "k1", "POINTCARD_PRIVACY__INDEX_KEY": self.privacy_index_key,
+            "POINTCARD_PRIVACY__CURRENT_KEY_ID": "k1",
+            "POINTCARD_PRIVACY__INDEX_KEY": self.privacy_index_key,
             "POINTCARD_CAMPAIGNS__TICK_SECONDS": "1",
             "POINTCARD_MESSAGING__PUSH_BACKEND": "webpush",
             "POINTCARD_MESSAGING__VAPID_PRIVATE_KEY": self.vapid_private_pem,
             "POINTCARD_MESSAGING__VAPID_SUBJECT": "mailto:ops@cluster.test",
             "POINTCARD_MESSAGING__PUSH_ALLOW_HTTP": "true",
             "POINTCARD_MESSAGING__PUSH_ALLOWED_HOSTS": '["127.0.0.1"]',
-            "POINTCARD_MESSAGING__SMS_BACKEND": "console", "POINTCARD_MESSAGING__VOICE_BACKEND": "console",
+            "POINTCARD_MESSAGING__SMS_BACKEND": "console",
+            "POINTCARD_MESSAGING__VOICE_BACKEND": "console",
             "POINTCARD_MESSAGING__QUIET_HOURS": ALL_DAY,
             "POINTCARD_MESSAGING__BATCH_SIZE": "100",
             "POINTCARD_MESSAGING__CONCURRENCY": str(self.concurrency),
             # A killed worker's rows come back after 12 s; every call ends inside its lease, and a
             # push the service holds (HOLD_SECONDS) does not time out.
-            "POINTCARD_MESSAGING__LEASE_SECONDS": "12", "POINTCARD_MESSAGING__SEND_TIMEOUT_SECONDS": "9",
-            "POINTCARD_MESSAGING__PUSH_TIMEOUT_SECONDS": "8", "POINTCARD_MESSAGING__TWILIO_TIMEOUT_SECONDS": "8",
+            "POINTCARD_MESSAGING__LEASE_SECONDS": "12",
+            "POINTCARD_MESSAGING__SEND_TIMEOUT_SECONDS": "9",
+            "POINTCARD_MESSAGING__PUSH_TIMEOUT_SECONDS": "8",
+            "POINTCARD_MESSAGING__TWILIO_TIMEOUT_SECONDS": "8",
             "POINTCARD_MESSAGING__IDLE_SECONDS": "0.2",
             "POINTCARD_ENROLL_RATE_LIMIT": ENROLL_LIMIT,
-            **({"REDIS_URL": self.redis_url, "POINTCARD_RATE_LIMIT_KEY_PREFIX": f"cluster-{os.getpid()}"}
-               if self.redis_url else {}),
+            **(
+                {"REDIS_URL": self.redis_url, "POINTCARD_RATE_LIMIT_KEY_PREFIX": f"cluster-{os.getpid()}"}
+                if self.redis_url
+                else {}
+            ),
         }
 
     def _start_redis(self) -> None:
@@ -185,10 +199,18 @@ class Cluster:
         if not (self.redis and binary):
             return
         port = free_port()
-        self.redis_node = Process("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                            "--appendonly", "no"], dict(os.environ), self.workdir / "redis.log")
-        until(lambda: self.redis_node.said("Ready to accept connections"), seconds=30, what="redis",
-              alive=[self.redis_node])
+        self.redis_node = Process(
+            "redis",
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            dict(os.environ),
+            self.workdir / "redis.log",
+        )
+        until(
+            lambda: self.redis_node.said("Ready to accept connections"),
+            seconds=30,
+            what="redis",
+            alive=[self.redis_node],
+        )
         self.redis_url = f"redis://127.0.0.1:{port}/0"
 
     def start(self) -> Cluster:
@@ -197,26 +219,57 @@ class Cluster:
         for n in range(1, self.webs + 1):
             port = free_port()
             self.web_urls.append(f"http://127.0.0.1:{port}")
-            self.web_nodes.append(Process(f"pointcard-web-{n}", [
-                sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                "--worker-class", "gthread", "--threads", "4", "app:create_app()"], env, self.workdir / f"web-{n}.log"))
+            self.web_nodes.append(
+                Process(
+                    f"pointcard-web-{n}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "--bind",
+                        f"127.0.0.1:{port}",
+                        "--workers",
+                        "1",
+                        "--worker-class",
+                        "gthread",
+                        "--threads",
+                        "4",
+                        "app:create_app()",
+                    ],
+                    env,
+                    self.workdir / f"web-{n}.log",
+                )
+            )
         for n in range(1, self.schedulers + 1):
-            node = Process(f"pointcard-scheduler-{n}", [sys.executable, "-m", "flask", "scheduler", "run"], env,
-                           self.workdir / f"scheduler-{n}.log")
+            node = Process(
+                f"pointcard-scheduler-{n}",
+                [sys.executable, "-m", "flask", "scheduler", "run"],
+                env,
+                self.workdir / f"scheduler-{n}.log",
+            )
             self.scheduler_nodes.append(node)
             if n == 1:  # the first one up is the active one: the test knows whom to expect
-                until(lambda node=node: node.said(ACTIVE), seconds=60, what="the first scheduler to lead",
-                      alive=[node])
+                until(lambda node=node: node.said(ACTIVE), seconds=60, what="the first scheduler to lead", alive=[node])
         for n in range(1, self.workers + 1):
-            self.worker_nodes.append(Process(f"pointcard-worker-{n}", [
-                sys.executable, "-m", "flask", "messaging", "work"], env, self.workdir / f"worker-{n}.log"))
+            self.worker_nodes.append(
+                Process(
+                    f"pointcard-worker-{n}",
+                    [sys.executable, "-m", "flask", "messaging", "work"],
+                    env,
+                    self.workdir / f"worker-{n}.log",
+                )
+            )
         for node, url in zip(self.web_nodes, self.web_urls, strict=True):
             until(lambda url=url: _healthy(url), seconds=60, what=f"{node.name} to answer /healthz", alive=[node])
         for node in self.scheduler_nodes[1:]:
             until(lambda node=node: node.said(STANDBY), seconds=60, what=f"{node.name} to wait", alive=[node])
         for node in self.worker_nodes:
-            until(lambda node=node: node.said("message worker started"), seconds=60, what=f"{node.name} to start",
-                  alive=[node])
+            until(
+                lambda node=node: node.said("message worker started"),
+                seconds=60,
+                what=f"{node.name} to start",
+                alive=[node],
+            )
         return self
 
     def nodes(self) -> list[Process]:
@@ -232,11 +285,14 @@ class Cluster:
     def active_scheduler(self, database: Database) -> Process | None:
         """The scheduler whose connection holds the advisory lock, as PostgreSQL sees it."""
         with database.transaction() as session:
-            name = session.scalar(text(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo "
-                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
-                {"hi": _ADVISORY_LOCK_ID >> 32, "lo": _ADVISORY_LOCK_ID & 0xFFFFFFFF})
+            name = session.scalar(
+                text(
+                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo "
+                    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                ),
+                {"hi": _ADVISORY_LOCK_ID >> 32, "lo": _ADVISORY_LOCK_ID & 0xFFFFFFFF},
+            )
         return next((node for node in self.scheduler_nodes if node.name == name), None)
 
 
@@ -249,6 +305,7 @@ def _healthy(url: str) -> bool:
 
 # --- the audience ------------------------------------------------------------------------------
 
+
 def seed_audience(database: Database, push: FakePushService, count: int) -> tuple[dict[str, str], dict[int, str]]:
     """The demo program and staff, and `count` customers each with a push opt-in and one browser
     subscription. Returns the staff passwords and customer id -> push subscription name."""
@@ -260,24 +317,55 @@ def seed_audience(database: Database, push: FakePushService, count: int) -> tupl
     for start in range(0, count, 5000):
         numbers = range(start, min(count, start + 5000))
         with database.transaction() as session:
-            ids = session.scalars(insert(Customer).returning(Customer.id, sort_by_parameter_order=True), [
-                {"program_id": program_id, "first_name": f"Member{n}", "last_name": "Cluster", "timezone": "UTC",
-                 "referral_code": f"CL{n:010d}", "points_balance": 0, "created_at": now} for n in numbers]).all()
-            session.execute(insert(Consent), [
-                {"customer_id": i, "channel": Channel.push, "granted": True, "source": "cluster-seed",
-                 "disclosure": DISCLOSURE, "recorded_at": now} for i in ids])
+            ids = session.scalars(
+                insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "program_id": program_id,
+                        "first_name": f"Member{n}",
+                        "last_name": "Cluster",
+                        "timezone": "UTC",
+                        "referral_code": f"CL{n:010d}",
+                        "points_balance": 0,
+                        "created_at": now,
+                    }
+                    for n in numbers
+                ],
+            ).all()
+            session.execute(
+                insert(Consent),
+                [
+                    {
+                        "customer_id": i,
+                        "channel": Channel.push,
+                        "granted": True,
+                        "source": "cluster-seed",
+                        "disclosure": DISCLOSURE,
+                        "recorded_at": now,
+                    }
+                    for i in ids
+                ],
+            )
             rows = []
             for customer_id in ids:
                 browser = push.new_subscription()
                 subscriptions[customer_id] = browser["endpoint"].rsplit("/", 1)[1]
-                rows.append({"customer_id": customer_id, "endpoint": browser["endpoint"],
-                             "p256dh": browser["keys"]["p256dh"], "auth": browser["keys"]["auth"],
-                             "user_agent": "cluster", "created_at": now})
+                rows.append(
+                    {
+                        "customer_id": customer_id,
+                        "endpoint": browser["endpoint"],
+                        "p256dh": browser["keys"]["p256dh"],
+                        "auth": browser["keys"]["auth"],
+                        "user_agent": "cluster",
+                        "created_at": now,
+                    }
+                )
             session.execute(insert(PushSubscription), rows)
     return passwords, subscriptions
 
 
 # --- one campaign through the cluster ------------------------------------------------------------
+
 
 @dataclass
 class Report:
@@ -309,15 +397,22 @@ class Report:
 
     def summary(self) -> str:
         t = self.timings
-        kills = (f"scheduler {self.killed_scheduler} killed at {t['scheduler_killed']:.1f} s, {self.standby} leading "
-                 f"{t['takeover']:.2f} s later; worker {self.killed_worker} killed at {t['worker_killed']:.1f} s "
-                 f"with {self.in_flight_at_kill}+ pushes unanswered ({self.re_leased} rows re-leased); "
-                 ) if self.killed_scheduler else "no kills; "
-        return (f"{self.recipients} recipients; {t['drain']:.1f} s from schedule to the last push "
-                f"({self.recipients / t['drain']:.0f} messages/s end to end); targeted in {t['targeted']:.1f} s; "
-                f"{kills}pushes {self.pushes}, resent under the same Topic {self.resent}; shown {self.shown}, "
-                f"duplicates {self.duplicates}, missing {self.missing}; job runs {sum(self.job_runs.values())} "
-                f"({len(self.cut_off)} cut off by the kill), repeated {self.job_repeats}")
+        kills = (
+            (
+                f"scheduler {self.killed_scheduler} killed at {t['scheduler_killed']:.1f} s, {self.standby} leading "
+                f"{t['takeover']:.2f} s later; worker {self.killed_worker} killed at {t['worker_killed']:.1f} s "
+                f"with {self.in_flight_at_kill}+ pushes unanswered ({self.re_leased} rows re-leased); "
+            )
+            if self.killed_scheduler
+            else "no kills; "
+        )
+        return (
+            f"{self.recipients} recipients; {t['drain']:.1f} s from schedule to the last push "
+            f"({self.recipients / t['drain']:.0f} messages/s end to end); targeted in {t['targeted']:.1f} s; "
+            f"{kills}pushes {self.pushes}, resent under the same Topic {self.resent}; shown {self.shown}, "
+            f"duplicates {self.duplicates}, missing {self.missing}; job runs {sum(self.job_runs.values())} "
+            f"({len(self.cut_off)} cut off by the kill), repeated {self.job_repeats}"
+        )
 
 
 def login(url: str, email: str, password: str) -> dict[str, str]:
@@ -328,10 +423,19 @@ def login(url: str, email: str, password: str) -> dict[str, str]:
 
 def schedule_campaign(url: str, headers: dict) -> int:
     """A marketer's push campaign to every member, now, with no holdout."""
-    created = requests.post(f"{url}/api/v1/campaigns", headers=headers, timeout=30, json={
-        "name": "Cluster weekend", "rules": {"field": "points", "op": "gte", "value": 0}, "channels": ["push"],
-        "templates": {"push": {"title": "Double points", "body": "{{ first_name }}, double points this weekend"}},
-        "send_at": utcnow().isoformat(), "holdout_percent": 0})
+    created = requests.post(
+        f"{url}/api/v1/campaigns",
+        headers=headers,
+        timeout=30,
+        json={
+            "name": "Cluster weekend",
+            "rules": {"field": "points", "op": "gte", "value": 0},
+            "channels": ["push"],
+            "templates": {"push": {"title": "Double points", "body": "{{ first_name }}, double points this weekend"}},
+            "send_at": utcnow().isoformat(),
+            "holdout_percent": 0,
+        },
+    )
     assert created.status_code == 201, created.text
     campaign_id = created.json()["id"]
     scheduled = requests.post(f"{url}/api/v1/campaigns/{campaign_id}/schedule", headers=headers, timeout=30)
@@ -342,19 +446,34 @@ def schedule_campaign(url: str, headers: dict) -> int:
 def _progress(database: Database, campaign_id: int) -> tuple[int, bool, Counter]:
     """Targets so far, whether the send is done, and the campaign's outbox rows by state."""
     with database.transaction() as session:
-        run = session.execute(select(CampaignRun.targeted, CampaignRun.state)
-                              .where(CampaignRun.campaign_id == campaign_id)).first()
-        states = Counter(dict(session.execute(
-            select(Message.state, func.count()).where(Message.template == f"campaign:{campaign_id}")
-            .group_by(Message.state)).all()))
+        run = session.execute(
+            select(CampaignRun.targeted, CampaignRun.state).where(CampaignRun.campaign_id == campaign_id)
+        ).first()
+        states = Counter(
+            dict(
+                session.execute(
+                    select(Message.state, func.count())
+                    .where(Message.template == f"campaign:{campaign_id}")
+                    .group_by(Message.state)
+                ).all()
+            )
+        )
     if run is None:
         return 0, False, states
     return run.targeted, run.state.value == "done", states
 
 
-def run_campaign(cluster: Cluster, database: Database, *, passwords: dict, subscriptions: dict[int, str],
-                 kill_scheduler_at: float = 0.25, kill_worker_at: float = 0.4, no_kills: bool = False,
-                 timeout: float = 400) -> Report:
+def run_campaign(
+    cluster: Cluster,
+    database: Database,
+    *,
+    passwords: dict,
+    subscriptions: dict[int, str],
+    kill_scheduler_at: float = 0.25,
+    kill_worker_at: float = 0.4,
+    no_kills: bool = False,
+    timeout: float = 400,
+) -> Report:
     """Schedule through web node 1, kill the active scheduler once `kill_scheduler_at` of the
     audience is targeted and worker 1 once `kill_worker_at` is sent, wait for the end, count."""
     recipients = len(subscriptions)
@@ -366,10 +485,19 @@ def run_campaign(cluster: Cluster, database: Database, *, passwords: dict, subsc
     report = Report(recipients=recipients, campaign_id=campaign_id)
     alive = [*cluster.worker_nodes, *cluster.scheduler_nodes, *cluster.web_nodes]
     if not no_kills:
-        _kill_leader(report, cluster, database, leader, alive, at=int(recipients * kill_scheduler_at),
-                     started=started, timeout=timeout)
-        _kill_worker(report, cluster, database, alive, at=int(recipients * kill_worker_at), started=started,
-                     timeout=timeout)
+        _kill_leader(
+            report,
+            cluster,
+            database,
+            leader,
+            alive,
+            at=int(recipients * kill_scheduler_at),
+            started=started,
+            timeout=timeout,
+        )
+        _kill_worker(
+            report, cluster, database, alive, at=int(recipients * kill_worker_at), started=started, timeout=timeout
+        )
 
     until(lambda: _progress(database, campaign_id)[1], seconds=timeout, what="every target queued", alive=alive)
     report.timings["targeted"] = time.monotonic() - started
@@ -381,46 +509,73 @@ def run_campaign(cluster: Cluster, database: Database, *, passwords: dict, subsc
     until(drained, seconds=timeout, what="the outbox to drain", alive=alive)
     report.timings["drain"] = time.monotonic() - started
     _count(report, cluster, database, subscriptions, None if no_kills else leader)
-    answer = requests.get(f"{cluster.web_urls[-1]}/api/v1/campaigns/{campaign_id}/results", headers=headers,
-                          timeout=30)
+    answer = requests.get(f"{cluster.web_urls[-1]}/api/v1/campaigns/{campaign_id}/results", headers=headers, timeout=30)
     assert answer.status_code == 200, answer.text
     report.results = answer.json()["total"]
     return report
 
 
-def _kill_leader(report: Report, cluster: Cluster, database: Database, leader: Process, alive: list, *, at: int,
-                 started: float, timeout: float) -> None:
+def _kill_leader(
+    report: Report,
+    cluster: Cluster,
+    database: Database,
+    leader: Process,
+    alive: list,
+    *,
+    at: int,
+    started: float,
+    timeout: float,
+) -> None:
     """SIGKILL the scheduler holding the lock while it expands the audience; time the takeover."""
-    until(lambda: _progress(database, report.campaign_id)[0] >= at, seconds=timeout,
-          what="the audience to expand", alive=alive)
+    until(
+        lambda: _progress(database, report.campaign_id)[0] >= at,
+        seconds=timeout,
+        what="the audience to expand",
+        alive=alive,
+    )
     assert not _progress(database, report.campaign_id)[1], "the send finished before the scheduler was killed"
     leader.kill()
     killed = time.monotonic()
     report.killed_scheduler, report.timings["scheduler_killed"] = leader.name, killed - started
     alive.remove(leader)
-    until(lambda: cluster.active_scheduler(database) not in (None, leader), seconds=60, what="a standby to lead",
-          every=0.02, alive=alive)
+    until(
+        lambda: cluster.active_scheduler(database) not in (None, leader),
+        seconds=60,
+        what="a standby to lead",
+        every=0.02,
+        alive=alive,
+    )
     report.timings["takeover"] = time.monotonic() - killed
     report.standby = cluster.active_scheduler(database).name
 
 
-def _kill_worker(report: Report, cluster: Cluster, database: Database, alive: list, *, at: int, started: float,
-                 timeout: float) -> None:
+def _kill_worker(
+    report: Report, cluster: Cluster, database: Database, alive: list, *, at: int, started: float, timeout: float
+) -> None:
     """SIGKILL worker 1 while pushes it made are at the push service, their answers not yet back.
 
     The push service holds its answers for a moment: each worker has at most `concurrency`
     sends out, so more than (workers - 1) x concurrency held pushes means the victim's are among
     them. The hold stays well under the push timeout, so no survivor's send times out."""
     victim, push = cluster.worker_nodes[0], cluster.push
-    until(lambda: _progress(database, report.campaign_id)[2][MessageState.sent] >= at, seconds=timeout,
-          what="sending to be under way", alive=alive)
+    until(
+        lambda: _progress(database, report.campaign_id)[2][MessageState.sent] >= at,
+        seconds=timeout,
+        what="sending to be under way",
+        alive=alive,
+    )
     others = (cluster.workers - 1) * cluster.concurrency
     deadline = time.monotonic() + timeout
     while not victim.exited():
         push.hold()
         try:
-            until(lambda: push.in_flight > others, seconds=HOLD_SECONDS, what="the victim's pushes", every=0.01,
-                  alive=alive)
+            until(
+                lambda: push.in_flight > others,
+                seconds=HOLD_SECONDS,
+                what="the victim's pushes",
+                every=0.01,
+                alive=alive,
+            )
         except GaveUp:
             if time.monotonic() > deadline:
                 raise
@@ -434,15 +589,23 @@ def _kill_worker(report: Report, cluster: Cluster, database: Database, alive: li
     alive.remove(victim)
 
 
-def _count(report: Report, cluster: Cluster, database: Database, subscriptions: dict[int, str],
-           killed: Process | None) -> None:
+def _count(
+    report: Report, cluster: Cluster, database: Database, subscriptions: dict[int, str], killed: Process | None
+) -> None:
     with database.transaction() as session:
-        report.targets = session.scalar(select(func.count(CampaignTarget.id))
-                                        .where(CampaignTarget.campaign_id == report.campaign_id))
-        report.distinct_targets = session.scalar(select(func.count(func.distinct(CampaignTarget.customer_id)))
-                                                 .where(CampaignTarget.campaign_id == report.campaign_id))
-        rows = session.execute(select(Message.id, Message.customer_id, Message.state, Message.attempts)
-                               .where(Message.template == f"campaign:{report.campaign_id}")).all()
+        report.targets = session.scalar(
+            select(func.count(CampaignTarget.id)).where(CampaignTarget.campaign_id == report.campaign_id)
+        )
+        report.distinct_targets = session.scalar(
+            select(func.count(func.distinct(CampaignTarget.customer_id))).where(
+                CampaignTarget.campaign_id == report.campaign_id
+            )
+        )
+        rows = session.execute(
+            select(Message.id, Message.customer_id, Message.state, Message.attempts).where(
+                Message.template == f"campaign:{report.campaign_id}"
+            )
+        ).all()
     report.messages = Counter(row.state.value for row in rows)
     report.re_leased = sum(row.attempts > 1 for row in rows)
     expected = {(subscriptions[row.customer_id], f"pointcard-{row.id}") for row in rows}
@@ -463,8 +626,10 @@ def _count(report: Report, cluster: Cluster, database: Database, subscriptions: 
             report.standby_ran_before_leading |= any(SUBMITTED.search(line) for line in lines[:leading])
     report.job_runs, report.job_done = runs, done
     killed_lines = killed.lines() if killed is not None else []
-    report.cut_off = sorted({m.groups() for line in killed_lines if (m := SUBMITTED.search(line))}
-                            - {m.groups() for line in killed_lines if (m := DONE.search(line))})
+    report.cut_off = sorted(
+        {m.groups() for line in killed_lines if (m := SUBMITTED.search(line))}
+        - {m.groups() for line in killed_lines if (m := DONE.search(line))}
+    )
 
 
 def quiet_push_log() -> None:
@@ -473,9 +638,22 @@ def quiet_push_log() -> None:
 
 
 def as_json(report: Report) -> str:
-    return json.dumps({
-        "recipients": report.recipients, "targets": report.targets, "messages": dict(report.messages),
-        "pushes": report.pushes, "resent": report.resent, "shown": report.shown, "duplicates": report.duplicates,
-        "missing": report.missing, "re_leased": report.re_leased, "job_runs": sum(report.job_runs.values()),
-        "job_repeats": report.job_repeats, "cut_off": report.cut_off, "timings": report.timings,
-        "messages_per_second": report.recipients / report.timings["drain"]}, indent=2)
+    return json.dumps(
+        {
+            "recipients": report.recipients,
+            "targets": report.targets,
+            "messages": dict(report.messages),
+            "pushes": report.pushes,
+            "resent": report.resent,
+            "shown": report.shown,
+            "duplicates": report.duplicates,
+            "missing": report.missing,
+            "re_leased": report.re_leased,
+            "job_runs": sum(report.job_runs.values()),
+            "job_repeats": report.job_repeats,
+            "cut_off": report.cut_off,
+            "timings": report.timings,
+            "messages_per_second": report.recipients / report.timings["drain"],
+        },
+        indent=2,
+    )

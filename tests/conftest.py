@@ -40,6 +40,7 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=left)
         items[:] = [item for item in items if not item.get_closest_marker("postgres")]
 
+
 # Fixed privacy keys for this process and the ones it starts, so no test writes instance/.
 os.environ.setdefault("POINTCARD_PRIVACY__KEYS", '{"test1": "%s"}' % base64.b64encode(bytes(range(32))).decode())
 os.environ.setdefault("POINTCARD_PRIVACY__CURRENT_KEY_ID", "test1")
@@ -176,8 +177,13 @@ def pg_db(pg_backend) -> Iterator[TestDatabase]:
 
 
 def make_settings(url: str, **overrides) -> Settings:
-    values = dict(env="test", database_url=url, secret_key="test-signing-secret-" + "0123456789abcdef" * 4,
-                  rate_limits_enabled=False, public_base_url="http://card.test")
+    values = dict(
+        env="test",
+        database_url=url,
+        secret_key="test-signing-secret-" + "0123456789abcdef" * 4,
+        rate_limits_enabled=False,
+        public_base_url="http://card.test",
+    )
     values.update(overrides)
     return Settings(**values)
 
@@ -236,8 +242,15 @@ def browser():
         launched = playwright.chromium.launch(
             executable_path=chromium_path,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield launched
         launched.close()

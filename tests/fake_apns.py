@@ -59,29 +59,50 @@ def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
     now = datetime.now(UTC) - timedelta(minutes=1)
     ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Fake APNs test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    server = (x509.CertificateBuilder()
-              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-              .issuer_name(ca_name).public_key(server_key.public_key())
-              .serial_number(x509.random_serial_number()).not_valid_before(now)
-              .not_valid_after(now + timedelta(days=1))
-              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                             critical=False)
-              .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     ca_file, cert_file, key_file = directory / "ca.pem", directory / "server.pem", directory / "server.key"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
+    key_file.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return ca_file, cert_file, key_file
 
 
 class FakeApns:
-    def __init__(self, *, directory: Path, topic: str, team_id: str, key_id: str | None = None,
-                 public_key: ec.EllipticCurvePublicKey | None = None, client_ca: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        directory: Path,
+        topic: str,
+        team_id: str,
+        key_id: str | None = None,
+        public_key: ec.EllipticCurvePublicKey | None = None,
+        client_ca: Path | None = None,
+    ) -> None:
         self.topic, self.team_id, self.key_id, self.public_key = topic, team_id, key_id, public_key
         self.client_ca = client_ca
         self.ca_file, self._cert_file, self._key_file = make_tls_files(directory)
@@ -92,8 +113,9 @@ class FakeApns:
 
     # --- the test's side ---
 
-    def respond(self, device_token: str, status: int, reason: str | None = None,
-                headers: dict[str, str] | None = None) -> None:
+    def respond(
+        self, device_token: str, status: int, reason: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         """Answer the next push to this device with this status (once)."""
         with self._lock:
             self._answers.setdefault(device_token, []).append(Answer(status, reason, dict(headers or {})))
@@ -160,7 +182,7 @@ class FakeApns:
         if scope["method"] != "POST" or match is None:
             return Answer(405 if match else 404, "BadPath"), None
         auth = headers.get("authorization", "")
-        bearer = auth[len("bearer "):] if auth.lower().startswith("bearer ") else None
+        bearer = auth[len("bearer ") :] if auth.lower().startswith("bearer ") else None
         jwt_header, claims, refused = self._check_token(bearer)
         if refused:
             return Answer(403, refused), None
@@ -173,8 +195,15 @@ class FakeApns:
             return Answer(400, "BadPayload"), None
         if not isinstance(payload, dict):
             return Answer(400, "BadPayload"), None
-        push = Push(device_token=match[1], topic=headers["apns-topic"], http_version=scope["http_version"],
-                    body=payload, bearer=bearer, jwt_header=jwt_header, jwt_claims=claims)
+        push = Push(
+            device_token=match[1],
+            topic=headers["apns-topic"],
+            http_version=scope["http_version"],
+            body=payload,
+            bearer=bearer,
+            jwt_header=jwt_header,
+            jwt_claims=claims,
+        )
         with self._lock:
             queued = self._answers.get(push.device_token)
             answer = queued.pop(0) if queued else Answer(200)

@@ -61,8 +61,11 @@ def _ms(seconds_from_now: float) -> int:
 
 
 def _spki(private_key: ec.EllipticCurvePrivateKey) -> str:
-    return _b64(private_key.public_key().public_bytes(serialization.Encoding.DER,
-                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
+    return _b64(
+        private_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
 
 
 @dataclass
@@ -93,11 +96,18 @@ class ServiceAccountKey:
         return self.private_key.public_key()
 
     def info(self, token_uri: str) -> dict:
-        pem = self.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption()).decode()
-        return {"type": "service_account", "project_id": "pointcard-tests", "private_key_id": self.key_id,
-                "private_key": pem, "client_email": CLIENT_EMAIL, "client_id": "123456789012345678901",
-                "token_uri": token_uri}
+        pem = self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        return {
+            "type": "service_account",
+            "project_id": "pointcard-tests",
+            "private_key_id": self.key_id,
+            "private_key": pem,
+            "client_email": CLIENT_EMAIL,
+            "client_id": "123456789012345678901",
+            "token_uri": token_uri,
+        }
 
 
 class FakeGoogle:
@@ -118,14 +128,16 @@ class FakeGoogle:
         self.root_keys = [ec.generate_private_key(ec.SECP256R1())]
         self.intermediate_key = ec.generate_private_key(ec.SECP256R1())
         self._lock = threading.RLock()
-        self._routes = Map([
-            Rule("/token", endpoint="token", methods=["POST"]),
-            Rule("/keys", endpoint="keys", methods=["GET"]),
-            Rule("/gp/v/save/<token>", endpoint="save", methods=["GET"]),
-            Rule("/walletobjects/v1/<kind>", endpoint="insert", methods=["POST"]),
-            Rule("/walletobjects/v1/<kind>/<resource_id>", endpoint="resource", methods=["GET", "PATCH", "PUT"]),
-            Rule("/walletobjects/v1/<kind>/<resource_id>/addMessage", endpoint="add_message", methods=["POST"]),
-        ])
+        self._routes = Map(
+            [
+                Rule("/token", endpoint="token", methods=["POST"]),
+                Rule("/keys", endpoint="keys", methods=["GET"]),
+                Rule("/gp/v/save/<token>", endpoint="save", methods=["GET"]),
+                Rule("/walletobjects/v1/<kind>", endpoint="insert", methods=["POST"]),
+                Rule("/walletobjects/v1/<kind>/<resource_id>", endpoint="resource", methods=["GET", "PATCH", "PUT"]),
+                Rule("/walletobjects/v1/<kind>/<resource_id>/addMessage", endpoint="add_message", methods=["POST"]),
+            ]
+        )
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -152,9 +164,15 @@ class FakeGoogle:
         return certs_dir
 
     def settings(self, certs_dir: Path, **overrides) -> dict:
-        values = {"issuer_id": self.issuer_id, "certs_dir": self.write_credentials(certs_dir),
-                  "api_base_url": f"{self.url}/walletobjects/v1", "save_url_base": f"{self.url}/gp/v/save/",
-                  "callback_keys_url": f"{self.url}/keys", "sender": "google", "http_timeout_seconds": 5}
+        values = {
+            "issuer_id": self.issuer_id,
+            "certs_dir": self.write_credentials(certs_dir),
+            "api_base_url": f"{self.url}/walletobjects/v1",
+            "save_url_base": f"{self.url}/gp/v/save/",
+            "callback_keys_url": f"{self.url}/keys",
+            "sender": "google",
+            "http_timeout_seconds": 5,
+        }
         values.update(overrides)
         return values
 
@@ -166,26 +184,53 @@ class FakeGoogle:
 
     def api_calls(self, method: str | None = None, kind: str | None = None) -> list[Call]:
         with self._lock:
-            return [c for c in self.calls if (method is None or c.method == method)
-                    and (kind is None or c.path.startswith(f"/walletobjects/v1/{kind}"))]
+            return [
+                c
+                for c in self.calls
+                if (method is None or c.method == method)
+                and (kind is None or c.path.startswith(f"/walletobjects/v1/{kind}"))
+            ]
 
     # --- callbacks, signed the way Google signs them ---
 
-    def signed_callback(self, *, object_id: str, class_id: str, event_type: str = "save",
-                        expires_in: float = 60, nonce: str | None = None, sender_id: str = "GooglePayPasses",
-                        recipient_id: str | None = None, root_key: ec.EllipticCurvePrivateKey | None = None,
-                        intermediate_expires_in: float = 3600) -> dict:
-        message = json.dumps({"classId": class_id, "objectId": object_id, "eventType": event_type,
-                              "expTimeMillis": _ms(expires_in), "count": 1, "nonce": nonce or str(uuid.uuid4())})
-        signed_key = json.dumps({"keyValue": _spki(self.intermediate_key),
-                                 "keyExpiration": str(_ms(intermediate_expires_in))})
-        key_signature = (root_key or self.root_keys[0]).sign(_lv(sender_id, PROTOCOL, signed_key),
-                                                             ec.ECDSA(hashes.SHA256()))
-        signature = self.intermediate_key.sign(_lv(sender_id, recipient_id or self.issuer_id, PROTOCOL, message),
-                                               ec.ECDSA(hashes.SHA256()))
-        return {"signature": _b64(signature),
-                "intermediateSigningKey": {"signedKey": signed_key, "signatures": [_b64(key_signature)]},
-                "protocolVersion": PROTOCOL, "signedMessage": message}
+    def signed_callback(
+        self,
+        *,
+        object_id: str,
+        class_id: str,
+        event_type: str = "save",
+        expires_in: float = 60,
+        nonce: str | None = None,
+        sender_id: str = "GooglePayPasses",
+        recipient_id: str | None = None,
+        root_key: ec.EllipticCurvePrivateKey | None = None,
+        intermediate_expires_in: float = 3600,
+    ) -> dict:
+        message = json.dumps(
+            {
+                "classId": class_id,
+                "objectId": object_id,
+                "eventType": event_type,
+                "expTimeMillis": _ms(expires_in),
+                "count": 1,
+                "nonce": nonce or str(uuid.uuid4()),
+            }
+        )
+        signed_key = json.dumps(
+            {"keyValue": _spki(self.intermediate_key), "keyExpiration": str(_ms(intermediate_expires_in))}
+        )
+        key_signature = (root_key or self.root_keys[0]).sign(
+            _lv(sender_id, PROTOCOL, signed_key), ec.ECDSA(hashes.SHA256())
+        )
+        signature = self.intermediate_key.sign(
+            _lv(sender_id, recipient_id or self.issuer_id, PROTOCOL, message), ec.ECDSA(hashes.SHA256())
+        )
+        return {
+            "signature": _b64(signature),
+            "intermediateSigningKey": {"signedKey": signed_key, "signatures": [_b64(key_signature)]},
+            "protocolVersion": PROTOCOL,
+            "signedMessage": message,
+        }
 
     def _deliver_callback(self, obj: dict, event_type: str) -> None:
         url = self.classes.get(obj["classId"], {}).get("callbackOptions", {}).get("url")
@@ -221,27 +266,37 @@ class FakeGoogle:
         assertion = request.form.get("assertion", "")
         try:
             header = jwt.get_unverified_header(assertion)
-            claims = jwt.decode(assertion, self.account.public_key, algorithms=["RS256"],
-                                audience=GOOGLE_TOKEN_AUDIENCE, issuer=CLIENT_EMAIL,
-                                options={"require": ["exp", "iat", "iss", "aud"]})
+            claims = jwt.decode(
+                assertion,
+                self.account.public_key,
+                algorithms=["RS256"],
+                audience=GOOGLE_TOKEN_AUDIENCE,
+                issuer=CLIENT_EMAIL,
+                options={"require": ["exp", "iat", "iss", "aud"]},
+            )
         except jwt.PyJWTError as exc:
-            return Response(json.dumps({"error": "invalid_grant", "error_description": str(exc)}), 400,
-                            mimetype="application/json")
+            return Response(
+                json.dumps({"error": "invalid_grant", "error_description": str(exc)}), 400, mimetype="application/json"
+            )
         if header.get("kid") != self.account.key_id or SCOPE not in claims.get("scope", "").split():
             return Response(json.dumps({"error": "invalid_scope"}), 400, mimetype="application/json")
         token = secrets.token_urlsafe(24)
         with self._lock:
             self.tokens.append(token)
-        return Response(json.dumps({"access_token": token, "expires_in": 3600, "token_type": "Bearer"}),
-                        mimetype="application/json")
+        return Response(
+            json.dumps({"access_token": token, "expires_in": 3600, "token_type": "Bearer"}), mimetype="application/json"
+        )
 
     def _keys(self, request: Request) -> Response:
         with self._lock:
             self.key_fetches += 1
-            keys = [{"keyValue": _spki(key), "protocolVersion": PROTOCOL, "keyExpiration": str(_ms(86400))}
-                    for key in self.root_keys]
-        return Response(json.dumps({"keys": keys}), mimetype="application/json",
-                        headers={"Cache-Control": "public, max-age=3600"})
+            keys = [
+                {"keyValue": _spki(key), "protocolVersion": PROTOCOL, "keyExpiration": str(_ms(86400))}
+                for key in self.root_keys
+            ]
+        return Response(
+            json.dumps({"keys": keys}), mimetype="application/json", headers={"Cache-Control": "public, max-age=3600"}
+        )
 
     def _api(self, request: Request, handler, *args) -> Response:
         """Authenticate, record, maybe fail as scripted, then handle."""
@@ -279,8 +334,7 @@ class FakeGoogle:
         return self._api(request, self._do_add_message, kind, resource_id)
 
     def _store(self, kind: str) -> tuple[dict, str]:
-        return {"loyaltyClass": (self.classes, "LoyaltyClass"),
-                "loyaltyObject": (self.objects, "LoyaltyObject")}[kind]
+        return {"loyaltyClass": (self.classes, "LoyaltyClass"), "loyaltyObject": (self.objects, "LoyaltyObject")}[kind]
 
     def _do_insert(self, body: dict, kind: str) -> Response:
         store, schema = self._store(kind)
@@ -307,8 +361,11 @@ class FakeGoogle:
         invalid = self._invalid(body, schema)
         if invalid is not None:
             return invalid
-        if kind == "loyaltyClass" and store[resource_id].get("reviewStatus") == "APPROVED" \
-                and body.get("reviewStatus") != "UNDER_REVIEW":
+        if (
+            kind == "loyaltyClass"
+            and store[resource_id].get("reviewStatus") == "APPROVED"
+            and body.get("reviewStatus") != "UNDER_REVIEW"
+        ):
             return _error(400, "An approved class is updated with reviewStatus UNDER_REVIEW.", "INVALID_ARGUMENT")
         store[resource_id] = self._accepted(kind, {**store[resource_id], **body})  # named fields replaced whole
         return _json(store[resource_id])
@@ -339,8 +396,9 @@ class FakeGoogle:
     def _save(self, request: Request, token: str) -> Response:
         """The page a customer's browser opens: verify the link, create what it carries, call back."""
         try:
-            claims = jwt.decode(token, self.account.public_key, algorithms=["RS256"], audience="google",
-                                issuer=CLIENT_EMAIL)
+            claims = jwt.decode(
+                token, self.account.public_key, algorithms=["RS256"], audience="google", issuer=CLIENT_EMAIL
+            )
         except jwt.PyJWTError as exc:
             return Response(f"invalid save link: {exc}", 400)
         if claims.get("typ") != "savetowallet":
@@ -402,7 +460,6 @@ def drain(app) -> int:
     while count := drain_once(database=app.extensions["database"], senders=senders, settings=settings):
         handled += count
     return handled
-
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,10 @@ class World:
             program = session.scalar(select(Program))
             staff = {user.role: user for user in session.scalars(select(StaffUser))}
             return cls(
-                app=app, database=database, passwords=passwords, program_id=program.id,
+                app=app,
+                database=database,
+                passwords=passwords,
+                program_id=program.id,
                 store_ids=[s.id for s in session.scalars(select(Store).order_by(Store.id))],
                 tier_ids={t.name: t.id for t in session.scalars(select(Tier))},
                 reward_ids={r.name: r.id for r in session.scalars(select(Reward))},
@@ -48,17 +51,30 @@ class World:
 
     # --- tokens and headers ---
 
-    def token(self, role: Role, *, customer_id: int | None = None, store_id: int | None = None,
-              lifetime: timedelta = timedelta(minutes=5), **claims_overrides) -> str:
+    def token(
+        self,
+        role: Role,
+        *,
+        customer_id: int | None = None,
+        store_id: int | None = None,
+        lifetime: timedelta = timedelta(minutes=5),
+        **claims_overrides,
+    ) -> str:
         settings = self.app.extensions["settings"]
         if role is Role.customer:
             principal = Principal(role=role, customer_id=customer_id)
         else:
             user = self.staff[role]
-            principal = Principal(role=role, user_id=user.id,
-                                  store_id=store_id if store_id is not None else user.store_id)
-        return issue_token(principal, secret=settings.signing_secret(), issuer=settings.jwt_issuer,
-                           audience=claims_overrides.get("audience", settings.jwt_audience), lifetime=lifetime)
+            principal = Principal(
+                role=role, user_id=user.id, store_id=store_id if store_id is not None else user.store_id
+            )
+        return issue_token(
+            principal,
+            secret=settings.signing_secret(),
+            issuer=settings.jwt_issuer,
+            audience=claims_overrides.get("audience", settings.jwt_audience),
+            lifetime=lifetime,
+        )
 
     def headers(self, role: Role | None, idempotency_key: str | None = None, **kwargs) -> dict[str, str]:
         headers = {}
@@ -77,8 +93,7 @@ class World:
         assert response.status_code == 201, response.get_json()
         return response.get_json()
 
-    def purchase(self, barcode: str, amount: str, *, key: str | None = None, role: Role = Role.cashier,
-                 **fields):
+    def purchase(self, barcode: str, amount: str, *, key: str | None = None, role: Role = Role.cashier, **fields):
         return self.client.post(
             "/api/v1/pos/purchases",
             json={"barcode": barcode, "amount": amount, "currency": "USD", **fields},
@@ -87,7 +102,8 @@ class World:
 
     def redeem(self, barcode: str, reward: str, *, key: str | None = None):
         return self.client.post(
-            "/api/v1/pos/redemptions", json={"barcode": barcode, "reward_id": self.reward_ids[reward]},
+            "/api/v1/pos/redemptions",
+            json={"barcode": barcode, "reward_id": self.reward_ids[reward]},
             headers=self.headers(Role.cashier, key or str(uuid.uuid4())),
         )
 

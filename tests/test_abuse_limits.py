@@ -62,14 +62,21 @@ def login(world, email: str, password: str, **kwargs):
 class TestPerAccountLimits:
     @pytest.fixture
     def settings_overrides(self, storage):
-        return {**storage, "rate_limits_enabled": True, "staff_rate_limit": "3 per minute",
-                "customer_rate_limit": "2 per minute", "public_rate_limit": "4 per minute"}
+        return {
+            **storage,
+            "rate_limits_enabled": True,
+            "staff_rate_limit": "3 per minute",
+            "customer_rate_limit": "2 per minute",
+            "public_rate_limit": "4 per minute",
+        }
 
     def test_staff_are_limited_per_user_not_per_ip(self, world):
         marketer = world.headers(Role.marketer)
         for n in range(3):
             # Each from another address: the account is what counts.
-            response = world.client.get("/api/v1/rewards", headers=marketer, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})
+            response = world.client.get(
+                "/api/v1/rewards", headers=marketer, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}
+            )
             assert response.status_code == 200
         body = assert_problem(world.client.get("/api/v1/rewards", headers=marketer), 429, "rate-limited")
         assert "3 per 1 minute" in body["detail"]
@@ -98,11 +105,12 @@ class TestPerAccountLimits:
         staff = world.headers(Role.admin)
         for _ in range(3):
             assert world.client.get("/api/v1/stores", headers=staff, environ_base=ip).status_code == 200
-        answers = [world.client.get("/api/v1/push/vapid-public-key", environ_base=ip).status_code,
-                   world.client.get("/api/v1/openapi.json", environ_base=ip).status_code,
-                   world.client.get("/api/v1/stores", headers={"Authorization": "Bearer junk"},
-                                    environ_base=ip).status_code,
-                   world.client.get("/till", environ_base=ip).status_code]
+        answers = [
+            world.client.get("/api/v1/push/vapid-public-key", environ_base=ip).status_code,
+            world.client.get("/api/v1/openapi.json", environ_base=ip).status_code,
+            world.client.get("/api/v1/stores", headers={"Authorization": "Bearer junk"}, environ_base=ip).status_code,
+            world.client.get("/till", environ_base=ip).status_code,
+        ]
         assert 429 not in answers and len(answers) == 4
         refused = world.client.get("/api/v1/openapi.json", environ_base=ip)
         assert_problem(refused, 429, "too-many-requests")
@@ -121,8 +129,12 @@ class TestRedisIsShared:
 
         require(_redis_reachable(), "Redis is not running on 127.0.0.1:6379")
         prefix = f"pointcard-test-{uuid.uuid4().hex}"
-        yield {"redis_url": REDIS_URL, "rate_limit_key_prefix": prefix, "rate_limits_enabled": True,
-               "staff_rate_limit": "4 per minute"}
+        yield {
+            "redis_url": REDIS_URL,
+            "rate_limit_key_prefix": prefix,
+            "rate_limits_enabled": True,
+            "staff_rate_limit": "4 per minute",
+        }
         _forget(prefix)
 
     def test_two_nodes_share_one_count(self, world, db, settings_overrides):
@@ -223,7 +235,9 @@ class TestHttpsBehindAProxy:
     def test_hsts_follows_the_proxys_scheme(self, world):
         https = world.client.get("/till", headers={"X-Forwarded-Proto": "https"})
         assert https.headers["Strict-Transport-Security"] == "max-age=31536000"
-        assert "Strict-Transport-Security" not in world.client.get("/till", headers={"X-Forwarded-Proto": "http"}).headers
+        assert (
+            "Strict-Transport-Security" not in world.client.get("/till", headers={"X-Forwarded-Proto": "http"}).headers
+        )
 
 
 def test_the_rate_limit_answers_are_in_the_openapi_document(world):

@@ -47,7 +47,9 @@ from tests.fake_google import fake_google, service_account_key  # noqa: F401  (f
 FUZZ_CONFIG = {"generation": {"with-security-parameters": False}}
 HYPOTHESIS_SETTINGS = hypothesis.settings(
     max_examples=int(os.environ.get("POINTCARD_FUZZ_EXAMPLES", "15")),
-    derandomize=True, database=None, deadline=None,
+    derandomize=True,
+    database=None,
+    deadline=None,
     phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
     suppress_health_check=list(hypothesis.HealthCheck),
 )
@@ -60,7 +62,8 @@ def errors_are_problem_json(ctx, response, case):
         return None
     media_type = response.headers.get("content-type", [""])[0].split(";")[0].strip()
     assert media_type == "application/problem+json", (
-        f"{response.status_code} answered with Content-Type {media_type!r}, not application/problem+json")
+        f"{response.status_code} answered with Content-Type {media_type!r}, not application/problem+json"
+    )
     body = response.json()
     assert isinstance(body, dict) and PROBLEM_KEYS <= body.keys(), f"problem body lacks {PROBLEM_KEYS}: {body}"
     assert body["status"] == response.status_code, f"problem status {body['status']} != {response.status_code}"
@@ -68,8 +71,13 @@ def errors_are_problem_json(ctx, response, case):
     return True
 
 
-CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance, st_checks.content_type_conformance,
-          st_checks.response_schema_conformance, errors_are_problem_json]
+CHECKS = [
+    st_checks.not_a_server_error,
+    st_checks.status_code_conformance,
+    st_checks.content_type_conformance,
+    st_checks.response_schema_conformance,
+    errors_are_problem_json,
+]
 
 
 def _seed_rows(world) -> dict[str, int]:
@@ -82,13 +90,29 @@ def _seed_rows(world) -> dict[str, int]:
     created = {}
     for path, body in [
         ("/api/v1/segments", {"name": "Everyone", "rules": {"field": "points", "op": "gte", "value": 0}}),
-        ("/api/v1/campaigns", {"name": "Spring", "rules": {"field": "points", "op": "gte", "value": 0},
-                               "channels": ["sms"], "templates": {"sms": "Hi {{ first_name }}"},
-                               "send_at": (now + timedelta(hours=2)).isoformat()}),
-        ("/api/v1/promotions", {"name": "Double", "multiplier": 2, "starts_at": now.isoformat(),
-                                "ends_at": (now + timedelta(days=7)).isoformat()}),
-        ("/api/v1/geo-offers", {"title": "Near", "store_ids": world.store_ids[:1], "radius_m": 100,
-                                "channels": ["push"]}),
+        (
+            "/api/v1/campaigns",
+            {
+                "name": "Spring",
+                "rules": {"field": "points", "op": "gte", "value": 0},
+                "channels": ["sms"],
+                "templates": {"sms": "Hi {{ first_name }}"},
+                "send_at": (now + timedelta(hours=2)).isoformat(),
+            },
+        ),
+        (
+            "/api/v1/promotions",
+            {
+                "name": "Double",
+                "multiplier": 2,
+                "starts_at": now.isoformat(),
+                "ends_at": (now + timedelta(days=7)).isoformat(),
+            },
+        ),
+        (
+            "/api/v1/geo-offers",
+            {"title": "Near", "store_ids": world.store_ids[:1], "radius_m": 100, "channels": ["push"]},
+        ),
     ]:
         response = world.client.post(path, json=body, headers=admin)
         if response.status_code == 201:  # else the fuzzer reports what is wrong with that collection
@@ -174,8 +198,9 @@ def test_every_operation_survives_fuzzing(api_schema, caller, caplog):
     caplog.set_level(logging.WARNING, logger="werkzeug")  # not one line per request
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 50
-    failures = [failure for operation in operations for mode in GenerationMode
-                if (failure := _fuzz(operation, mode, caller))]
+    failures = [
+        failure for operation in operations for mode in GenerationMode if (failure := _fuzz(operation, mode, caller))
+    ]
     assert not failures, f"{len(failures)} failing operations:\n\n" + "\n\n".join(failures)
 
 
@@ -187,8 +212,9 @@ PAGE_EXAMPLES = max(4, HYPOTHESIS_SETTINGS.max_examples // 2)
 
 def _page_rules(app) -> list:
     documented = {rule.rule for rule, _ in api_routes(app)} | {"/api/v1/openapi.json"}
-    return sorted((rule for rule in app.url_map.iter_rules() if rule.rule not in documented),
-                  key=lambda rule: rule.rule)
+    return sorted(
+        (rule for rule in app.url_map.iter_rules() if rule.rule not in documented), key=lambda rule: rule.rule
+    )
 
 
 def _argument(rule, name: str, real: dict[str, str]):
@@ -207,8 +233,11 @@ def _real_pass_values(world, card_url: str) -> tuple[dict[str, str], str]:
     pkpass = world.client.get(f"/wallet/apple/{card_token}.pkpass")
     assert pkpass.status_code == 200, pkpass.get_data(as_text=True)[:300]
     pass_json = json.loads(zipfile.ZipFile(io.BytesIO(pkpass.get_data())).read("pass.json"))
-    values = {"card_token": card_token, "pass_type_id": pass_json["passTypeIdentifier"],
-              "serial_number": pass_json["serialNumber"]}
+    values = {
+        "card_token": card_token,
+        "pass_type_id": pass_json["passTypeIdentifier"],
+        "serial_number": pass_json["serialNumber"],
+    }
     return values, f"ApplePass {pass_json['authenticationToken']}"
 
 
@@ -222,22 +251,26 @@ def _bodies():
     )
 
 
-def _fuzz_route(rule, method: str, *, base_url: str, adapter, real: dict[str, str], session,
-                authorization: str) -> str | None:
+def _fuzz_route(
+    rule, method: str, *, base_url: str, adapter, real: dict[str, str], session, authorization: str
+) -> str | None:
     """Send one route a bounded set of odd paths, queries and bodies; the first 5xx, or None."""
 
     @hypothesis.settings(HYPOTHESIS_SETTINGS, max_examples=PAGE_EXAMPLES)
-    @hypothesis.given(values=st.fixed_dictionaries({name: _argument(rule, name, real) for name in rule.arguments}),
-                      body=_bodies(),
-                      query=st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=3),
-                      headers=st.sampled_from([{}, {"Authorization": authorization}, {"Authorization": "Bearer x"}]))
+    @hypothesis.given(
+        values=st.fixed_dictionaries({name: _argument(rule, name, real) for name in rule.arguments}),
+        body=_bodies(),
+        query=st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=3),
+        headers=st.sampled_from([{}, {"Authorization": authorization}, {"Authorization": "Bearer x"}]),
+    )
     def run(values, body, query, headers):
         try:
             path = adapter.build(rule.endpoint, values, method=method)
         except BuildError:
             hypothesis.reject()  # a value the route's converter refuses never reaches the view
-        response = session.request(method, base_url + path, params=query, headers=headers, timeout=30,
-                                   allow_redirects=False, **(body or {}))
+        response = session.request(
+            method, base_url + path, params=query, headers=headers, timeout=30, allow_redirects=False, **(body or {})
+        )
         assert response.status_code < 500, f"{method} {path} {body}: {response.status_code} {response.text[:300]}"
 
     try:
@@ -255,9 +288,22 @@ def test_pages_and_protocol_routes_never_answer_5xx(app, live_server, caller, ca
     real, authorization = _real_pass_values(caller.world, card_url)
     adapter = app.url_map.bind("127.0.0.1")
     with requests.Session() as session:
-        failures = [failure for rule in _page_rules(app) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
-                    if (failure := _fuzz_route(rule, method, base_url=live_server, adapter=adapter, real=real,
-                                               session=session, authorization=authorization))]
+        failures = [
+            failure
+            for rule in _page_rules(app)
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+            if (
+                failure := _fuzz_route(
+                    rule,
+                    method,
+                    base_url=live_server,
+                    adapter=adapter,
+                    real=real,
+                    session=session,
+                    authorization=authorization,
+                )
+            )
+        ]
     assert not failures, f"{len(failures)} failing routes:\n\n" + "\n\n".join(failures)
 
 
@@ -274,9 +320,11 @@ def _problem(response, status: int) -> dict:
 
 def test_a_fresh_ledger_entry_answers_every_documented_field(world):
     customer_id = world.enroll()["customer_id"]
-    response = world.client.post(f"/api/v1/customers/{customer_id}/adjustments",
-                                 json={"points": -5, "reason": "goodwill"},
-                                 headers=world.headers(Role.admin, str(uuid.uuid4())))
+    response = world.client.post(
+        f"/api/v1/customers/{customer_id}/adjustments",
+        json={"points": -5, "reason": "goodwill"},
+        headers=world.headers(Role.admin, str(uuid.uuid4())),
+    )
     assert response.status_code == 201
     entry = response.get_json()
     # A just-flushed row used to answer only the attributes set in Python, without these.
@@ -295,13 +343,16 @@ def test_a_view_answer_that_breaks_its_response_model_is_a_500_not_a_422(world):
     _problem(world.client.get("/api/v1/broken-tier"), 500)
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("/api/v1/program", {"signup_bonus": None}, "signup_bonus"),
-    ("/api/v1/tiers/1", {"multiplier": None}, "multiplier"),
-    ("/api/v1/rewards/1", {"description": None}, "description"),
-    ("/api/v1/stores/1", {"address": None}, "address"),
-    ("/api/v1/stores/1", {"latitude": None}, "latitude"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/program", {"signup_bonus": None}, "signup_bonus"),
+        ("/api/v1/tiers/1", {"multiplier": None}, "multiplier"),
+        ("/api/v1/rewards/1", {"description": None}, "description"),
+        ("/api/v1/stores/1", {"address": None}, "address"),
+        ("/api/v1/stores/1", {"latitude": None}, "latitude"),
+    ],
+)
 def test_a_patch_null_for_a_column_that_needs_a_value_is_a_422(world, path, body, field):
     problem = _problem(world.client.patch(path, json=body, headers=world.headers(Role.admin)), 422)
     assert problem["field"] == field
@@ -309,20 +360,33 @@ def test_a_patch_null_for_a_column_that_needs_a_value_is_a_422(world, path, body
 
 def test_a_patch_null_campaign_name_is_a_422(world):
     rows = _seed_rows(world)
-    problem = _problem(world.client.patch(f"/api/v1/campaigns/{rows['/api/v1/campaigns']}", json={"name": None},
-                                          headers=world.headers(Role.marketer)), 422)
+    problem = _problem(
+        world.client.patch(
+            f"/api/v1/campaigns/{rows['/api/v1/campaigns']}", json={"name": None}, headers=world.headers(Role.marketer)
+        ),
+        422,
+    )
     assert problem["field"] == "name"
 
 
 def test_a_tier_threshold_already_taken_is_a_409(world):
     taken = world.client.get("/api/v1/tiers", headers=world.headers(Role.admin)).get_json()[0]["threshold"]
-    _problem(world.client.post("/api/v1/tiers", json={"name": "Twin", "threshold": taken},
-                               headers=world.headers(Role.admin)), 409)
-    other = world.client.post("/api/v1/tiers", json={"name": "Other", "threshold": taken + 12345},
-                              headers=world.headers(Role.admin))
+    _problem(
+        world.client.post(
+            "/api/v1/tiers", json={"name": "Twin", "threshold": taken}, headers=world.headers(Role.admin)
+        ),
+        409,
+    )
+    other = world.client.post(
+        "/api/v1/tiers", json={"name": "Other", "threshold": taken + 12345}, headers=world.headers(Role.admin)
+    )
     assert other.status_code == 201
-    _problem(world.client.patch(f"/api/v1/tiers/{other.get_json()['id']}", json={"threshold": taken},
-                                headers=world.headers(Role.admin)), 409)
+    _problem(
+        world.client.patch(
+            f"/api/v1/tiers/{other.get_json()['id']}", json={"threshold": taken}, headers=world.headers(Role.admin)
+        ),
+        409,
+    )
 
 
 def test_numbers_too_large_for_the_database_are_client_errors(world):
@@ -351,8 +415,7 @@ def test_an_id_no_key_can_hold_is_a_404_for_every_method(world, huge):
 
 
 def test_text_with_a_nul_is_refused_where_the_database_cannot_store_it(world):
-    response = world.client.post("/api/v1/pos/scan", json={"barcode": "PC\x00123"},
-                                 headers=world.headers(Role.cashier))
+    response = world.client.post("/api/v1/pos/scan", json={"barcode": "PC\x00123"}, headers=world.headers(Role.cashier))
     if world.database.is_postgres:  # psycopg refuses NUL in text; that used to be a 500
         assert _problem(response, 422)["type"].endswith("/nul-in-text")
     else:
@@ -362,16 +425,19 @@ def test_text_with_a_nul_is_refused_where_the_database_cannot_store_it(world):
 def test_a_campaign_pointing_at_reward_or_segment_0_is_a_422(world):
     for field in ("reward_id", "segment_id"):
         body = {"name": "Zero", "kind": "reengagement", field: 0}
-        problem = _problem(world.client.post("/api/v1/campaigns", json=body, headers=world.headers(Role.marketer)),
-                           422)
+        problem = _problem(world.client.post("/api/v1/campaigns", json=body, headers=world.headers(Role.marketer)), 422)
         assert problem["field"] == field
 
 
 def test_a_campaign_patched_to_a_missing_reward_is_a_422(world):
     campaign_id = _seed_rows(world)["/api/v1/campaigns"]
     for field in ("reward_id", "segment_id"):
-        problem = _problem(world.client.patch(f"/api/v1/campaigns/{campaign_id}", json={field: 987654},
-                                              headers=world.headers(Role.marketer)), 422)
+        problem = _problem(
+            world.client.patch(
+                f"/api/v1/campaigns/{campaign_id}", json={field: 987654}, headers=world.headers(Role.marketer)
+            ),
+            422,
+        )
         assert problem["field"] == field  # the lookup used to autoflush the bad reference: a 500
 
 

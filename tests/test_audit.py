@@ -40,14 +40,21 @@ def test_a_reward_edit_records_who_when_where_and_before_after(world):
     before = world.client.get(f"/api/v1/rewards/{reward_id}", headers=world.headers(Role.marketer)).get_json()
     started = utcnow()
     response = world.client.patch(
-        f"/api/v1/rewards/{reward_id}", json={"points_cost": before["points_cost"] + 5, "name": before["name"]},
-        headers={**world.headers(Role.marketer), "User-Agent": BROWSER}, **from_ip("198.51.100.7"))
+        f"/api/v1/rewards/{reward_id}",
+        json={"points_cost": before["points_cost"] + 5, "name": before["name"]},
+        headers={**world.headers(Role.marketer), "User-Agent": BROWSER},
+        **from_ip("198.51.100.7"),
+    )
     assert response.status_code == 200, response.get_json()
 
     [record] = audit(world, entity_type="reward", entity_id=str(reward_id))
     marketer = world.staff[Role.marketer]
     assert record["action"] == "reward.update"
-    assert (record["actor_id"], record["actor_email"], record["actor_role"]) == (marketer.id, marketer.email, "marketer")
+    assert (record["actor_id"], record["actor_email"], record["actor_role"]) == (
+        marketer.id,
+        marketer.email,
+        "marketer",
+    )
     assert (record["ip_address"], record["user_agent"]) == ("198.51.100.7", BROWSER)
     assert (record["method"], record["path"]) == ("PATCH", f"/api/v1/rewards/{reward_id}")
     # Only what changed: the name was sent unchanged and is not listed.
@@ -87,11 +94,17 @@ def test_a_points_adjustment_records_the_entry_and_the_balance_in_one_request(wo
 def test_a_role_change_is_audited_and_the_old_token_stops_working(world):
     cashier = world.staff[Role.cashier]
     old_token = world.headers(Role.cashier)
-    response = world.client.patch(f"/api/v1/users/{cashier.id}", json={"role": "marketer"},
-                                  headers=world.headers(Role.admin))
+    response = world.client.patch(
+        f"/api/v1/users/{cashier.id}", json={"role": "marketer"}, headers=world.headers(Role.admin)
+    )
     assert response.status_code == 200, response.get_json()
-    assert response.get_json() == {"id": cashier.id, "email": cashier.email, "role": "marketer", "store_id": None,
-                                   "active": True}
+    assert response.get_json() == {
+        "id": cashier.id,
+        "email": cashier.email,
+        "role": "marketer",
+        "store_id": None,
+        "active": True,
+    }
     [record] = audit(world, action="staff_user.update")
     assert record["entity_id"] == str(cashier.id) and record["actor_id"] == world.staff[Role.admin].id
     assert record["changes"] == {"role": ["cashier", "marketer"], "store_id": [cashier.store_id, None]}
@@ -100,11 +113,13 @@ def test_a_role_change_is_audited_and_the_old_token_stops_working(world):
 
 def test_the_last_admin_cannot_be_demoted_and_a_refused_change_leaves_no_record(world):
     admin = world.staff[Role.admin]
-    response = world.client.patch(f"/api/v1/users/{admin.id}", json={"active": False},
-                                  headers=world.headers(Role.admin))
+    response = world.client.patch(
+        f"/api/v1/users/{admin.id}", json={"active": False}, headers=world.headers(Role.admin)
+    )
     assert response.status_code == 409 and response.mimetype == "application/problem+json"
-    bad = world.client.patch(f"/api/v1/users/{world.staff[Role.marketer].id}", json={"role": "cashier"},
-                             headers=world.headers(Role.admin))
+    bad = world.client.patch(
+        f"/api/v1/users/{world.staff[Role.marketer].id}", json={"role": "cashier"}, headers=world.headers(Role.admin)
+    )
     assert bad.status_code == 422  # a cashier needs a store
     assert count_records(world) == 0
 
@@ -135,11 +150,15 @@ def test_a_rolled_back_change_leaves_no_record_and_a_committed_one_always_has_it
 
 def test_secrets_and_contact_data_are_recorded_as_changed_never_by_value(world):
     card = world.enroll(email="ada@example.com", phone="+14155550123")
-    rotated = world.client.post(f"/api/v1/customers/{card['customer_id']}/card/rotate",
-                                headers=world.headers(Role.admin))
+    rotated = world.client.post(
+        f"/api/v1/customers/{card['customer_id']}/card/rotate", headers=world.headers(Role.admin)
+    )
     assert rotated.status_code == 200
-    created = world.client.post("/api/v1/users", json={"email": "new.admin@example.com", "password": "a-long-password",
-                                                       "role": "admin"}, headers=world.headers(Role.admin))
+    created = world.client.post(
+        "/api/v1/users",
+        json={"email": "new.admin@example.com", "password": "a-long-password", "role": "admin"},
+        headers=world.headers(Role.admin),
+    )
     assert created.status_code == 201
 
     [card_change] = audit(world, entity_type="card")
@@ -150,14 +169,24 @@ def test_secrets_and_contact_data_are_recorded_as_changed_never_by_value(world):
     assert user["changes"]["email"] == [None, REDACTED] and user["changes"]["role"] == [None, "admin"]
 
     everything = json.dumps(audit(world))
-    for secret in (card["barcode"], rotated.get_json()["barcode"], "a-long-password", "new.admin@example.com",
-                   card["card_url"].rsplit("/", 1)[1], "ada@example.com", "4155550123"):
+    for secret in (
+        card["barcode"],
+        rotated.get_json()["barcode"],
+        "a-long-password",
+        "new.admin@example.com",
+        card["card_url"].rsplit("/", 1)[1],
+        "ada@example.com",
+        "4155550123",
+    ):
         assert secret not in everything
 
 
 def test_the_database_refuses_to_change_or_delete_audit_records(world):
-    world.client.patch(f"/api/v1/rewards/{next(iter(world.reward_ids.values()))}", json={"points_cost": 7},
-                       headers=world.headers(Role.admin))
+    world.client.patch(
+        f"/api/v1/rewards/{next(iter(world.reward_ids.values()))}",
+        json={"points_cost": 7},
+        headers=world.headers(Role.admin),
+    )
     assert count_records(world) == 1
     for statement in ("UPDATE audit_records SET action = 'nothing'", "DELETE FROM audit_records"):
         with pytest.raises(DatabaseError, match="append-only"), world.database.transaction() as session:
@@ -182,8 +211,10 @@ def test_till_sales_are_left_to_the_ledger_but_refunds_are_audited(world):
     sale = world.purchase(card["barcode"], "12.00")
     assert sale.status_code == 201
     assert count_records(world) == 0
-    refund = world.client.post(f"/api/v1/pos/purchases/{sale.get_json()['transaction_id']}/refund",
-                               headers=world.headers(Role.cashier, "refund-1"))
+    refund = world.client.post(
+        f"/api/v1/pos/purchases/{sale.get_json()['transaction_id']}/refund",
+        headers=world.headers(Role.cashier, "refund-1"),
+    )
     assert refund.status_code == 201, refund.get_json()
     actions = {r["action"] for r in audit(world)}
     assert {"purchase.update", "ledger_entry.create", "customer.update"} <= actions
@@ -192,9 +223,12 @@ def test_till_sales_are_left_to_the_ledger_but_refunds_are_audited(world):
 
 def test_a_consent_recorded_by_staff_is_audited_with_who_and_what_was_said(world):
     card = world.enroll()
-    response = world.client.put(f"/api/v1/customers/{card['customer_id']}/consents",
-                                json={"consents": {"sms": False}, "disclosure": "Read out: we will stop texting you."},
-                                headers=world.headers(Role.marketer), **from_ip("198.51.100.20"))
+    response = world.client.put(
+        f"/api/v1/customers/{card['customer_id']}/consents",
+        json={"consents": {"sms": False}, "disclosure": "Read out: we will stop texting you."},
+        headers=world.headers(Role.marketer),
+        **from_ip("198.51.100.20"),
+    )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["consents"]["sms"] is False
     [record] = audit(world, action="consent.create")
@@ -203,14 +237,23 @@ def test_a_consent_recorded_by_staff_is_audited_with_who_and_what_was_said(world
     assert changes["source"] == [None, f"staff:{world.staff[Role.marketer].id}"]
     assert changes["customer_id"] == [None, card["customer_id"]]
     assert record["ip_address"] == "198.51.100.20" and record["actor_role"] == "marketer"
-    assert world.client.put("/api/v1/customers/999999/consents", json={"consents": {"sms": True}, "disclosure": "x"},
-                            headers=world.headers(Role.marketer)).status_code == 404
+    assert (
+        world.client.put(
+            "/api/v1/customers/999999/consents",
+            json={"consents": {"sms": True}, "disclosure": "x"},
+            headers=world.headers(Role.marketer),
+        ).status_code
+        == 404
+    )
 
 
 def test_customers_own_changes_are_not_staff_actions(world):
     card = world.enroll()
-    response = world.client.put("/api/v1/me/consents", json={"consents": {"push": True}, "disclosure": "Send me offers."},
-                                headers=world.headers(Role.customer, customer_id=card["customer_id"]))
+    response = world.client.put(
+        "/api/v1/me/consents",
+        json={"consents": {"push": True}, "disclosure": "Send me offers."},
+        headers=world.headers(Role.customer, customer_id=card["customer_id"]),
+    )
     assert response.status_code < 300, response.get_json()
     assert count_records(world) == 0
 
@@ -235,8 +278,9 @@ class TestExports:
     def test_an_export_is_recorded_and_a_failed_one_is_not(self, world):
         card = world.enroll()
         headers = {**world.headers(Role.marketer), "User-Agent": BROWSER}
-        ledger = world.client.get(f"/api/v1/customers/{card['customer_id']}/ledger?limit=5", headers=headers,
-                                  **from_ip("203.0.113.9"))
+        ledger = world.client.get(
+            f"/api/v1/customers/{card['customer_id']}/ledger?limit=5", headers=headers, **from_ip("203.0.113.9")
+        )
         assert ledger.status_code == 200
         assert world.client.get("/api/v1/customers/999999/ledger", headers=headers).status_code == 404
         [export] = audit(world)
@@ -269,25 +313,40 @@ def test_the_audit_log_is_in_the_openapi_document(world):
     document = world.client.get("/api/v1/openapi.json").get_json()
     operation = document["paths"]["/api/v1/audit"]["get"]
     assert operation["x-roles"] == ["admin"]
-    assert {p["name"] for p in operation["parameters"]} >= {"actor_id", "action", "entity_type", "entity_id",
-                                                            "since", "until", "limit", "offset"}
+    assert {p["name"] for p in operation["parameters"]} >= {
+        "actor_id",
+        "action",
+        "entity_type",
+        "entity_id",
+        "since",
+        "until",
+        "limit",
+        "offset",
+    }
     assert "patch" in document["paths"]["/api/v1/users/{user_id}"]
 
 
 def test_a_unique_uuid_groups_one_requests_records(world):
     card = world.enroll()
-    world.client.post(f"/api/v1/customers/{card['customer_id']}/adjustments", json={"points": 5, "reason": "first fix"},
-                      headers=world.headers(Role.admin, str(uuid.uuid4())))
-    world.client.post(f"/api/v1/customers/{card['customer_id']}/adjustments", json={"points": 6, "reason": "second fix"},
-                      headers=world.headers(Role.admin, str(uuid.uuid4())))
+    world.client.post(
+        f"/api/v1/customers/{card['customer_id']}/adjustments",
+        json={"points": 5, "reason": "first fix"},
+        headers=world.headers(Role.admin, str(uuid.uuid4())),
+    )
+    world.client.post(
+        f"/api/v1/customers/{card['customer_id']}/adjustments",
+        json={"points": 6, "reason": "second fix"},
+        headers=world.headers(Role.admin, str(uuid.uuid4())),
+    )
     ids = {r["request_id"] for r in audit(world)}
     assert len(ids) == 2 and all(uuid.UUID(i) for i in ids)
 
 
 def test_staff_created_at_the_command_line_are_audited_and_the_log_reads_there_too(world):
     runner = world.app.test_cli_runner()
-    created = runner.invoke(args=["users", "create", "--role", "marketer", "--email", "m2@example.com",
-                                  "--password", "a-long-password"])
+    created = runner.invoke(
+        args=["users", "create", "--role", "marketer", "--email", "m2@example.com", "--password", "a-long-password"]
+    )
     assert created.exit_code == 0, created.output
     [record] = audit(world)
     assert (record["action"], record["actor_role"], record["actor_id"]) == ("staff_user.create", "cli", None)

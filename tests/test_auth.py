@@ -56,8 +56,9 @@ def test_the_role_table_keeps_staff_and_customers_apart(app):
 
 def _forge(world, **changes):
     settings = world.app.extensions["settings"]
-    claims = jwt.decode(world.token(Role.admin), settings.signing_secret(), algorithms=["HS256"],
-                        audience=settings.jwt_audience)
+    claims = jwt.decode(
+        world.token(Role.admin), settings.signing_secret(), algorithms=["HS256"], audience=settings.jwt_audience
+    )
     claims.update(changes)
     return claims, settings
 
@@ -107,8 +108,9 @@ def test_staff_log_in_with_email_and_password(world):
     assert response.status_code == 200
     token = response.get_json()
     assert token["role"] == "cashier" and token["expires_in"] == 3600
-    scan = world.client.post("/api/v1/pos/scan", json={"barcode": "nope"},
-                             headers={"Authorization": f"Bearer {token['access_token']}"})
+    scan = world.client.post(
+        "/api/v1/pos/scan", json={"barcode": "nope"}, headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
     assert scan.status_code == 404  # authenticated; the barcode is what is unknown
     for email, pw in (("cashier@example.com", "wrong-password"), ("nobody@example.com", password)):
         wrong = world.client.post("/api/v1/auth/token", json={"email": email, "password": pw})
@@ -129,22 +131,37 @@ def test_the_card_secret_gives_a_customer_token_for_that_customer_only(world):
 def test_staff_users_are_created_from_the_command_line_without_prompts(world):
     runner = world.app.test_cli_runner()
     store_id = world.store_ids[1]
-    result = runner.invoke(args=["users", "create", "--role", "cashier", "--store", str(store_id),
-                                 "--email", "till2@example.com", "--password", "a-long-password"])
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--role",
+            "cashier",
+            "--store",
+            str(store_id),
+            "--email",
+            "till2@example.com",
+            "--password",
+            "a-long-password",
+        ]
+    )
     assert result.exit_code == 0, result.output
-    login = world.client.post("/api/v1/auth/token", json={"email": "till2@example.com",
-                                                          "password": "a-long-password"})
+    login = world.client.post("/api/v1/auth/token", json={"email": "till2@example.com", "password": "a-long-password"})
     claims = jwt.decode(login.get_json()["access_token"], options={"verify_signature": False})
     assert claims["store_id"] == store_id and claims["role"] == "cashier"
-    no_store = runner.invoke(args=["users", "create", "--role", "cashier", "--email", "x@example.com",
-                                   "--password", "a-long-password"])
+    no_store = runner.invoke(
+        args=["users", "create", "--role", "cashier", "--email", "x@example.com", "--password", "a-long-password"]
+    )
     assert no_store.exit_code != 0 and "store" in no_store.output
 
 
 @pytest.mark.parametrize("password", ["short", ""])
 def test_weak_passwords_are_refused(world, password):
-    response = world.client.post("/api/v1/users", json={"email": "m2@example.com", "password": password,
-                                                        "role": "marketer"}, headers=world.headers(Role.admin))
+    response = world.client.post(
+        "/api/v1/users",
+        json={"email": "m2@example.com", "password": password, "role": "marketer"},
+        headers=world.headers(Role.admin),
+    )
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["field"] == "password"
 

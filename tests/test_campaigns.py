@@ -46,13 +46,27 @@ def marketer(world):
 def backdate(world, customer_id: int, *, enrolled_days_ago: int, visits_days_ago: list[int], now: datetime) -> None:
     """Make a customer enrolled long ago, with purchases on the given days (before `now`)."""
     with world.database.transaction() as session:
-        session.execute(update(Customer).where(Customer.id == customer_id)
-                        .values(created_at=now - timedelta(days=enrolled_days_ago)))
+        session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id)
+            .values(created_at=now - timedelta(days=enrolled_days_ago))
+        )
         if visits_days_ago:
-            session.execute(insert(Purchase), [
-                {"customer_id": customer_id, "amount": Decimal("5.00"), "currency": "USD", "points_earned": 0,
-                 "refunded_amount": Decimal(0), "points_reversed": 0, "created_at": now - timedelta(days=days)}
-                for days in visits_days_ago])
+            session.execute(
+                insert(Purchase),
+                [
+                    {
+                        "customer_id": customer_id,
+                        "amount": Decimal("5.00"),
+                        "currency": "USD",
+                        "points_earned": 0,
+                        "refunded_amount": Decimal(0),
+                        "points_reversed": 0,
+                        "created_at": now - timedelta(days=days),
+                    }
+                    for days in visits_days_ago
+                ],
+            )
 
 
 def score_now(world, now: datetime, settings: CampaignSettings = SETTINGS) -> None:
@@ -75,14 +89,20 @@ def shoppers(world):
     backdate(world, bob["customer_id"], enrolled_days_ago=200, visits_days_ago=list(range(2, 150, 7)), now=now)
     backdate(world, cy["customer_id"], enrolled_days_ago=100, visits_days_ago=[], now=now)
     with world.database.transaction() as session:
-        session.execute(update(Purchase).where(Purchase.customer_id == ada["customer_id"])
-                        .values(store_id=world.store_ids[0]))
-        session.execute(update(Purchase).where(Purchase.customer_id == bob["customer_id"])
-                        .values(store_id=world.store_ids[1]))
-        session.execute(update(Customer).where(Customer.id == ada["customer_id"])
-                        .values(tier_id=world.tier_ids["Gold"], points_balance=900))
-    assert world.client.put(f"/api/v1/customers/{ada['customer_id']}/tags/VIP",
-                            headers=marketer(world)).get_json()["tags"] == ["vip"]
+        session.execute(
+            update(Purchase).where(Purchase.customer_id == ada["customer_id"]).values(store_id=world.store_ids[0])
+        )
+        session.execute(
+            update(Purchase).where(Purchase.customer_id == bob["customer_id"]).values(store_id=world.store_ids[1])
+        )
+        session.execute(
+            update(Customer)
+            .where(Customer.id == ada["customer_id"])
+            .values(tier_id=world.tier_ids["Gold"], points_balance=900)
+        )
+    assert world.client.put(f"/api/v1/customers/{ada['customer_id']}/tags/VIP", headers=marketer(world)).get_json()[
+        "tags"
+    ] == ["vip"]
     score_now(world, now)
     return {"ada": ada["customer_id"], "bob": bob["customer_id"], "cy": cy["customer_id"]}
 
@@ -111,8 +131,15 @@ RULES_AND_MATCHES = [
     ({"field": "enrolled", "op": "lt", "value": "TODAY-150"}, {"ada", "bob"}),
     ({"field": "tag", "op": "in", "value": ["vip", "gold"]}, {"ada"}),
     ({"field": "tag", "op": "not_in", "value": ["vip"]}, {"bob", "cy"}),
-    ({"any": [{"field": "tag", "op": "eq", "value": "vip"}, {"field": "consent", "channel": "sms", "op": "eq",
-                                                                "value": True}]}, {"ada", "bob"}),
+    (
+        {
+            "any": [
+                {"field": "tag", "op": "eq", "value": "vip"},
+                {"field": "consent", "channel": "sms", "op": "eq", "value": True},
+            ]
+        },
+        {"ada", "bob"},
+    ),
 ]
 
 
@@ -131,8 +158,9 @@ def _fill(rule, world):
 def test_every_rule_field_selects_the_right_customers(world, shoppers):
     names = {customer_id: name for name, customer_id in shoppers.items()}
     for rule, expected in RULES_AND_MATCHES:
-        response = world.client.post("/api/v1/segments/preview", json={"rules": _fill(rule, world)},
-                                     headers=marketer(world))
+        response = world.client.post(
+            "/api/v1/segments/preview", json={"rules": _fill(rule, world)}, headers=marketer(world)
+        )
         assert response.status_code == 200, (rule, response.get_json())
         body = response.get_json()
         assert {names[row["id"]] for row in body["sample"]} == expected, rule
@@ -140,8 +168,12 @@ def test_every_rule_field_selects_the_right_customers(world, shoppers):
 
 
 def test_a_saved_segment_previews_its_count_and_a_sample(world, shoppers):
-    rules = {"all": [{"field": "status", "op": "in", "value": ["lapsing", "active"]},
-                     {"field": "consent", "channel": "sms", "op": "eq", "value": True}]}
+    rules = {
+        "all": [
+            {"field": "status", "op": "in", "value": ["lapsing", "active"]},
+            {"field": "consent", "channel": "sms", "op": "eq", "value": True},
+        ]
+    }
     created = world.client.post("/api/v1/segments", json={"name": "Texts", "rules": rules}, headers=marketer(world))
     assert created.status_code == 201
     preview = world.client.get(f"/api/v1/segments/{created.get_json()['id']}/preview", headers=marketer(world))
@@ -151,20 +183,31 @@ def test_a_saved_segment_previews_its_count_and_a_sample(world, shoppers):
     assert body["sample"][1]["status"] == "lapsing" and body["sample"][1]["tier"] == "Gold"
 
 
-@pytest.mark.parametrize(("rules", "where", "says"), [
-    ({"all": [{"field": "points", "op": "gte", "value": 1}, {"field": "tier", "op": "in", "value": ["Platinum"]}]},
-     "rules.all[1].value", "unknown tier 'Platinum'"),
-    ({"any": [{"field": "colour", "op": "eq", "value": "red"}]}, "rules.any[0].field", "unknown field 'colour'"),
-    ({"field": "points", "op": "like", "value": 3}, "rules.op", "takes the operators"),
-    ({"field": "points", "op": "gte", "value": "many"}, "rules.value", "expected a number"),
-    ({"field": "r_score", "op": "eq", "value": 6}, "rules.value", "between 1 and 5"),
-    ({"field": "status", "op": "eq", "value": "sleepy"}, "rules.value", "unknown status 'sleepy'"),
-    ({"field": "consent", "channel": "fax", "op": "eq", "value": True}, "rules.channel", "unknown channel"),
-    ({"field": "enrolled", "op": "lt", "value": "last tuesday"}, "rules.value", "ISO date"),
-    ({"not": {"all": []}}, "rules.not.all", "non-empty list"),
-    ({"all": [{"field": "store", "op": "eq", "value": 9999}]}, "rules.all[0].value", "no store 9999"),
-    ([1, 2], "rules", "a rule is an object"),
-])
+@pytest.mark.parametrize(
+    ("rules", "where", "says"),
+    [
+        (
+            {
+                "all": [
+                    {"field": "points", "op": "gte", "value": 1},
+                    {"field": "tier", "op": "in", "value": ["Platinum"]},
+                ]
+            },
+            "rules.all[1].value",
+            "unknown tier 'Platinum'",
+        ),
+        ({"any": [{"field": "colour", "op": "eq", "value": "red"}]}, "rules.any[0].field", "unknown field 'colour'"),
+        ({"field": "points", "op": "like", "value": 3}, "rules.op", "takes the operators"),
+        ({"field": "points", "op": "gte", "value": "many"}, "rules.value", "expected a number"),
+        ({"field": "r_score", "op": "eq", "value": 6}, "rules.value", "between 1 and 5"),
+        ({"field": "status", "op": "eq", "value": "sleepy"}, "rules.value", "unknown status 'sleepy'"),
+        ({"field": "consent", "channel": "fax", "op": "eq", "value": True}, "rules.channel", "unknown channel"),
+        ({"field": "enrolled", "op": "lt", "value": "last tuesday"}, "rules.value", "ISO date"),
+        ({"not": {"all": []}}, "rules.not.all", "non-empty list"),
+        ({"all": [{"field": "store", "op": "eq", "value": 9999}]}, "rules.all[0].value", "no store 9999"),
+        ([1, 2], "rules", "a rule is an object"),
+    ],
+)
 def test_an_invalid_rule_is_a_422_naming_it(world, rules, where, says):
     body = problem(world.client.post("/api/v1/segments/preview", json={"rules": rules}, headers=marketer(world)), 422)
     if isinstance(rules, list):  # not even an object: the body's schema says so
@@ -179,12 +222,18 @@ def test_an_invalid_rule_is_a_422_naming_it(world, rules, where, says):
 
 
 def broadcast(**overrides) -> dict:
-    return {"name": "Spring", "rules": {"field": "points", "op": "gte", "value": 0},
-            "channels": ["wallet", "push", "sms"],
-            "templates": {"wallet": {"title": "Spring", "body": "Hi {{ first_name }}"},
-                          "push": "Hi {{ first_name }}, {{ bonus_points }} points for you",
-                          "sms": "Hi {{ first_name }}, {{ bonus_points }} points for you"},
-            "send_at": (utcnow() + timedelta(hours=2)).isoformat(), **overrides}
+    return {
+        "name": "Spring",
+        "rules": {"field": "points", "op": "gte", "value": 0},
+        "channels": ["wallet", "push", "sms"],
+        "templates": {
+            "wallet": {"title": "Spring", "body": "Hi {{ first_name }}"},
+            "push": "Hi {{ first_name }}, {{ bonus_points }} points for you",
+            "sms": "Hi {{ first_name }}, {{ bonus_points }} points for you",
+        },
+        "send_at": (utcnow() + timedelta(hours=2)).isoformat(),
+        **overrides,
+    }
 
 
 def test_a_campaign_is_scheduled_paused_resumed_and_cancelled(world):
@@ -212,8 +261,9 @@ def test_a_campaign_is_scheduled_paused_resumed_and_cancelled(world):
 
 def test_a_cron_campaign_runs_in_the_programs_time_zone_and_shows_in_the_calendar(world):
     headers = marketer(world)
-    campaign = world.client.post("/api/v1/campaigns", json=broadcast(send_at=None, cron="0 9 * * 1"),
-                                 headers=headers).get_json()
+    campaign = world.client.post(
+        "/api/v1/campaigns", json=broadcast(send_at=None, cron="0 9 * * 1"), headers=headers
+    ).get_json()
     scheduled = world.client.post(f"/api/v1/campaigns/{campaign['id']}/schedule", headers=headers).get_json()
     assert scheduled["timezone"] == "America/Los_Angeles"
     at = datetime.fromisoformat(scheduled["next_run_at"])
@@ -226,13 +276,16 @@ def test_a_cron_campaign_runs_in_the_programs_time_zone_and_shows_in_the_calenda
     assert all(not entry["sent"] for entry in calendar)
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"cron": "every tuesday"}, "cron"),
-    ({"templates": {"wallet": "x", "push": "Hi {{ first_name", "sms": "ok"}}, "templates.push"),
-    ({"templates": {"wallet": "x", "push": "Hi {{ unknown_thing }}", "sms": "ok"}}, "templates.push"),
-    ({"reward_id": 9999}, "reward_id"),
-    ({"segment_id": 9999, "rules": None}, "segment_id"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"cron": "every tuesday"}, "cron"),
+        ({"templates": {"wallet": "x", "push": "Hi {{ first_name", "sms": "ok"}}, "templates.push"),
+        ({"templates": {"wallet": "x", "push": "Hi {{ unknown_thing }}", "sms": "ok"}}, "templates.push"),
+        ({"reward_id": 9999}, "reward_id"),
+        ({"segment_id": 9999, "rules": None}, "segment_id"),
+    ],
+)
 def test_a_campaign_that_could_not_be_sent_is_refused_at_once(world, change, field):
     body = {**broadcast(), **change}
     if change.get("cron"):
@@ -252,8 +305,11 @@ def test_campaign_routes_are_for_marketers_and_admins(world):
 
 def _messages(world) -> dict[int, list[tuple[str, dict]]]:
     with world.database.transaction() as session:
-        rows = session.execute(select(Message.customer_id, Message.channel, Message.content)
-                               .where(Message.template.like("campaign:%")).order_by(Message.id)).all()
+        rows = session.execute(
+            select(Message.customer_id, Message.channel, Message.content)
+            .where(Message.template.like("campaign:%"))
+            .order_by(Message.id)
+        ).all()
     found: dict[int, list] = {}
     for customer_id, channel, content in rows:
         found.setdefault(customer_id, []).append((channel, content))
@@ -262,10 +318,12 @@ def _messages(world) -> dict[int, list[tuple[str, dict]]]:
 
 def test_a_due_send_expands_the_segment_into_the_outbox_once_in_batches(world, shoppers):
     headers = marketer(world)
-    extra = [world.enroll(f"Extra {i}", phone=f"+1415555020{i}", consents={"sms": True})["customer_id"]
-             for i in range(3)]
-    campaign = world.client.post("/api/v1/campaigns", json=broadcast(holdout_percent=40, bonus_points=25),
-                                 headers=headers).get_json()
+    extra = [
+        world.enroll(f"Extra {i}", phone=f"+1415555020{i}", consents={"sms": True})["customer_id"] for i in range(3)
+    ]
+    campaign = world.client.post(
+        "/api/v1/campaigns", json=broadcast(holdout_percent=40, bonus_points=25), headers=headers
+    ).get_json()
     world.client.post(f"/api/v1/campaigns/{campaign['id']}/schedule", headers=headers)
     due = datetime.fromisoformat(campaign["send_at"])
     assert tick(database=world.database, now=due - timedelta(minutes=1), settings=SETTINGS)["started"] == 0
@@ -280,10 +338,13 @@ def test_a_due_send_expands_the_segment_into_the_outbox_once_in_batches(world, s
         targets = {t.customer_id: t for t in session.scalars(select(CampaignTarget))}
         run = session.scalar(select(CampaignRun))
         assert session.get(Campaign, campaign["id"]).state == "completed"
-        bonus = dict(session.execute(select(LedgerEntry.customer_id, func.sum(LedgerEntry.points))
-                                     .where(LedgerEntry.kind == EntryKind.bonus,
-                                            LedgerEntry.reason == "campaign: Spring")
-                                     .group_by(LedgerEntry.customer_id)).all())
+        bonus = dict(
+            session.execute(
+                select(LedgerEntry.customer_id, func.sum(LedgerEntry.points))
+                .where(LedgerEntry.kind == EntryKind.bonus, LedgerEntry.reason == "campaign: Spring")
+                .group_by(LedgerEntry.customer_id)
+            ).all()
+        )
     assert set(targets) == set(everyone) and run.targeted == len(everyone) and run.state == "done"
     assert {c for c, t in targets.items() if t.holdout} == held
     messages = _messages(world)
@@ -299,8 +360,11 @@ def test_a_due_send_expands_the_segment_into_the_outbox_once_in_batches(world, s
 
 def test_a_send_whose_segment_stopped_compiling_pauses_its_campaign_and_the_others_go_on(world, shoppers):
     headers = marketer(world)
-    gold = world.client.post("/api/v1/campaigns", json=broadcast(
-        name="Gold only", rules={"field": "tier", "op": "in", "value": ["Gold"]}), headers=headers).get_json()
+    gold = world.client.post(
+        "/api/v1/campaigns",
+        json=broadcast(name="Gold only", rules={"field": "tier", "op": "in", "value": ["Gold"]}),
+        headers=headers,
+    ).get_json()
     everyone = world.client.post("/api/v1/campaigns", json=broadcast(name="Everyone"), headers=headers).get_json()
     for campaign in (gold, everyone):
         assert world.client.post(f"/api/v1/campaigns/{campaign['id']}/schedule", headers=headers).status_code == 200
@@ -327,8 +391,7 @@ def test_results_count_what_the_outbox_did_and_returns_against_the_holdout(world
     headers = marketer(world)
     for i in range(6):
         world.enroll(f"More {i}", phone=f"+1415555030{i}", consents={"sms": True})
-    campaign = world.client.post("/api/v1/campaigns", json=broadcast(holdout_percent=30),
-                                 headers=headers).get_json()
+    campaign = world.client.post("/api/v1/campaigns", json=broadcast(holdout_percent=30), headers=headers).get_json()
     world.client.post(f"/api/v1/campaigns/{campaign['id']}/schedule", headers=headers)
     sent_at = datetime.fromisoformat(campaign["send_at"]) + timedelta(seconds=1)
     tick(database=world.database, now=sent_at, settings=SETTINGS)
@@ -337,21 +400,47 @@ def test_results_count_what_the_outbox_did_and_returns_against_the_holdout(world
         messaged = [t for t in targets if t.message_id]
         held = [t for t in targets if t.holdout]
         # What the workers made of them (their own tests cover how): one of each outcome.
-        outcomes = [(MessageState.delivered, None), (MessageState.failed, None),
-                    (MessageState.suppressed, "quiet hours"), (MessageState.sent, None)]
+        outcomes = [
+            (MessageState.delivered, None),
+            (MessageState.failed, None),
+            (MessageState.suppressed, "quiet hours"),
+            (MessageState.sent, None),
+        ]
         for target, (state, reason) in zip(messaged, outcomes):
             session.execute(update(Message).where(Message.id == target.message_id).values(state=state, reason=reason))
         # The first two messaged and one held-out customer come back within the window, one after it.
         for target, days in ((messaged[0], 2), (messaged[1], 5), (held[0], 3), (messaged[2], 20)):
-            session.execute(insert(Purchase).values(customer_id=target.customer_id, amount=Decimal("10.00"),
-                                                    currency="USD", points_earned=0, refunded_amount=0,
-                                                    points_reversed=0, created_at=sent_at + timedelta(days=days)))
-        session.add(Consent(customer_id=messaged[3].customer_id, channel=Channel.sms, granted=False, source="STOP",
-                            recorded_at=sent_at + timedelta(days=1)))
+            session.execute(
+                insert(Purchase).values(
+                    customer_id=target.customer_id,
+                    amount=Decimal("10.00"),
+                    currency="USD",
+                    points_earned=0,
+                    refunded_amount=0,
+                    points_reversed=0,
+                    created_at=sent_at + timedelta(days=days),
+                )
+            )
+        session.add(
+            Consent(
+                customer_id=messaged[3].customer_id,
+                channel=Channel.sms,
+                granted=False,
+                source="STOP",
+                recorded_at=sent_at + timedelta(days=1),
+            )
+        )
         reward_id = session.scalar(select(Reward.id).limit(1))
         for target, days in ((messaged[0], 2), (messaged[1], 30), (held[0], 4)):  # the second is too late
-            session.add(Redemption(customer_id=target.customer_id, reward_id=reward_id, points=0,
-                                   code=f"R-{target.customer_id}", created_at=sent_at + timedelta(days=days)))
+            session.add(
+                Redemption(
+                    customer_id=target.customer_id,
+                    reward_id=reward_id,
+                    points=0,
+                    code=f"R-{target.customer_id}",
+                    created_at=sent_at + timedelta(days=days),
+                )
+            )
     results = world.client.get(f"/api/v1/campaigns/{campaign['id']}/results?days=14", headers=headers).get_json()
     total = results["total"]
     assert total["targeted"] == len(targets) == 9 and total["held_out"] == len(held)
@@ -393,8 +482,9 @@ def test_a_send_interrupted_between_batches_carries_on_without_repeating(world, 
         customers = session.scalars(select(CampaignTarget.customer_id)).all()
         assert sorted(customers) == sorted(session.scalars(select(Customer.id)).all())
         assert session.scalar(select(CampaignRun.state)) == "done"
-        assert session.scalar(select(func.count(Message.id)).where(Message.template.like("campaign:%"))) == \
-            session.scalar(select(func.count(CampaignTarget.id)).where(CampaignTarget.message_id.is_not(None)))
+        assert session.scalar(
+            select(func.count(Message.id)).where(Message.template.like("campaign:%"))
+        ) == session.scalar(select(func.count(CampaignTarget.id)).where(CampaignTarget.message_id.is_not(None)))
 
 
 def test_scores_and_trends_for_the_dashboard(world, shoppers):

@@ -60,21 +60,37 @@ PUBLIC_BASE_URL = "http://card.test"
 
 
 def open_page(browser, live_server, *, geolocation: dict | None = None, locale: str = "en-US", scripts: bool = True):
-    context = browser.new_context(base_url=live_server, viewport={"width": 390, "height": 844}, is_mobile=True,
-                                  has_touch=True, locale=locale, geolocation=geolocation, timezone_id="Europe/Paris",
-                                  permissions=["geolocation", "notifications"] if geolocation else [],
-                                  java_script_enabled=scripts)
+    context = browser.new_context(
+        base_url=live_server,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        locale=locale,
+        geolocation=geolocation,
+        timezone_id="Europe/Paris",
+        permissions=["geolocation", "notifications"] if geolocation else [],
+        java_script_enabled=scripts,
+    )
     context.set_default_timeout(5_000)
     # The browser reaches public_base_url through the live server, as DNS would send it to the app.
     context.route(PUBLIC_BASE_URL + "/**", lambda route: _through(route, live_server))
     page = context.new_page()
     errors, foreign, broken = [], [], []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("request", lambda request: None if request.url.startswith((live_server + "/", PUBLIC_BASE_URL + "/",
-                                                                       "data:"))
-            else foreign.append(request.url))
-    page.on("response", lambda response: broken.append(response.url)
-            if response.status >= 400 and "/api/" not in response.url else None)
+    page.on(
+        "request",
+        lambda request: (
+            None
+            if request.url.startswith((live_server + "/", PUBLIC_BASE_URL + "/", "data:"))
+            else foreign.append(request.url)
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            broken.append(response.url) if response.status >= 400 and "/api/" not in response.url else None
+        ),
+    )
     return context, page, (errors, foreign, broken)
 
 
@@ -139,9 +155,14 @@ def test_the_card_page_speaks_french(browser, live_server, world, card):
 
 def test_offers_near_me_queues_exactly_one_offer(browser, live_server, world, card, store):
     with world.database.transaction() as session:
-        geo_service.save_offer(session=session, program_id=world.program_id, settings=GeoSettings(),
-                               body=GeoOfferCreate(title="Free cookie", body="Show this at the till",
-                                                   store_ids=[store["id"]], radius_m=150))
+        geo_service.save_offer(
+            session=session,
+            program_id=world.program_id,
+            settings=GeoSettings(),
+            body=GeoOfferCreate(
+                title="Free cookie", body="Show this at the till", store_ids=[store["id"]], radius_m=150
+            ),
+        )
     near = {"latitude": store["latitude"] + 0.0005, "longitude": store["longitude"], "accuracy": 10}  # ~56 m
     context, page, problems = open_page(browser, live_server, geolocation=near)
     page.goto(card_path(card))
@@ -149,8 +170,9 @@ def test_offers_near_me_queues_exactly_one_offer(browser, live_server, world, ca
     expect(page.locator("[data-near-offers] li")).to_have_text(re.compile("Free cookie"))
     expect(page.locator('[data-consent="location"]')).to_be_checked()
     with world.database.transaction() as session:
-        offers = session.scalars(select(Message).where(Message.customer_id == card["customer_id"],
-                                                       Message.template.like("geo-offer:%"))).all()
+        offers = session.scalars(
+            select(Message).where(Message.customer_id == card["customer_id"], Message.template.like("geo-offer:%"))
+        ).all()
     assert [(m.channel, m.content["title"]) for m in offers] == [("push", "Free cookie")]
     close(context, problems)
 
@@ -166,8 +188,7 @@ def test_a_consent_toggle_is_recorded(browser, live_server, world, card):
     close(context, problems)
 
 
-def test_the_push_button_subscribes_with_the_vapid_key_up_to_the_browser(browser, live_server, world, card,
-                                                                        vapid_key):
+def test_the_push_button_subscribes_with_the_vapid_key_up_to_the_browser(browser, live_server, world, card, vapid_key):
     context, page, problems = open_page(browser, live_server, geolocation={"latitude": 0, "longitude": 0})
     page.add_init_script(SPY_ON_SUBSCRIBE)
     page.goto(card_path(card))

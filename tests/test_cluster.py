@@ -38,8 +38,7 @@ def test_a_campaign_survives_losing_the_active_scheduler_and_a_worker(pg_db, tmp
     quiet_push_log()
     private_pem, public_key = vapid_key()
     push = FakePushService(vapid_public_key=public_key).start()
-    cluster = Cluster(pg_db.url, tmp_path, push, private_pem, webs=2, schedulers=2, workers=3,
-                      concurrency=CONCURRENCY)
+    cluster = Cluster(pg_db.url, tmp_path, push, private_pem, webs=2, schedulers=2, workers=3, concurrency=CONCURRENCY)
     try:
         passwords, subscriptions = seed_audience(pg_db.database, push, RECIPIENTS)
         cluster.start()
@@ -83,19 +82,34 @@ def test_a_scheduler_that_loses_its_lock_runs_nothing_more_and_exits(pg_db, tmp_
     try:
         cluster.start()
         leader, standby = cluster.scheduler_nodes
-        until(lambda: sum(job == "campaigns.tick" for job, _ in done_runs(leader)) >= 2, seconds=60,
-              what="the leader to run ticks", alive=[leader])
+        until(
+            lambda: sum(job == "campaigns.tick" for job, _ in done_runs(leader)) >= 2,
+            seconds=60,
+            what="the leader to run ticks",
+            alive=[leader],
+        )
         with pg_db.database.transaction() as session:
-            assert session.scalar(text(
-                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
-                "AND l.classid = :hi AND l.objid = :lo "
-                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
-                {"hi": _ADVISORY_LOCK_ID >> 32, "lo": _ADVISORY_LOCK_ID & 0xFFFFFFFF})
+            assert session.scalar(
+                text(
+                    "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+                    "AND l.classid = :hi AND l.objid = :lo "
+                    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                ),
+                {"hi": _ADVISORY_LOCK_ID >> 32, "lo": _ADVISORY_LOCK_ID & 0xFFFFFFFF},
+            )
         until(leader.exited, seconds=30, what="the old leader to exit")
-        until(lambda: cluster.active_scheduler(pg_db.database) is standby, seconds=30, what="the standby to lead",
-              alive=[standby])
-        until(lambda: sum(job == "campaigns.tick" for job, _ in done_runs(standby)) >= 2, seconds=60,
-              what="the standby to run ticks", alive=[standby])
+        until(
+            lambda: cluster.active_scheduler(pg_db.database) is standby,
+            seconds=30,
+            what="the standby to lead",
+            alive=[standby],
+        )
+        until(
+            lambda: sum(job == "campaigns.tick" for job, _ in done_runs(standby)) >= 2,
+            seconds=60,
+            what="the standby to run ticks",
+            alive=[standby],
+        )
     finally:
         cluster.stop()
 
@@ -117,8 +131,10 @@ def test_web_nodes_share_one_rate_limit_through_redis(pg_db, tmp_path):
         cluster.start()
         assert cluster.redis_url
         limit = int(ENROLL_LIMIT.split()[0])
-        statuses = [requests.post(f"{cluster.web_urls[n % 2]}/api/v1/enroll", json={}, timeout=10).status_code
-                    for n in range(limit + 2)]
+        statuses = [
+            requests.post(f"{cluster.web_urls[n % 2]}/api/v1/enroll", json={}, timeout=10).status_code
+            for n in range(limit + 2)
+        ]
     finally:
         cluster.stop()
     assert 429 not in statuses[:limit] and statuses[limit:] == [429, 429], statuses

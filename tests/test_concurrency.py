@@ -48,11 +48,17 @@ def test_concurrent_redemptions_never_drive_the_balance_negative(shared_world):
     reward_id = world.reward_ids["Free drip coffee"]
     headers = [world.headers(Role.cashier, str(uuid.uuid4())) for _ in range(TILLS)]
 
-    responses = _all_at_once(world, [
-        (lambda client, h=h: client.post("/api/v1/pos/redemptions",
-                                         json={"barcode": card["barcode"], "reward_id": reward_id}, headers=h))
-        for h in headers
-    ])
+    responses = _all_at_once(
+        world,
+        [
+            (
+                lambda client, h=h: client.post(
+                    "/api/v1/pos/redemptions", json={"barcode": card["barcode"], "reward_id": reward_id}, headers=h
+                )
+            )
+            for h in headers
+        ],
+    )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] * 3 + [409] * (TILLS - 3)
     assert world.balance(card["customer_id"]) == 150
@@ -65,12 +71,19 @@ def test_the_same_key_sent_by_many_tills_at_once_earns_once(shared_world):
     world = shared_world
     card = world.enroll()
     headers = world.headers(Role.cashier, "one-sale")
-    responses = _all_at_once(world, [
-        (lambda client: client.post("/api/v1/pos/purchases",
-                                    json={"barcode": card["barcode"], "amount": "10.00", "currency": "USD"},
-                                    headers=headers))
-        for _ in range(TILLS)
-    ])
+    responses = _all_at_once(
+        world,
+        [
+            (
+                lambda client: client.post(
+                    "/api/v1/pos/purchases",
+                    json={"barcode": card["barcode"], "amount": "10.00", "currency": "USD"},
+                    headers=headers,
+                )
+            )
+            for _ in range(TILLS)
+        ],
+    )
     assert {r.status_code for r in responses} == {201}
     assert len({r.get_json()["transaction_id"] for r in responses}) == 1
     assert world.balance(card["customer_id"]) == 150

@@ -28,12 +28,30 @@ def page(browser, live_server):
     problems = []
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     # The API's refusals (a 422 while a rule is half typed) are expected; anything else is not.
-    page.on("console", lambda message: problems.append(f"console: {message.text}")
-            if message.type == "error" and "/api/" not in message.location.get("url", "") else None)
-    page.on("request", lambda request: None if request.url.startswith((live_server + "/", "data:"))
-            else problems.append(f"foreign request: {request.url}"))
-    page.on("response", lambda response: problems.append(f"{response.status}: {response.url}")
-            if response.status >= 400 and "/api/" not in response.url else None)
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}")
+            if message.type == "error" and "/api/" not in message.location.get("url", "")
+            else None
+        ),
+    )
+    page.on(
+        "request",
+        lambda request: (
+            None
+            if request.url.startswith((live_server + "/", "data:"))
+            else problems.append(f"foreign request: {request.url}")
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            problems.append(f"{response.status}: {response.url}")
+            if response.status >= 400 and "/api/" not in response.url
+            else None
+        ),
+    )
     yield page
     context.close()
     assert problems == []
@@ -51,8 +69,9 @@ def test_a_marketer_creates_a_campaign_sees_its_count_and_finds_it_listed(page, 
         card = world.enroll(name)  # 50 points each for signing up
     assert world.purchase(card["barcode"], "12.50").status_code == 201  # Cy: 175 points
     with world.database.transaction() as session:
-        score_program(session=session, program=session.scalar(select(Program)), now=utcnow(),
-                      settings=CampaignSettings())
+        score_program(
+            session=session, program=session.scalar(select(Program)), now=utcnow(), settings=CampaignSettings()
+        )
 
     log_in(page, world)
     expect(page.get_by_test_id("campaigns")).to_be_visible()
@@ -87,7 +106,11 @@ def test_a_marketer_creates_a_campaign_sees_its_count_and_finds_it_listed(page, 
     with world.database.transaction() as session:
         campaign = session.scalar(select(Campaign))
         assert (campaign.name, campaign.state, campaign.channels, campaign.bonus_points) == (
-            "Big spenders", "scheduled", ["push", "sms"], 50)
+            "Big spenders",
+            "scheduled",
+            ["push", "sms"],
+            50,
+        )
         assert campaign.segment.rules == {"all": [{"field": "points", "op": "gte", "value": 100}]}
 
     row.get_by_role("button", name="Pause").click()

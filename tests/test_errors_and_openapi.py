@@ -25,19 +25,35 @@ def test_unknown_paths_and_methods(world):
 
 def test_bodies_that_are_not_json(world):
     headers = world.headers(Role.cashier)
-    body = _assert_problem(world.client.post("/api/v1/pos/scan", data="barcode=1", headers=headers,
-                                             content_type="application/x-www-form-urlencoded"), 415)
+    body = _assert_problem(
+        world.client.post(
+            "/api/v1/pos/scan", data="barcode=1", headers=headers, content_type="application/x-www-form-urlencoded"
+        ),
+        415,
+    )
     assert "application/json" in body["detail"]
-    _assert_problem(world.client.post("/api/v1/pos/scan", data="{", headers=headers,
-                                      content_type="application/json"), 400)
+    _assert_problem(
+        world.client.post("/api/v1/pos/scan", data="{", headers=headers, content_type="application/json"), 400
+    )
     _assert_problem(world.client.post("/api/v1/pos/scan", headers=headers, content_type="application/json"), 400)
     _assert_problem(world.client.post("/api/v1/pos/scan", json=[1, 2], headers=headers), 422)
 
 
 def test_validation_names_every_offending_field(world):
-    body = _assert_problem(world.client.post("/api/v1/enroll", json={
-        "name": "", "email": "not-an-email", "phone": "12", "timezone": "Mars/Olympus",
-        "consents": {"sms": "maybe"}, "surprise": 1}), 422)
+    body = _assert_problem(
+        world.client.post(
+            "/api/v1/enroll",
+            json={
+                "name": "",
+                "email": "not-an-email",
+                "phone": "12",
+                "timezone": "Mars/Olympus",
+                "consents": {"sms": "maybe"},
+                "surprise": 1,
+            },
+        ),
+        422,
+    )
     fields = {error["field"] for error in body["errors"]}
     assert fields == {"name", "email", "phone", "timezone", "consents.sms", "surprise"}
     assert all(error["message"] for error in body["errors"])
@@ -45,18 +61,21 @@ def test_validation_names_every_offending_field(world):
 
 def test_conflicts_and_domain_errors(world):
     world.enroll(email="ada@example.com", phone="+33612345678")
-    body = _assert_problem(world.client.post("/api/v1/enroll", json={"name": "Ada", "email": "ADA@example.com"}),
-                           409)
+    body = _assert_problem(world.client.post("/api/v1/enroll", json={"name": "Ada", "email": "ADA@example.com"}), 409)
     assert body["field"] == "email"
-    body = _assert_problem(world.client.post("/api/v1/enroll", json={"name": "A", "phone": "+33 6 12 34 56 78"}),
-                           409)
+    body = _assert_problem(world.client.post("/api/v1/enroll", json={"name": "A", "phone": "+33 6 12 34 56 78"}), 409)
     assert body["field"] == "phone"
 
 
 def test_references_to_missing_rows_are_422_not_500(world):
-    body = _assert_problem(world.client.post("/api/v1/rewards", json={
-        "name": "Platinum", "kind": "tier_upgrade", "points_cost": 10, "tier_id": 9999},
-        headers=world.headers(Role.admin)), 422)
+    body = _assert_problem(
+        world.client.post(
+            "/api/v1/rewards",
+            json={"name": "Platinum", "kind": "tier_upgrade", "points_cost": 10, "tier_id": 9999},
+            headers=world.headers(Role.admin),
+        ),
+        422,
+    )
     assert body["field"] == "tier_id"
     _assert_problem(world.client.get("/api/v1/stores/9999", headers=world.headers(Role.admin)), 404)
 
@@ -115,8 +134,7 @@ class TestRateLimits:
             assert world.client.post("/api/v1/enroll", json={"name": f"P {n}"}).status_code == 201
         body = _assert_problem(world.client.post("/api/v1/enroll", json={"name": "P 4"}), 429)
         assert "3 per 1 minute" in body["detail"]
-        other_ip = world.client.post("/api/v1/enroll", json={"name": "P 5"},
-                                     environ_base={"REMOTE_ADDR": "10.0.0.9"})
+        other_ip = world.client.post("/api/v1/enroll", json={"name": "P 5"}, environ_base={"REMOTE_ADDR": "10.0.0.9"})
         assert other_ip.status_code == 201
 
 

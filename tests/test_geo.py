@@ -35,33 +35,56 @@ def make_offer(world, **fields) -> int:
     fields.setdefault("body", "Show this at the till")
     fields.setdefault("radius_m", 100)
     with world.database.transaction() as session:
-        offer = service.save_offer(session=session, program_id=world.program_id,
-                                   body=GeoOfferCreate(**fields), settings=SETTINGS)
+        offer = service.save_offer(
+            session=session, program_id=world.program_id, body=GeoOfferCreate(**fields), settings=SETTINGS
+        )
         return offer.id
 
 
 def customer(world, *, location: bool = True, push: bool = True) -> int:
     customer_id = world.enroll("Ada Lovelace", consents={"push": push})["customer_id"]
     with world.database.transaction() as session:
-        record_consents(session=session, customer=session.get(Customer, customer_id),
-                        consents={Channel.location: location}, source="card-page",
-                        disclosure="Use my location to show offers near me.", ip_address=None)
+        record_consents(
+            session=session,
+            customer=session.get(Customer, customer_id),
+            consents={Channel.location: location},
+            source="card-page",
+            disclosure="Use my location to show offers near me.",
+            ip_address=None,
+        )
     return customer_id
 
 
-def ping(world, customer_id: int, point: tuple[float, float], *, at: datetime = MONDAY_NOON_LA,
-         accuracy: float = 0) -> list[int]:
+def ping(
+    world, customer_id: int, point: tuple[float, float], *, at: datetime = MONDAY_NOON_LA, accuracy: float = 0
+) -> list[int]:
     with world.database.transaction() as session:
-        _, deliveries = service.record_ping(session=session, customer_id=customer_id, latitude=point[0],
-                                            longitude=point[1], accuracy_m=accuracy, settings=SETTINGS, now=at)
+        _, deliveries = service.record_ping(
+            session=session,
+            customer_id=customer_id,
+            latitude=point[0],
+            longitude=point[1],
+            accuracy_m=accuracy,
+            settings=SETTINGS,
+            now=at,
+        )
         return [delivery.offer_id for delivery in deliveries]
 
 
 def matches_at(world, point: tuple[float, float], *, accuracy: float = 0, at: datetime = MONDAY_NOON_LA) -> list[int]:
     with world.database.transaction() as session:
-        return [m.offer.id for m in service.matching_offers(
-            session=session, program_id=world.program_id, latitude=point[0], longitude=point[1],
-            accuracy_m=accuracy, now=at, settings=SETTINGS)]
+        return [
+            m.offer.id
+            for m in service.matching_offers(
+                session=session,
+                program_id=world.program_id,
+                latitude=point[0],
+                longitude=point[1],
+                accuracy_m=accuracy,
+                now=at,
+                settings=SETTINGS,
+            )
+        ]
 
 
 def store_point(world, index: int = 0) -> tuple[float, float]:
@@ -72,21 +95,40 @@ def store_point(world, index: int = 0) -> tuple[float, float]:
 
 def queued(world, customer_id: int) -> list[Message]:
     with world.database.transaction() as session:
-        return list(session.scalars(select(Message).where(Message.customer_id == customer_id,
-                                                          Message.template.like("geo-offer:%"))))
+        return list(
+            session.scalars(
+                select(Message).where(Message.customer_id == customer_id, Message.template.like("geo-offer:%"))
+            )
+        )
 
 
 # --- geometry -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("centre", [(45.5265, -122.6842), (0.0, 0.0), (-33.9, 151.2), (78.22, 15.65),
-                                    (89.95, 10.0), (-89.95, 0.0), (0.0, 179.9999), (0.0, -179.9999)])
+
+@pytest.mark.parametrize(
+    "centre",
+    [
+        (45.5265, -122.6842),
+        (0.0, 0.0),
+        (-33.9, 151.2),
+        (78.22, 15.65),
+        (89.95, 10.0),
+        (-89.95, 0.0),
+        (0.0, 179.9999),
+        (0.0, -179.9999),
+    ],
+)
 @pytest.mark.parametrize("bearing", [0, 45, 90, 180, 270])
 def test_the_prefilter_boxes_hold_the_whole_circle(centre, bearing):
     # Any point on the circle (plus the accuracy margin) lies in one of the boxes.
     for reach in (50, 1_000, 40_000):
         edge = offset(centre, reach * 0.9999, bearing)
-        assert any(box.band == fences.band_of(edge[0]) and box.min_lat <= edge[0] <= box.max_lat
-                   and box.min_lon <= edge[1] <= box.max_lon for box in fences.boxes(*centre, reach)), (reach, edge)
+        assert any(
+            box.band == fences.band_of(edge[0])
+            and box.min_lat <= edge[0] <= box.max_lat
+            and box.min_lon <= edge[1] <= box.max_lon
+            for box in fences.boxes(*centre, reach)
+        ), (reach, edge)
 
 
 def test_a_box_over_the_antimeridian_is_split_and_one_over_the_pole_takes_every_longitude():
@@ -98,6 +140,7 @@ def test_a_box_over_the_antimeridian_is_split_and_one_over_the_pole_takes_every_
 
 
 # --- matching at the edges ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("bearing", [0, 90, 225])
 def test_a_metre_inside_matches_and_a_metre_outside_does_not(world, bearing):
@@ -118,8 +161,8 @@ def test_a_fix_vaguer_than_the_limit_never_matches(world):
 
 def test_fences_across_the_antimeridian_match_from_both_sides(world):
     offer_id = make_offer(world, latitude=-17.0, longitude=179.9995, radius_m=300, timezone="Pacific/Fiji")
-    assert matches_at(world, (-17.0, -179.9990)) == [offer_id]   # ~160 m east, over the line
-    assert matches_at(world, (-17.0, -179.9950)) == []           # ~590 m east
+    assert matches_at(world, (-17.0, -179.9990)) == [offer_id]  # ~160 m east, over the line
+    assert matches_at(world, (-17.0, -179.9950)) == []  # ~590 m east
     assert matches_at(world, (-17.0, 179.9980)) == [offer_id]
 
 
@@ -138,31 +181,38 @@ def test_high_latitude_fences(world):
 def test_the_nearest_fence_of_a_multi_store_offer_names_the_store(world):
     offer_id = make_offer(world, store_ids=world.store_ids, radius_m=200)
     with world.database.transaction() as session:
-        match, = service.matching_offers(session=session, program_id=world.program_id,
-                                         latitude=store_point(world, 1)[0], longitude=store_point(world, 1)[1],
-                                         accuracy_m=0, now=MONDAY_NOON_LA, settings=SETTINGS)
+        (match,) = service.matching_offers(
+            session=session,
+            program_id=world.program_id,
+            latitude=store_point(world, 1)[0],
+            longitude=store_point(world, 1)[1],
+            accuracy_m=0,
+            now=MONDAY_NOON_LA,
+            settings=SETTINGS,
+        )
     assert (match.offer.id, match.store_id) == (offer_id, world.store_ids[1])
 
 
 # --- windows in the store's time zone -------------------------------------------------------------
 
+
 def test_days_and_hours_are_the_stores_local_time(world):
     centre = store_point(world)  # Portland: America/Los_Angeles
     offer_id = make_offer(world, store_ids=[world.store_ids[0]], days=[1], start_time="09:00", end_time="17:00")
-    assert matches_at(world, centre, at=datetime(2026, 11, 23, 16, 59, tzinfo=UTC)) == []         # 08:59 Mon
+    assert matches_at(world, centre, at=datetime(2026, 11, 23, 16, 59, tzinfo=UTC)) == []  # 08:59 Mon
     assert matches_at(world, centre, at=datetime(2026, 11, 23, 17, 0, tzinfo=UTC)) == [offer_id]  # 09:00 Mon
     assert matches_at(world, centre, at=datetime(2026, 11, 24, 0, 59, tzinfo=UTC)) == [offer_id]  # 16:59 Mon
     # 01:00 UTC Tuesday is 17:00 Monday in Portland: closed by the hour, not by the UTC day.
     assert matches_at(world, centre, at=datetime(2026, 11, 24, 1, 0, tzinfo=UTC)) == []
-    assert matches_at(world, centre, at=datetime(2026, 11, 24, 18, 0, tzinfo=UTC)) == []          # Tuesday
+    assert matches_at(world, centre, at=datetime(2026, 11, 24, 18, 0, tzinfo=UTC)) == []  # Tuesday
 
 
 def test_a_window_over_midnight_belongs_to_the_day_it_opened(world):
     centre = store_point(world)
     offer_id = make_offer(world, store_ids=[world.store_ids[0]], days=[5], start_time="22:00", end_time="02:00")
-    friday_late = datetime(2026, 11, 28, 7, 30, tzinfo=UTC)     # Fri 23:30 in Portland
+    friday_late = datetime(2026, 11, 28, 7, 30, tzinfo=UTC)  # Fri 23:30 in Portland
     saturday_early = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)  # Sat 01:30, Friday's night
-    saturday_late = datetime(2026, 11, 29, 7, 30, tzinfo=UTC)   # Sat 23:30
+    saturday_late = datetime(2026, 11, 29, 7, 30, tzinfo=UTC)  # Sat 23:30
     assert matches_at(world, centre, at=friday_late) == [offer_id]
     assert matches_at(world, centre, at=saturday_early) == [offer_id]
     assert matches_at(world, centre, at=saturday_late) == []
@@ -170,8 +220,9 @@ def test_a_window_over_midnight_belongs_to_the_day_it_opened(world):
 
 def test_the_active_window_bounds_the_offer(world):
     centre = store_point(world)
-    offer_id = make_offer(world, store_ids=[world.store_ids[0]], starts_at=MONDAY_NOON_LA,
-                          ends_at=MONDAY_NOON_LA + timedelta(hours=1))
+    offer_id = make_offer(
+        world, store_ids=[world.store_ids[0]], starts_at=MONDAY_NOON_LA, ends_at=MONDAY_NOON_LA + timedelta(hours=1)
+    )
     assert matches_at(world, centre, at=MONDAY_NOON_LA - timedelta(seconds=1)) == []
     assert matches_at(world, centre, at=MONDAY_NOON_LA) == [offer_id]
     assert matches_at(world, centre, at=MONDAY_NOON_LA + timedelta(hours=1)) == []
@@ -183,6 +234,7 @@ def test_inactive_offers_do_not_match(world):
 
 
 # --- pings: consent, cooldown, the outbox ---------------------------------------------------------
+
 
 def test_a_ping_inside_queues_the_offer_once_per_cooldown(world):
     customer_id = customer(world)
@@ -214,8 +266,9 @@ def test_the_location_endpoint(world):
     offer_id = make_offer(world, store_ids=[world.store_ids[0]])
     lat, lon = store_point(world)
     headers = world.headers(Role.customer, customer_id=customer_id)
-    response = world.client.post("/api/v1/me/location", json={"latitude": lat, "longitude": lon, "accuracy": 10},
-                                 headers=headers)
+    response = world.client.post(
+        "/api/v1/me/location", json={"latitude": lat, "longitude": lon, "accuracy": 10}, headers=headers
+    )
     assert response.status_code == 200, response.get_json()
     assert [offer["id"] for offer in response.get_json()["offers"]] == [offer_id]
     # A phone watching its position is throttled per customer.
@@ -223,16 +276,20 @@ def test_the_location_endpoint(world):
     assert again.status_code == 429 and again.mimetype == "application/problem+json"
     bad = world.client.post("/api/v1/me/location", json={"latitude": 91, "longitude": lon}, headers=headers)
     assert bad.status_code == 422 and bad.mimetype == "application/problem+json"
-    staff = world.client.post("/api/v1/me/location", json={"latitude": lat, "longitude": lon},
-                              headers=world.headers(Role.marketer))
+    staff = world.client.post(
+        "/api/v1/me/location", json={"latitude": lat, "longitude": lon}, headers=world.headers(Role.marketer)
+    )
     assert staff.status_code == 403
 
 
 def test_the_location_endpoint_refuses_without_consent(world):
     customer_id = customer(world, location=False)
     lat, lon = store_point(world)
-    response = world.client.post("/api/v1/me/location", json={"latitude": lat, "longitude": lon},
-                                 headers=world.headers(Role.customer, customer_id=customer_id))
+    response = world.client.post(
+        "/api/v1/me/location",
+        json={"latitude": lat, "longitude": lon},
+        headers=world.headers(Role.customer, customer_id=customer_id),
+    )
     assert response.status_code == 403 and response.mimetype == "application/problem+json"
 
 
@@ -249,18 +306,28 @@ def test_raw_positions_are_deleted_after_the_retention_period(world):
 
 # --- offer CRUD -----------------------------------------------------------------------------------
 
+
 def test_staff_manage_offers_and_their_fences_follow(world):
     headers = world.headers(Role.marketer)
-    body = {"title": "Happy hour", "body": "Half price", "store_ids": world.store_ids[:2], "radius_m": 120,
-            "days": [1, 2], "start_time": "15:00", "end_time": "17:00", "channels": ["push", "wallet"]}
+    body = {
+        "title": "Happy hour",
+        "body": "Half price",
+        "store_ids": world.store_ids[:2],
+        "radius_m": 120,
+        "days": [1, 2],
+        "start_time": "15:00",
+        "end_time": "17:00",
+        "channels": ["push", "wallet"],
+    }
     created = world.client.post("/api/v1/geo-offers", json=body, headers=headers)
     assert created.status_code == 201, created.get_json()
     offer = created.get_json()
     assert offer["store_ids"] == world.store_ids[:2] and offer["channels"] == ["push", "wallet"]
     with world.database.transaction() as session:
         assert {f.store_id for f in session.scalars(select(GeoFence))} == set(world.store_ids[:2])
-    replaced = world.client.put(f"/api/v1/geo-offers/{offer['id']}", json={**body, "store_ids": world.store_ids[2:]},
-                                headers=headers)
+    replaced = world.client.put(
+        f"/api/v1/geo-offers/{offer['id']}", json={**body, "store_ids": world.store_ids[2:]}, headers=headers
+    )
     assert replaced.status_code == 200
     with world.database.transaction() as session:
         assert {f.store_id for f in session.scalars(select(GeoFence))} == set(world.store_ids[2:])
@@ -271,8 +338,16 @@ def test_staff_manage_offers_and_their_fences_follow(world):
         assert session.scalar(select(func.count()).select_from(GeoFence)) == 0
 
 
-@pytest.mark.parametrize("change", [{"latitude": 1.0, "longitude": 2.0}, {"store_ids": []}, {"days": [8]},
-                                    {"start_time": "25:00", "end_time": "10:00"}, {"radius_m": 0}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"latitude": 1.0, "longitude": 2.0},
+        {"store_ids": []},
+        {"days": [8]},
+        {"start_time": "25:00", "end_time": "10:00"},
+        {"radius_m": 0},
+    ],
+)
 def test_invalid_offers_are_refused(world, change):
     body = {"title": "x", "store_ids": world.store_ids[:1], "radius_m": 100, **change}
     response = world.client.post("/api/v1/geo-offers", json=body, headers=world.headers(Role.admin))
@@ -289,17 +364,27 @@ def test_cashiers_and_customers_may_not_manage_offers(world):
 def test_the_card_page_records_each_consent_toggle(world):
     customer_id = customer(world, location=False, push=False)
     headers = world.headers(Role.customer, customer_id=customer_id)
-    response = world.client.put("/api/v1/me/consents", headers=headers, json={
-        "consents": {"location": True, "push": True}, "disclosure": "Use my location to show offers near me."})
+    response = world.client.put(
+        "/api/v1/me/consents",
+        headers=headers,
+        json={"consents": {"location": True, "push": True}, "disclosure": "Use my location to show offers near me."},
+    )
     assert response.status_code == 200, response.get_json()
-    assert response.get_json()["consents"] | {"sms": None} == {"push": True, "location": True, "sms": None,
-                                                             "email": False, "voice": False}
-    off = world.client.put("/api/v1/me/consents", headers=headers,
-                           json={"consents": {"push": False}, "disclosure": "Offers on this phone"})
+    assert response.get_json()["consents"] | {"sms": None} == {
+        "push": True,
+        "location": True,
+        "sms": None,
+        "email": False,
+        "voice": False,
+    }
+    off = world.client.put(
+        "/api/v1/me/consents", headers=headers, json={"consents": {"push": False}, "disclosure": "Offers on this phone"}
+    )
     assert off.get_json()["consents"]["push"] is False
     assert ping(world, customer_id, (1.0, 1.0)) == []  # the location opt-in now counts
     empty = world.client.put("/api/v1/me/consents", headers=headers, json={"consents": {"push": True}})
     assert empty.status_code == 422 and empty.mimetype == "application/problem+json"
-    unknown = world.client.put("/api/v1/me/consents", headers=headers,
-                               json={"consents": {"fax": True}, "disclosure": "x"})
+    unknown = world.client.put(
+        "/api/v1/me/consents", headers=headers, json={"consents": {"fax": True}, "disclosure": "x"}
+    )
     assert unknown.status_code == 422

@@ -27,8 +27,11 @@ class FakeNominatim(BaseHTTPRequestHandler):
         query = parse_qs(urlparse(self.path).query)
         FakeNominatim.user_agents.append(self.headers.get("User-Agent", ""))
         place = PLACES.get(query.get("q", [""])[0])
-        body = [] if place is None or urlparse(self.path).path != "/search" else [
-            {"lat": str(place[0]), "lon": str(place[1]), "display_name": query["q"][0], "place_id": 1}]
+        body = (
+            []
+            if place is None or urlparse(self.path).path != "/search"
+            else [{"lat": str(place[0]), "lon": str(place[1]), "display_name": query["q"][0], "place_id": 1}]
+        )
         payload = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -59,9 +62,15 @@ def closed_port() -> int:
 
 
 def geo_settings(domain: str, **extra) -> GeoSettings:
-    return GeoSettings(geocoder="nominatim", nominatim_domain=domain, nominatim_scheme="http",
-                       geocoder_min_delay_seconds=0, geocoder_timeout_seconds=2,
-                       geocoder_user_agent="pointcard-tests/1.0", **extra)
+    return GeoSettings(
+        geocoder="nominatim",
+        nominatim_domain=domain,
+        nominatim_scheme="http",
+        geocoder_min_delay_seconds=0,
+        geocoder_timeout_seconds=2,
+        geocoder_user_agent="pointcard-tests/1.0",
+        **extra,
+    )
 
 
 def test_nominatim_geocodes_with_our_user_agent(nominatim):
@@ -78,8 +87,6 @@ def test_without_a_network_the_error_says_so():
         geocoder.locate("1 Rue de Rivoli, Paris")
 
 
-
-
 def write_csv(tmp_path, text: str):
     path = tmp_path / "stores.csv"
     path.write_text(text)
@@ -92,16 +99,19 @@ def run_import(app, path):
 
 def store_names(world) -> list[str]:
     with world.database.transaction() as session:
-        return list(session.scalars(select(Store.name).order_by(Store.id)))[len(world.store_ids):]
+        return list(session.scalars(select(Store.name).order_by(Store.id)))[len(world.store_ids) :]
 
 
 def test_the_import_keeps_good_rows_and_reports_bad_ones_by_line(app, world, tmp_path):
-    path = write_csv(tmp_path, "name,address,latitude,longitude,timezone\n"
-                               "Louvre,1 Rue de Rivoli,48.8606,2.3376,Europe/Paris\n"
-                               "Nowhere,,,,Europe/Paris\n"
-                               "Bad zone,x,48.1,2.1,Mars/Olympus\n"
-                               "Too far north,x,91,2.1,Europe/Paris\n"
-                               "Lyon,Place Bellecour,45.7578,4.8320,Europe/Paris\n")
+    path = write_csv(
+        tmp_path,
+        "name,address,latitude,longitude,timezone\n"
+        "Louvre,1 Rue de Rivoli,48.8606,2.3376,Europe/Paris\n"
+        "Nowhere,,,,Europe/Paris\n"
+        "Bad zone,x,48.1,2.1,Mars/Olympus\n"
+        "Too far north,x,91,2.1,Europe/Paris\n"
+        "Lyon,Place Bellecour,45.7578,4.8320,Europe/Paris\n",
+    )
     result = run_import(app, path)
     assert result.exit_code == 1
     assert "2 stores imported, 3 rows refused" in result.stdout
@@ -117,14 +127,28 @@ def settings_overrides(request):
     return getattr(request, "param", {})
 
 
-@pytest.mark.parametrize("settings_overrides", [{"geo": {"geocoder": "nominatim", "nominatim_scheme": "http",
-                                                         "geocoder_min_delay_seconds": 0,
-                                                         "geocoder_timeout_seconds": 2}}], indirect=True)
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "geo": {
+                "geocoder": "nominatim",
+                "nominatim_scheme": "http",
+                "geocoder_min_delay_seconds": 0,
+                "geocoder_timeout_seconds": 2,
+            }
+        }
+    ],
+    indirect=True,
+)
 def test_the_import_geocodes_rows_without_coordinates(app, world, tmp_path, nominatim):
     app.extensions["settings"].geo.nominatim_domain = nominatim
-    path = write_csv(tmp_path, "name,address,latitude,longitude,timezone\n"
-                               "Rivoli,\"1 Rue de Rivoli, Paris\",,,Europe/Paris\n"
-                               "Unknown,\"Nowhere street\",,,Europe/Paris\n")
+    path = write_csv(
+        tmp_path,
+        "name,address,latitude,longitude,timezone\n"
+        'Rivoli,"1 Rue de Rivoli, Paris",,,Europe/Paris\n'
+        'Unknown,"Nowhere street",,,Europe/Paris\n',
+    )
     result = run_import(app, path)
     assert "1 stores imported, 1 rows refused" in result.stdout
     assert "line 3: No place found for the address 'Nowhere street'." in result.stderr
@@ -133,8 +157,11 @@ def test_the_import_geocodes_rows_without_coordinates(app, world, tmp_path, nomi
         assert (rivoli.latitude, rivoli.longitude) == pytest.approx((48.8556, 2.3522))
 
 
-@pytest.mark.parametrize("settings_overrides", [{"geo": {"geocoder": "nominatim", "nominatim_scheme": "http",
-                                                         "geocoder_timeout_seconds": 2}}], indirect=True)
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"geo": {"geocoder": "nominatim", "nominatim_scheme": "http", "geocoder_timeout_seconds": 2}}],
+    indirect=True,
+)
 def test_the_import_says_when_the_geocoder_is_unreachable(app, world, tmp_path):
     app.extensions["settings"].geo.nominatim_domain = f"127.0.0.1:{closed_port()}"
     path = write_csv(tmp_path, "name,address,latitude,longitude,timezone\nRivoli,1 Rue de Rivoli,,,Europe/Paris\n")

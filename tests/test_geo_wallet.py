@@ -36,8 +36,13 @@ def test_the_pass_shows_the_open_offer_of_a_store_near_it(world):
     card = world.enroll(name="Ada Lovelace", email="ada@example.com")
     world.purchase(card["barcode"], "20.00")  # at the Pearl District
     create_offer(world, store_ids=[world.store_ids[0]])
-    create_offer(world, title="Over", store_ids=[world.store_ids[1]], starts_at="2020-01-01T00:00:00Z",
-                 ends_at="2020-01-02T00:00:00Z")
+    create_offer(
+        world,
+        title="Over",
+        store_ids=[world.store_ids[1]],
+        starts_at="2020-01-01T00:00:00Z",
+        ends_at="2020-01-02T00:00:00Z",
+    )
     texts = relevant_texts(world, card)
     assert texts[45.5265] == "Free cookie: Show this at the till"
     assert texts[45.559] == "Pointcard Coffee, Alberta is nearby"

@@ -26,15 +26,27 @@ def _customer(world, now=JAN, **fields):
 
 def _buy(world, customer_id, amount, now):
     with world.database.transaction() as session:
-        purchase, _ = record_purchase(session=session, customer_id=customer_id, amount=Decimal(amount),
-                                      currency="USD", store=None, cashier_id=None, limits=LIMITS, now=now)
+        purchase, _ = record_purchase(
+            session=session,
+            customer_id=customer_id,
+            amount=Decimal(amount),
+            currency="USD",
+            store=None,
+            cashier_id=None,
+            limits=LIMITS,
+            now=now,
+        )
         return purchase.id
 
 
 def _entries(world, customer_id):
     with world.database.transaction() as session:
-        return [(e.kind, e.points) for e in session.scalars(
-            select(LedgerEntry).where(LedgerEntry.customer_id == customer_id).order_by(LedgerEntry.id))]
+        return [
+            (e.kind, e.points)
+            for e in session.scalars(
+                select(LedgerEntry).where(LedgerEntry.customer_id == customer_id).order_by(LedgerEntry.id)
+            )
+        ]
 
 
 def _consistent(world, customer_id) -> int:
@@ -52,8 +64,14 @@ def test_redemptions_spend_the_oldest_points_and_expiry_takes_only_what_is_left_
     _buy(world, customer_id, "10.00", JAN + timedelta(days=1))  # 100 points, expire Jan 11 2026
     _buy(world, customer_id, "30.00", JAN + timedelta(days=60))  # 300 points, expire Mar 2026
     with world.database.transaction() as session:
-        redeem_reward(session=session, customer_id=customer_id, reward_id=world.reward_ids["Free drip coffee"],
-                      store_id=None, cashier_id=None, now=JAN + timedelta(days=90))  # -300: 50 + 100 + 150
+        redeem_reward(
+            session=session,
+            customer_id=customer_id,
+            reward_id=world.reward_ids["Free drip coffee"],
+            store_id=None,
+            cashier_id=None,
+            now=JAN + timedelta(days=90),
+        )  # -300: 50 + 100 + 150
     assert _consistent(world, customer_id) == 150
 
     expire_points(database=world.database, now=datetime(2026, 1, 12, tzinfo=UTC))
@@ -81,16 +99,27 @@ def test_a_refund_of_spent_points_leaves_a_debt_that_the_next_earning_pays_first
     customer_id = _customer(world)
     purchase_id = _buy(world, customer_id, "30.00", JAN)  # 350 in total
     with world.database.transaction() as session:
-        redeem_reward(session=session, customer_id=customer_id, reward_id=world.reward_ids["Free drip coffee"],
-                      store_id=None, cashier_id=None, now=JAN)
-        refund_purchase(session=session, purchase_id=purchase_id, amount=None, cashier_id=None, store_id=None,
-                        now=JAN)
+        redeem_reward(
+            session=session,
+            customer_id=customer_id,
+            reward_id=world.reward_ids["Free drip coffee"],
+            store_id=None,
+            cashier_id=None,
+            now=JAN,
+        )
+        refund_purchase(session=session, purchase_id=purchase_id, amount=None, cashier_id=None, store_id=None, now=JAN)
     assert _consistent(world, customer_id) == -250
     _buy(world, customer_id, "40.00", JAN + timedelta(days=1))
     assert _consistent(world, customer_id) == 150
     with world.database.transaction() as session, pytest.raises(InsufficientPoints):
-        redeem_reward(session=session, customer_id=customer_id, reward_id=world.reward_ids["Free drip coffee"],
-                      store_id=None, cashier_id=None, now=JAN + timedelta(days=1))
+        redeem_reward(
+            session=session,
+            customer_id=customer_id,
+            reward_id=world.reward_ids["Free drip coffee"],
+            store_id=None,
+            cashier_id=None,
+            now=JAN + timedelta(days=1),
+        )
 
 
 def test_partial_refunds_add_up_to_exactly_the_points_earned(world):
@@ -99,8 +128,9 @@ def test_partial_refunds_add_up_to_exactly_the_points_earned(world):
     reversed_points = []
     with world.database.transaction() as session:
         for part in ("3.33", "3.33", "3.34"):
-            _, points = refund_purchase(session=session, purchase_id=purchase_id, amount=Decimal(part),
-                                        cashier_id=None, store_id=None, now=JAN)
+            _, points = refund_purchase(
+                session=session, purchase_id=purchase_id, amount=Decimal(part), cashier_id=None, store_id=None, now=JAN
+            )
             reversed_points.append(points)
     assert sum(reversed_points) == 100
     assert _consistent(world, customer_id) == 50
@@ -109,8 +139,14 @@ def test_partial_refunds_add_up_to_exactly_the_points_earned(world):
 def test_staff_adjustments_are_entries_with_their_reason(world):
     customer_id = _customer(world)
     with world.database.transaction() as session:
-        adjust_points(session=session, customer_id=customer_id, points=-80, reason="duplicate signup",
-                      staff_user_id=world.staff[next(iter(world.staff))].id, now=JAN)
+        adjust_points(
+            session=session,
+            customer_id=customer_id,
+            points=-80,
+            reason="duplicate signup",
+            staff_user_id=world.staff[next(iter(world.staff))].id,
+            now=JAN,
+        )
     assert _consistent(world, customer_id) == -30
     with world.database.transaction() as session:
         entry = session.scalars(select(LedgerEntry).order_by(LedgerEntry.id.desc())).first()

@@ -26,23 +26,48 @@ CONCURRENCY = 8
 
 def queue_many(database, count: int) -> None:
     now = utcnow()
-    rows = [{"channel": CHANNEL, "template": "", "content": {"n": n}, "dedupe_key": f"crash-{n}",
-             "marketing": False, "state": MessageState.queued, "not_before": now, "attempts": 0, "details": {},
-             "created_at": now} for n in range(count)]
+    rows = [
+        {
+            "channel": CHANNEL,
+            "template": "",
+            "content": {"n": n},
+            "dedupe_key": f"crash-{n}",
+            "marketing": False,
+            "state": MessageState.queued,
+            "not_before": now,
+            "attempts": 0,
+            "details": {},
+            "created_at": now,
+        }
+        for n in range(count)
+    ]
     with database.transaction() as session:
         session.execute(insert(Message), rows)
 
 
 def start_worker(url: str, database_url: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "POINTCARD_ENV": "test",
-           "POINTCARD_SECRET_KEY": "crash-test-secret-" + "0123456789abcdef" * 4,
-           "POINTCARD_MESSAGING__BATCH_SIZE": "200", "POINTCARD_MESSAGING__CONCURRENCY": str(CONCURRENCY),
-           "POINTCARD_MESSAGING__LEASE_SECONDS": "4", "POINTCARD_MESSAGING__SEND_TIMEOUT_SECONDS": "2.5",
-           "POINTCARD_MESSAGING__PUSH_TIMEOUT_SECONDS": "2", "POINTCARD_MESSAGING__TWILIO_TIMEOUT_SECONDS": "2",
-           "POINTCARD_MESSAGING__IDLE_SECONDS": "0.1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+        "POINTCARD_ENV": "test",
+        "POINTCARD_SECRET_KEY": "crash-test-secret-" + "0123456789abcdef" * 4,
+        "POINTCARD_MESSAGING__BATCH_SIZE": "200",
+        "POINTCARD_MESSAGING__CONCURRENCY": str(CONCURRENCY),
+        "POINTCARD_MESSAGING__LEASE_SECONDS": "4",
+        "POINTCARD_MESSAGING__SEND_TIMEOUT_SECONDS": "2.5",
+        "POINTCARD_MESSAGING__PUSH_TIMEOUT_SECONDS": "2",
+        "POINTCARD_MESSAGING__TWILIO_TIMEOUT_SECONDS": "2",
+        "POINTCARD_MESSAGING__IDLE_SECONDS": "0.1",
+    }
     with log.open("wb") as output:
-        return subprocess.Popen([sys.executable, "-m", "tests.fakes.worker", url], cwd=ROOT, env=env,
-                                stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.worker", url],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def until(condition, *, seconds: float, what: str) -> None:
@@ -98,6 +123,8 @@ def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(pg_db, tm
     assert {tuple(provider.senders[m]) for m in resent} == {(str(victim.pid), str(survivor.pid))}
     attempts = Counter(attempt for _, _, _, attempt in rows)
     assert attempts[2] >= len(resent)
-    print(f"\n{MESSAGES} messages; killed a worker with {provider.in_flight[str(victim.pid)]} sends in flight; "
-          f"{len(resent)} resent under the same idempotency key; {attempts[2]} rows re-leased; "
-          f"{held - started:.1f} s to the kill, {finished - held:.1f} s after it")
+    print(
+        f"\n{MESSAGES} messages; killed a worker with {provider.in_flight[str(victim.pid)]} sends in flight; "
+        f"{len(resent)} resent under the same idempotency key; {attempts[2]} rows re-leased; "
+        f"{held - started:.1f} s to the kill, {finished - held:.1f} s after it"
+    )

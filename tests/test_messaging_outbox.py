@@ -34,19 +34,34 @@ def drain(world, senders, **kwargs) -> int:
 
 def set_lease_expired(world) -> None:
     with world.database.transaction() as session:
-        session.execute(text("UPDATE messages SET lease_until = :t WHERE state = 'sending'"),
-                        {"t": utcnow() - timedelta(seconds=1)})
+        session.execute(
+            text("UPDATE messages SET lease_until = :t WHERE state = 'sending'"), {"t": utcnow() - timedelta(seconds=1)}
+        )
 
 
 # --- the outbox itself (transactional channels: no consent, no quiet hours) ---------------------
 
+
 def test_the_outbox_sends_each_message_once_and_reclaims_abandoned_ones(world):
     card = world.enroll()
     with world.database.transaction() as session:
-        ids = [enqueue(session=session, customer_id=card["customer_id"], channel="receipts", content={"k": key},
-                       dedupe_key=f"{card['customer_id']}:{key}") for key in ("welcome", "welcome", "offer-1")]
-        enqueue(session=session, customer_id=card["customer_id"], channel="alerts", content={"k": "abandoned"},
-                dedupe_key="abandoned")
+        ids = [
+            enqueue(
+                session=session,
+                customer_id=card["customer_id"],
+                channel="receipts",
+                content={"k": key},
+                dedupe_key=f"{card['customer_id']}:{key}",
+            )
+            for key in ("welcome", "welcome", "offer-1")
+        ]
+        enqueue(
+            session=session,
+            customer_id=card["customer_id"],
+            channel="alerts",
+            content={"k": "abandoned"},
+            dedupe_key="abandoned",
+        )
     assert ids[1] is None and ids[0] != ids[2]  # the same key again adds nothing
     # A worker claims one row and dies before sending it.
     with world.database.transaction() as session:
@@ -84,7 +99,7 @@ def test_a_failing_provider_is_retried_with_growing_backoff_then_given_up(world)
                 session.execute(text("UPDATE messages SET not_before = :t"), {"t": utcnow() - timedelta(seconds=1)})
     assert message(world.database, message_id).state is MessageState.failed
     # 2 s doubling, each with jitter between half and one and a half times.
-    assert all(2 ** i * 2 * 0.5 - 0.1 <= d <= 2 ** i * 2 * 1.5 + 0.1 for i, d in enumerate(delays))
+    assert all(2**i * 2 * 0.5 - 0.1 <= d <= 2**i * 2 * 1.5 + 0.1 for i, d in enumerate(delays))
 
 
 def test_retry_after_is_honoured_and_progress_kept(world):
@@ -141,20 +156,29 @@ def test_a_row_the_provider_already_reported_on_is_not_sent_again(world):
 
 # --- rendering ---------------------------------------------------------------------------------
 
+
 def test_marketing_is_rendered_at_enqueue_with_the_customers_fields(world):
     customer_id = customer(world, "Grace Hopper")
-    message_id = queue(world.database, customer_id=customer_id, channel="sms", key="offer",
-                       content={"body": "Hi {{ first_name }}, {{ points }} points at {{ program }}: {{ deal }}"},
-                       variables={"deal": "2 for 1"})
+    message_id = queue(
+        world.database,
+        customer_id=customer_id,
+        channel="sms",
+        key="offer",
+        content={"body": "Hi {{ first_name }}, {{ points }} points at {{ program }}: {{ deal }}"},
+        variables={"deal": "2 for 1"},
+    )
     body = message(world.database, message_id).content["body"]
     assert body == "Hi Grace, 50 points at Pointcard Coffee: 2 for 1 Reply STOP to opt out."
 
 
-@pytest.mark.parametrize("template, complaint", [
-    ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "unsafe"),
-    ("{{ no_such_field }}", "undefined"),
-    ("{% for %}", "Expected an expression"),
-])
+@pytest.mark.parametrize(
+    "template, complaint",
+    [
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "unsafe"),
+        ("{{ no_such_field }}", "undefined"),
+        ("{% for %}", "Expected an expression"),
+    ],
+)
 def test_templates_run_in_a_sandbox_and_strictly(world, template, complaint):
     customer_id = customer(world)
     with pytest.raises(MessageRejected, match=complaint):
@@ -167,11 +191,21 @@ def test_a_text_over_the_segment_cap_is_refused_at_enqueue(world):
     limit = settings_of(world).sms_max_segments
     queue(world.database, customer_id=customer_id, channel="sms", key="ok", content={"body": "x" * (153 * limit - 23)})
     with pytest.raises(MessageRejected, match=f"{limit + 1} GSM-7 segments"):
-        queue(world.database, customer_id=customer_id, channel="sms", key="long",
-              content={"body": "x" * (153 * limit - 22)})
+        queue(
+            world.database,
+            customer_id=customer_id,
+            channel="sms",
+            key="long",
+            content={"body": "x" * (153 * limit - 22)},
+        )
     with pytest.raises(MessageRejected, match="UCS-2"):  # one emoji makes the whole text UCS-2
-        queue(world.database, customer_id=customer_id, channel="sms", key="emoji",
-              content={"body": "🎉" + "x" * (67 * limit)})
+        queue(
+            world.database,
+            customer_id=customer_id,
+            channel="sms",
+            key="emoji",
+            content={"body": "🎉" + "x" * (67 * limit)},
+        )
 
 
 def test_marketing_needs_a_customer(world):
@@ -181,13 +215,20 @@ def test_marketing_needs_a_customer(world):
 
 # --- consent -----------------------------------------------------------------------------------
 
+
 def test_marketing_without_an_opt_in_is_suppressed_with_the_reason(world):
     opted_in, silent = customer(world, "Ada Lovelace"), customer(world, "Alan Turing", consents=())
     blank = customer(world, "Edsger Dijkstra", consents=())
     with world.database.transaction() as session:
         # The API refuses this at enrolment; consents imported from elsewhere are checked at send time.
-        record_consents(session=session, customer=session.get(Customer, blank), consents={Channel.push: True},
-                        source="import", disclosure="", ip_address=None)
+        record_consents(
+            session=session,
+            customer=session.get(Customer, blank),
+            consents={Channel.push: True},
+            source="import",
+            disclosure="",
+            ip_address=None,
+        )
     sender = RecordingSender()
     for who in (opted_in, silent, blank):
         queue(world.database, customer_id=who, channel="push", key=f"offer-{who}", content={"title": "Offer"})
@@ -206,8 +247,14 @@ def test_consent_is_checked_when_sending_not_when_queueing(world):
     customer_id = customer(world)
     message_id = queue(world.database, customer_id=customer_id, channel="sms", key="x", content={"body": "Offer"})
     with world.database.transaction() as session:
-        record_consents(session=session, customer=session.get(Customer, customer_id), consents={Channel.sms: False},
-                        source="card-page", disclosure="", ip_address=None)
+        record_consents(
+            session=session,
+            customer=session.get(Customer, customer_id),
+            consents={Channel.sms: False},
+            source="card-page",
+            disclosure="",
+            ip_address=None,
+        )
     sender = RecordingSender()
     drain(world, {"sms": sender})
     row = message(world.database, message_id)
@@ -221,19 +268,32 @@ def test_a_transactional_channel_can_carry_a_marketing_message(world):
     with_push, without = customer(world), customer(world, "Alan Turing", consents=("sms",))
     for who in (with_push, without):
         queue(world.database, customer_id=who, channel="wallet_test", key=f"patch-{who}", content={"op": "patch"})
-        queue(world.database, customer_id=who, channel="wallet_test", key=f"offer-{who}", content={"op": "message"},
-              marketing=True, consent=Channel.push)
+        queue(
+            world.database,
+            customer_id=who,
+            channel="wallet_test",
+            key=f"offer-{who}",
+            content={"op": "message"},
+            marketing=True,
+            consent=Channel.push,
+        )
     drain(world, {"wallet_test": RecordingSender()})
     states = {(m.customer_id, m.content["op"]): m.state for m in messages(world.database)}
-    assert states == {(with_push, "patch"): MessageState.sent, (with_push, "message"): MessageState.sent,
-                      (without, "patch"): MessageState.sent, (without, "message"): MessageState.suppressed}
+    assert states == {
+        (with_push, "patch"): MessageState.sent,
+        (with_push, "message"): MessageState.sent,
+        (without, "patch"): MessageState.sent,
+        (without, "message"): MessageState.suppressed,
+    }
 
 
 # --- frequency caps ------------------------------------------------------------------------------
 
+
 def test_frequency_caps_per_channel_and_in_all(world):
-    capped = MessagingSettings(quiet_hours=ALL_DAY, frequency_caps={"sms": {"count": 2, "hours": 24}},
-                               total_cap={"count": 3, "hours": 24})
+    capped = MessagingSettings(
+        quiet_hours=ALL_DAY, frequency_caps={"sms": {"count": 2, "hours": 24}}, total_cap={"count": 3, "hours": 24}
+    )
     customer_id = customer(world)
     for n in range(3):
         queue(world.database, customer_id=customer_id, channel="sms", key=f"sms-{n}", content={"body": f"sms {n}"})
@@ -243,7 +303,8 @@ def test_frequency_caps_per_channel_and_in_all(world):
     drain_once(database=world.database, senders={"sms": sender, "push": sender}, settings=capped)
     states = [(m.channel, m.state, m.reason) for m in messages(world.database)]
     assert states == [
-        ("sms", MessageState.sent, None), ("sms", MessageState.sent, None),
+        ("sms", MessageState.sent, None),
+        ("sms", MessageState.sent, None),
         ("sms", MessageState.suppressed, "frequency cap: 2 sms messages per 24 h"),
         ("push", MessageState.sent, None),
         ("push", MessageState.suppressed, "frequency cap: 3 marketing messages in all per 24 h"),
@@ -262,17 +323,28 @@ WINTER_AFTERNOON_UTC = datetime(2026, 1, 15, 14, 0, tzinfo=UTC)  # a Thursday
 
 def claim_at(world, now, settings=None) -> list[int]:
     with world.database.transaction() as session:
-        return [m.id for m in claim_batch(session=session, limit=50, now=now,
-                                          settings=settings or MessagingSettings())]
+        return [m.id for m in claim_batch(session=session, limit=50, now=now, settings=settings or MessagingSettings())]
 
 
 def test_quiet_hours_in_two_timezones_hold_one_message_until_morning(world):
     new_york = customer(world, "Ada Lovelace", timezone="America/New_York")  # 09:00 there
     tokyo = customer(world, "Yukihiro Matsumoto", timezone="Asia/Tokyo")  # 23:00 there
-    ny_id = queue(world.database, customer_id=new_york, channel="sms", key="ny", content={"body": "Offer"},
-                  not_before=WINTER_AFTERNOON_UTC)
-    tokyo_id = queue(world.database, customer_id=tokyo, channel="sms", key="tokyo", content={"body": "Offer"},
-                     not_before=WINTER_AFTERNOON_UTC)
+    ny_id = queue(
+        world.database,
+        customer_id=new_york,
+        channel="sms",
+        key="ny",
+        content={"body": "Offer"},
+        not_before=WINTER_AFTERNOON_UTC,
+    )
+    tokyo_id = queue(
+        world.database,
+        customer_id=tokyo,
+        channel="sms",
+        key="tokyo",
+        content={"body": "Offer"},
+        not_before=WINTER_AFTERNOON_UTC,
+    )
     assert claim_at(world, WINTER_AFTERNOON_UTC) == [ny_id]
     with world.database.transaction() as session:
         session.get(Message, ny_id).state = MessageState.sent
@@ -289,8 +361,9 @@ def test_without_a_timezone_every_zone_of_the_phone_number_must_be_awake(world):
     # An Australian mobile spans Perth, Sydney, Lord Howe, Christmas and Cocos Islands.
     who = customer(world, phone="+61412345678", timezone=None)
     now = datetime(2026, 1, 15, 23, 0, tzinfo=UTC)  # 10:00 in Sydney but 05:30 on the Cocos Islands
-    message_id = queue(world.database, customer_id=who, channel="sms", key="x", content={"body": "Offer"},
-                       not_before=now)
+    message_id = queue(
+        world.database, customer_id=who, channel="sms", key="x", content={"body": "Offer"}, not_before=now
+    )
     assert claim_at(world, now) == []
     # 08:00 on the Cocos Islands (UTC+6:30), when it is 12:30 on Lord Howe: inside everywhere.
     assert message(world.database, message_id).not_before == datetime(2026, 1, 16, 1, 30, tzinfo=UTC)
@@ -299,8 +372,9 @@ def test_without_a_timezone_every_zone_of_the_phone_number_must_be_awake(world):
 def test_the_last_known_location_gives_the_zone(world):
     who = customer(world, phone="+61412345678", timezone=None)
     now = datetime(2026, 1, 15, 23, 0, tzinfo=UTC)  # 00:00 in Paris
-    message_id = queue(world.database, customer_id=who, channel="sms", key="x", content={"body": "Offer"},
-                       not_before=now)
+    message_id = queue(
+        world.database, customer_id=who, channel="sms", key="x", content={"body": "Offer"}, not_before=now
+    )
     rules.register_location_source(lambda session, customer_id: (48.8566, 2.3522) if customer_id == who else None)
     try:
         assert claim_at(world, now) == []
@@ -312,10 +386,12 @@ def test_the_last_known_location_gives_the_zone(world):
 def test_a_stricter_regional_rule_narrows_the_window(world):
     french = customer(world, phone="+33612345678", timezone="Europe/Paris")
     sunday_noon = datetime(2026, 1, 18, 11, 0, tzinfo=UTC)
-    message_id = queue(world.database, customer_id=french, channel="sms", key="x", content={"body": "Offer"},
-                       not_before=sunday_noon)
-    strict = MessagingSettings(quiet_hours_by_region={"FR": {"start": "10:00", "end": "20:00",
-                                                             "days": [1, 2, 3, 4, 5, 6]}})
+    message_id = queue(
+        world.database, customer_id=french, channel="sms", key="x", content={"body": "Offer"}, not_before=sunday_noon
+    )
+    strict = MessagingSettings(
+        quiet_hours_by_region={"FR": {"start": "10:00", "end": "20:00", "days": [1, 2, 3, 4, 5, 6]}}
+    )
     assert claim_at(world, sunday_noon, strict) == []
     assert message(world.database, message_id).not_before == datetime(2026, 1, 19, 9, 0, tzinfo=UTC)  # Mon 10:00
     assert claim_at(world, datetime(2026, 1, 19, 9, 0, tzinfo=UTC), strict) == [message_id]
@@ -331,6 +407,7 @@ def test_a_regional_rule_cannot_widen_the_window():
 
 # --- the API and the command line ---------------------------------------------------------------
 
+
 def test_staff_see_the_outbox_filtered(world):
     customer_id = customer(world)
     silent = customer(world, "Alan Turing", consents=())
@@ -343,8 +420,11 @@ def test_staff_see_the_outbox_filtered(world):
     [row] = listed.get_json()
     assert (row["customer_id"], row["marketing"]) == (silent, True)
     assert row["reason"].startswith("sms opt-in declined or withdrawn") and row["reason"].endswith("(enrolment)")
-    mine = world.client.get("/api/v1/messages", query_string={"customer_id": customer_id, "channel": "sms"},
-                            headers=world.headers(Role.admin)).get_json()
+    mine = world.client.get(
+        "/api/v1/messages",
+        query_string={"customer_id": customer_id, "channel": "sms"},
+        headers=world.headers(Role.admin),
+    ).get_json()
     assert [m["state"] for m in mine] == ["sent"]
     bad = world.client.get("/api/v1/messages", query_string={"state": "lost"}, headers=headers)
     assert bad.status_code == 422 and bad.mimetype == "application/problem+json"
@@ -367,8 +447,7 @@ def test_vapid_keys_are_made_once(app, tmp_path):
     second = runner.invoke(args=["messaging", "vapid-keys"])
     assert second.output.startswith("kept ") and second.output.split()[-1] == first.output.split()[-1]
     assert (tmp_path / "vapid.pem").stat().st_mode & 0o777 == 0o600
-    assert app.test_client().get("/api/v1/push/vapid-public-key").get_json() == {
-        "public_key": first.output.split()[-1]}
+    assert app.test_client().get("/api/v1/push/vapid-public-key").get_json() == {"public_key": first.output.split()[-1]}
 
 
 def test_without_vapid_keys_the_public_key_is_a_404_problem(app, tmp_path):

@@ -21,8 +21,11 @@ from tests.fakes.customers import ALL_DAY, customer, message, queue
 from tests.fakes.push import FakePushService
 
 SUBJECT = "mailto:ops@pointcard.dev"
-OFFER = {"title": "{{ first_name }}, double points", "body": "Double points on every coffee this weekend, "
-         "{{ first_name }}: you have {{ points }} points.", "url": "https://card.test/offers/7"}
+OFFER = {
+    "title": "{{ first_name }}, double points",
+    "body": "Double points on every coffee this weekend, {{ first_name }}: you have {{ points }} points.",
+    "url": "https://card.test/offers/7",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +44,15 @@ def vapid_key(tmp_path):
 
 @pytest.fixture
 def settings_overrides(vapid_key):
-    return {"messaging": {"vapid_private_key_file": vapid_key[0], "vapid_subject": SUBJECT,
-                          "push_allow_http": True, "push_allowed_hosts": ["127.0.0.1"], "quiet_hours": ALL_DAY}}
+    return {
+        "messaging": {
+            "vapid_private_key_file": vapid_key[0],
+            "vapid_subject": SUBJECT,
+            "push_allow_http": True,
+            "push_allowed_hosts": ["127.0.0.1"],
+            "quiet_hours": ALL_DAY,
+        }
+    }
 
 
 @pytest.fixture
@@ -54,13 +64,17 @@ def push(push_service, vapid_key):
 
 
 def subscribe(world, customer_id, subscription, **extra):
-    return world.client.post("/api/v1/me/push-subscriptions", json={**subscription, **extra},
-                             headers=world.headers(Role.customer, customer_id=customer_id))
+    return world.client.post(
+        "/api/v1/me/push-subscriptions",
+        json={**subscription, **extra},
+        headers=world.headers(Role.customer, customer_id=customer_id),
+    )
 
 
 def drain(world) -> int:
-    return drain_once(database=world.database, senders=build_senders(world.app),
-                      settings=world.app.extensions["settings"].messaging)
+    return drain_once(
+        database=world.database, senders=build_senders(world.app), settings=world.app.extensions["settings"].messaging
+    )
 
 
 def test_an_offer_arrives_encrypted_signed_and_equal_to_the_rendered_text(world, push, vapid_key):
@@ -74,7 +88,10 @@ def test_an_offer_arrives_encrypted_signed_and_equal_to_the_rendered_text(world,
     with world.database.transaction() as session:
         consent = current_consents(session=session, customer_id=customer_id)[Channel.push]
         assert (consent.granted, consent.source, consent.disclosure) == (
-            True, "card-page", "Send me offers as notifications.")
+            True,
+            "card-page",
+            "Send me offers as notifications.",
+        )
 
     message_id = queue(world.database, customer_id=customer_id, channel="push", content=OFFER, key="offer-7")
     assert isinstance(build_senders(world.app)["push"], WebPushSender)
@@ -87,7 +104,8 @@ def test_an_offer_arrives_encrypted_signed_and_equal_to_the_rendered_text(world,
     assert json.loads(delivery.plaintext) == {
         "title": "Grace, double points",
         "body": "Double points on every coffee this weekend, Grace: you have 50 points.",
-        "url": "https://card.test/offers/7"}
+        "url": "https://card.test/offers/7",
+    }
     assert delivery.plaintext == json.dumps(sent.content, ensure_ascii=False, separators=(",", ":")).encode()
     assert delivery.claims["sub"] == SUBJECT and delivery.claims["aud"] == push.url
     assert time.time() < delivery.claims["exp"] <= time.time() + 24 * 3600
@@ -152,12 +170,16 @@ def test_a_413_fails_the_message(world, push):
 def test_a_payload_over_3993_bytes_is_refused_at_enqueue(world, push):
     customer_id = customer(world)
     room = MAX_PUSH_PAYLOAD - len('{"title":""}')
-    fits = queue(world.database, customer_id=customer_id, channel="push", key="fits",
-                 content={"title": "é" * (room // 2) + "x" * (room % 2)})  # bytes, not characters
+    fits = queue(
+        world.database,
+        customer_id=customer_id,
+        channel="push",
+        key="fits",
+        content={"title": "é" * (room // 2) + "x" * (room % 2)},
+    )  # bytes, not characters
     assert fits is not None
     with pytest.raises(MessageRejected, match="3994 bytes"):
-        queue(world.database, customer_id=customer_id, channel="push", key="over",
-              content={"title": "x" * (room + 1)})
+        queue(world.database, customer_id=customer_id, channel="push", key="over", content={"title": "x" * (room + 1)})
     subscribe(world, customer_id, push.new_subscription())
     drain(world)
     assert push.refusals == [] and len(push.deliveries[0].plaintext) == MAX_PUSH_PAYLOAD
@@ -182,20 +204,29 @@ def test_subscriptions_are_per_customer_and_deleted_on_unsubscribe(world, push):
     # The same browser later used with another card moves there.
     assert subscribe(world, second, subscription).status_code == 201
     url = "/api/v1/me/push-subscriptions"
-    wrong = world.client.delete(url, query_string={"endpoint": subscription["endpoint"]},
-                                headers=world.headers(Role.customer, customer_id=first))
+    wrong = world.client.delete(
+        url,
+        query_string={"endpoint": subscription["endpoint"]},
+        headers=world.headers(Role.customer, customer_id=first),
+    )
     assert wrong.status_code == 404 and wrong.mimetype == "application/problem+json"
-    done = world.client.delete(url, query_string={"endpoint": subscription["endpoint"]},
-                               headers=world.headers(Role.customer, customer_id=second))
+    done = world.client.delete(
+        url,
+        query_string={"endpoint": subscription["endpoint"]},
+        headers=world.headers(Role.customer, customer_id=second),
+    )
     assert done.status_code == 204
     with world.database.transaction() as session:
         assert session.scalars(select(PushSubscription)).all() == []
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"endpoint": "https://evil.example.com/push/1"}, "endpoint"),
-    ({"keys": {"p256dh": "AAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}, "keys.p256dh"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"endpoint": "https://evil.example.com/push/1"}, "endpoint"),
+        ({"keys": {"p256dh": "AAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}, "keys.p256dh"),
+    ],
+)
 def test_subscriptions_to_unknown_hosts_or_with_bad_keys_are_refused(world, push, change, field):
     customer_id = customer(world)
     response = subscribe(world, customer_id, {**push.new_subscription(), **change})

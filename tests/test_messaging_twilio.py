@@ -43,19 +43,35 @@ def twilio(twilio_server):
 
 @pytest.fixture
 def settings_overrides(twilio_server):
-    return {"messaging": {
-        "twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
-        "twilio_messaging_service_sid": MESSAGING_SERVICE_SID, "twilio_voice_from": VOICE_FROM,
-        "twilio_api_base_url": twilio_server.url, "quiet_hours": ALL_DAY}}
+    return {
+        "messaging": {
+            "twilio_account_sid": ACCOUNT_SID,
+            "twilio_auth_token": AUTH_TOKEN,
+            "twilio_messaging_service_sid": MESSAGING_SERVICE_SID,
+            "twilio_voice_from": VOICE_FROM,
+            "twilio_api_base_url": twilio_server.url,
+            "quiet_hours": ALL_DAY,
+        }
+    }
 
 
 def drain(world) -> int:
-    return drain_once(database=world.database, senders=build_senders(world.app),
-                      settings=world.app.extensions["settings"].messaging)
+    return drain_once(
+        database=world.database, senders=build_senders(world.app), settings=world.app.extensions["settings"].messaging
+    )
 
 
-def webhook(world, twilio, path: str, params: dict, *, signed: bool = True, public: str = PUBLIC,
-            base_url: str = PUBLIC, signature: str | None = None):
+def webhook(
+    world,
+    twilio,
+    path: str,
+    params: dict,
+    *,
+    signed: bool = True,
+    public: str = PUBLIC,
+    base_url: str = PUBLIC,
+    signature: str | None = None,
+):
     """POST form params the way Twilio does, signed for the URL Twilio was given."""
     headers = {}
     if signed:
@@ -70,10 +86,16 @@ def sms_consent(world, customer_id):
 
 # --- SMS -----------------------------------------------------------------------------------------
 
+
 def test_an_sms_goes_through_the_messaging_service_with_callback_and_validity(world, twilio):
     customer_id = customer(world, "Grace Hopper", phone=PHONE)
-    message_id = queue(world.database, customer_id=customer_id, channel="sms", key="offer",
-                       content={"body": "{{ first_name }}: 2 for 1 lattes today"})
+    message_id = queue(
+        world.database,
+        customer_id=customer_id,
+        channel="sms",
+        key="offer",
+        content={"body": "{{ first_name }}: 2 for 1 lattes today"},
+    )
     assert isinstance(build_senders(world.app)["sms"], TwilioSmsSender)
     assert drain(world) == 1
     [request] = twilio.of_kind("message")
@@ -102,8 +124,13 @@ def test_webhooks_refuse_unsigned_and_wrongly_signed_calls(world, twilio):
         webhook(world, twilio, "/webhooks/twilio/status?m=1", params, signed=False),
         webhook(world, twilio, "/webhooks/twilio/status?m=1", params, signature="bm90IGEgc2lnbmF0dXJl"),
         # Signed for another URL (the query string is part of what Twilio signs).
-        webhook(world, twilio, "/webhooks/twilio/status?m=1", params,
-                signature=twilio.sign(PUBLIC + "/webhooks/twilio/status?m=2", params)),
+        webhook(
+            world,
+            twilio,
+            "/webhooks/twilio/status?m=1",
+            params,
+            signature=twilio.sign(PUBLIC + "/webhooks/twilio/status?m=2", params),
+        ),
         webhook(world, twilio, "/webhooks/twilio/sms", {"From": PHONE, "Body": "STOP"}, signed=False),
         webhook(world, twilio, "/webhooks/twilio/voice/twiml?m=1", {"CallSid": "CA1"}, signed=False),
     ):
@@ -116,12 +143,19 @@ def test_signatures_are_checked_against_the_public_url_behind_a_proxy(world, twi
     world.app.extensions["settings"].messaging.webhook_base_url = "https://loyalty.example.com"
     customer_id = customer(world, phone=PHONE)
     params = {"From": PHONE, "To": "+15005550006", "Body": "HELP"}
-    inside = webhook(world, twilio, "/webhooks/twilio/sms", params, public="https://loyalty.example.com",
-                     base_url="http://10.0.0.5:8000")
+    inside = webhook(
+        world,
+        twilio,
+        "/webhooks/twilio/sms",
+        params,
+        public="https://loyalty.example.com",
+        base_url="http://10.0.0.5:8000",
+    )
     assert inside.status_code == 200 and "Pointcard Coffee: loyalty messages" in inside.get_data(as_text=True)
     # A signature for the URL the app itself sees is good too: with ProxyFix that is the public one.
-    seen = webhook(world, twilio, "/webhooks/twilio/sms", params, public="http://10.0.0.5:8000",
-                   base_url="http://10.0.0.5:8000")
+    seen = webhook(
+        world, twilio, "/webhooks/twilio/sms", params, public="http://10.0.0.5:8000", base_url="http://10.0.0.5:8000"
+    )
     assert seen.status_code == 200
     assert sms_consent(world, customer_id).granted
 
@@ -199,8 +233,10 @@ def test_a_429_is_retried_by_the_outbox_after_retry_after_not_by_the_sdk(world, 
     assert message(world.database, message_id).state is MessageState.sent
 
 
-@pytest.mark.parametrize("status, code, state", [
-    (500, 20500, MessageState.queued), (503, 20503, MessageState.queued), (400, 21211, MessageState.failed)])
+@pytest.mark.parametrize(
+    "status, code, state",
+    [(500, 20500, MessageState.queued), (503, 20503, MessageState.queued), (400, 21211, MessageState.failed)],
+)
 def test_outages_are_retried_and_bad_requests_fail(world, twilio, status, code, state):
     customer_id = customer(world, phone=PHONE)
     twilio.fail_next(status, code)
@@ -226,8 +262,9 @@ def test_a_status_callback_that_arrives_first_stops_a_resend(world, twilio):
 def test_the_fake_refuses_what_twilios_description_does_not_name(world, twilio):
     client = TwilioClients(world.app.extensions["settings"].messaging).get()
     with pytest.raises(TwilioRestException) as refused:
-        client.messages.create(to=PHONE, messaging_service_sid=MESSAGING_SERVICE_SID, body="x",
-                               message_intent="marketing")  # the SDK knows it; the 2010 description does not
+        client.messages.create(
+            to=PHONE, messaging_service_sid=MESSAGING_SERVICE_SID, body="x", message_intent="marketing"
+        )  # the SDK knows it; the 2010 description does not
     assert refused.value.code == 21601 and "MessageIntent" in refused.value.msg
     assert any("MessageIntent" in v for v in twilio.violations)
     twilio.violations.clear()
@@ -235,10 +272,14 @@ def test_the_fake_refuses_what_twilios_description_does_not_name(world, twilio):
 
 # --- voice ---------------------------------------------------------------------------------------
 
+
 def upload_recording(world) -> dict:
     response = world.client.post(
-        "/api/v1/voice-recordings", headers=world.headers(Role.marketer), content_type="multipart/form-data",
-        data={"title": "Spring offer", "file": (io.BytesIO(b"ID3fake-mp3-bytes"), "offer.mp3", "audio/mpeg")})
+        "/api/v1/voice-recordings",
+        headers=world.headers(Role.marketer),
+        content_type="multipart/form-data",
+        data={"title": "Spring offer", "file": (io.BytesIO(b"ID3fake-mp3-bytes"), "offer.mp3", "audio/mpeg")},
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
@@ -247,8 +288,13 @@ def test_a_voicemail_drop_from_call_to_recording(world, twilio):
     customer_id = customer(world, "Grace Hopper", phone=PHONE)
     recording = upload_recording(world)
     assert world.client.get(urlsplit(recording["url"]).path).data == b"ID3fake-mp3-bytes"
-    message_id = queue(world.database, customer_id=customer_id, channel="voice", key="vm",
-                       content={"recording_id": recording["id"], "script": "Double points all weekend."})
+    message_id = queue(
+        world.database,
+        customer_id=customer_id,
+        channel="voice",
+        key="vm",
+        content={"recording_id": recording["id"], "script": "Double points all weekend."},
+    )
     assert isinstance(build_senders(world.app)["voice"], TwilioVoiceSender)
     drain(world)
     [call] = twilio.of_kind("call")
@@ -267,8 +313,12 @@ def test_a_voicemail_drop_from_call_to_recording(world, twilio):
     assert "<Play>" not in hold.get_data(as_text=True)
 
     # AMD: a machine, and its greeting is over: the live call is sent to the recording.
-    amd = webhook(world, twilio, f"/webhooks/twilio/voice/amd?m={message_id}",
-                  {"CallSid": call_sid, "AnsweredBy": "machine_end_beep", "MachineDetectionDuration": "4200"})
+    amd = webhook(
+        world,
+        twilio,
+        f"/webhooks/twilio/voice/amd?m={message_id}",
+        {"CallSid": call_sid, "AnsweredBy": "machine_end_beep", "MachineDetectionDuration": "4200"},
+    )
     assert amd.status_code == 204
     [update] = twilio.of_kind("call_update")
     assert update.path.endswith(f"/Calls/{call_sid}.json")
@@ -279,30 +329,48 @@ def test_a_voicemail_drop_from_call_to_recording(world, twilio):
     path = redirect.removeprefix(PUBLIC)
     voicemail = webhook(world, twilio, path, {"CallSid": call_sid}).get_data(as_text=True)
     assert f"<Play>{recording['url']}</Play>" in voicemail
-    assert "This message is from Pointcard Coffee. To stop these calls, call 1 5 0 0 5 5 5 0 0 0 6 and press 9." \
-        in voicemail and voicemail.rstrip().endswith("<Hangup /></Response>")
+    assert (
+        "This message is from Pointcard Coffee. To stop these calls, call 1 5 0 0 5 5 5 0 0 0 6 and press 9."
+        in voicemail
+        and voicemail.rstrip().endswith("<Hangup /></Response>")
+    )
 
-    done = webhook(world, twilio, f"/webhooks/twilio/voice/status?m={message_id}",
-                   {"CallSid": call_sid, "CallStatus": "completed"})
+    done = webhook(
+        world, twilio, f"/webhooks/twilio/voice/status?m={message_id}", {"CallSid": call_sid, "CallStatus": "completed"}
+    )
     assert done.status_code == 204 and message(world.database, message_id).state is MessageState.delivered
 
 
 @pytest.mark.parametrize("answered_by", ["machine_end_silence", "machine_end_other"])
 def test_without_a_recording_the_script_is_read_out(world, twilio, answered_by):
     customer_id = customer(world, phone=PHONE)
-    message_id = queue(world.database, customer_id=customer_id, channel="voice", key="vm",
-                       content={"script": "Hello {{ first_name }}, double points all weekend."})
+    message_id = queue(
+        world.database,
+        customer_id=customer_id,
+        channel="voice",
+        key="vm",
+        content={"script": "Hello {{ first_name }}, double points all weekend."},
+    )
     drain(world)
-    twiml = webhook(world, twilio, f"/webhooks/twilio/voice/twiml?m={message_id}&AnsweredBy={answered_by}",
-                    {"CallSid": "CA" + "1" * 32}).get_data(as_text=True)
+    twiml = webhook(
+        world,
+        twilio,
+        f"/webhooks/twilio/voice/twiml?m={message_id}&AnsweredBy={answered_by}",
+        {"CallSid": "CA" + "1" * 32},
+    ).get_data(as_text=True)
     assert "Hello Ada, double points all weekend." in twiml and "<Play>" not in twiml
     assert "To stop these calls" in twiml
 
 
 def test_a_person_who_answers_hears_a_live_message_and_can_opt_out(world, twilio):
     customer_id = customer(world, "Grace Hopper", phone=PHONE)
-    message_id = queue(world.database, customer_id=customer_id, channel="voice", key="vm",
-                       content={"script": "Double points all weekend."})
+    message_id = queue(
+        world.database,
+        customer_id=customer_id,
+        channel="voice",
+        key="vm",
+        content={"script": "Double points all weekend."},
+    )
     drain(world)
     call_sid = message(world.database, message_id).provider_id
     webhook(world, twilio, f"/webhooks/twilio/voice/amd?m={message_id}", {"CallSid": call_sid, "AnsweredBy": "human"})
@@ -327,8 +395,9 @@ def test_a_fax_is_hung_up_on(world, twilio):
     customer_id = customer(world, phone=PHONE)
     message_id = queue(world.database, customer_id=customer_id, channel="voice", key="vm", content={"script": "x"})
     drain(world)
-    twiml = webhook(world, twilio, f"/webhooks/twilio/voice/twiml?m={message_id}&AnsweredBy=fax",
-                    {"CallSid": "CA" + "1" * 32}).get_data(as_text=True)
+    twiml = webhook(
+        world, twilio, f"/webhooks/twilio/voice/twiml?m={message_id}&AnsweredBy=fax", {"CallSid": "CA" + "1" * 32}
+    ).get_data(as_text=True)
     assert "<Hangup" in twiml and "<Say" not in twiml
 
 
@@ -353,8 +422,12 @@ def test_the_opt_out_line_stops_calls_to_the_callers_number(world, twilio):
 
 def test_uploads_must_be_audio(world, twilio):
     headers = world.headers(Role.marketer)
-    wrong_type = world.client.post("/api/v1/voice-recordings", headers=headers, content_type="multipart/form-data",
-                                   data={"file": (io.BytesIO(b"<svg/>"), "x.svg", "image/svg+xml")})
+    wrong_type = world.client.post(
+        "/api/v1/voice-recordings",
+        headers=headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(b"<svg/>"), "x.svg", "image/svg+xml")},
+    )
     assert wrong_type.status_code == 422 and wrong_type.mimetype == "application/problem+json"
     not_multipart = world.client.post("/api/v1/voice-recordings", headers=headers, json={})
     assert not_multipart.status_code == 415 and not_multipart.mimetype == "application/problem+json"
@@ -364,7 +437,8 @@ def test_uploads_must_be_audio(world, twilio):
 def test_quiet_hours_hold_calls_too(world, twilio):
     today = utcnow().isoweekday()
     world.app.extensions["settings"].messaging.quiet_hours = QuietHours(
-        start="00:00", end="23:59:59.999999", days={d for d in range(1, 8) if d != today})
+        start="00:00", end="23:59:59.999999", days={d for d in range(1, 8) if d != today}
+    )
     customer_id = customer(world, phone=PHONE, timezone="UTC")
     message_id = queue(world.database, customer_id=customer_id, channel="voice", key="vm", content={"script": "x"})
     drain(world)

@@ -9,8 +9,10 @@ from app.loyalty.models import Program, Reward, Store, Tier
 
 def _counts(database):
     with database.transaction() as session:
-        return [session.scalar(select(func.count()).select_from(model))
-                for model in (Program, Store, Tier, Reward, StaffUser)]
+        return [
+            session.scalar(select(func.count()).select_from(model))
+            for model in (Program, Store, Tier, Reward, StaffUser)
+        ]
 
 
 def test_demo_seed_prints_passwords_once_and_a_second_run_changes_nothing(app, db):
@@ -35,7 +37,8 @@ def test_migrations_go_down_and_up_again(db):
     command.upgrade(config, "head")
     db.database.engine.dispose()
     assert {"ledger_entries", "apscheduler_jobs", "idempotency_keys"} <= set(
-        inspect(db.database.engine).get_table_names())
+        inspect(db.database.engine).get_table_names()
+    )
 
 
 def test_verify_balances_checks_the_cache_against_the_ledger(world):
@@ -61,8 +64,7 @@ def test_the_scheduler_lists_its_jobs_and_keeps_them_in_the_database(app, db):
         with db.database.transaction() as session:
             stored = set(session.scalars(text("SELECT id FROM apscheduler_jobs")))
         assert stored == {job.name for job in ALL_JOBS}
-        assert all(job.coalesce and job.max_instances == 1 and job.misfire_grace_time
-                   for job in scheduler.get_jobs())
+        assert all(job.coalesce and job.max_instances == 1 and job.misfire_grace_time for job in scheduler.get_jobs())
     finally:
         scheduler.shutdown()
 

@@ -67,8 +67,11 @@ def test_a_retry_is_marked_replayed_and_a_reused_key_with_another_body_is_refuse
 
 def test_a_purchase_without_idempotency_key_is_refused(world):
     card = world.enroll()
-    response = world.client.post("/api/v1/pos/purchases", json={"barcode": card["barcode"], "amount": "1.00",
-                                                              "currency": "USD"}, headers=world.headers(Role.cashier))
+    response = world.client.post(
+        "/api/v1/pos/purchases",
+        json={"barcode": card["barcode"], "amount": "1.00", "currency": "USD"},
+        headers=world.headers(Role.cashier),
+    )
     _problem(response, 400, "idempotency-key-missing")
     assert world.balance(card["customer_id"]) == 50
 
@@ -77,8 +80,9 @@ def test_forged_and_rotated_barcodes_are_unknown(world):
     card = world.enroll()
     _problem(world.scan("PC" + "A" * 26), 404, "card-not-found")
     _problem(world.scan(str(card["customer_id"])), 404, "card-not-found")
-    rotated = world.client.post(f"/api/v1/customers/{card['customer_id']}/card/rotate",
-                                headers=world.headers(Role.admin))
+    rotated = world.client.post(
+        f"/api/v1/customers/{card['customer_id']}/card/rotate", headers=world.headers(Role.admin)
+    )
     assert rotated.status_code == 200
     new_barcode = rotated.get_json()["barcode"]
     assert new_barcode != card["barcode"]
@@ -100,8 +104,11 @@ def test_redemption_spends_points_and_issues_a_code(world):
 
 def test_out_of_stock_rewards_are_refused(world):
     card = world.enroll()
-    world.client.patch(f"/api/v1/rewards/{world.reward_ids['Free drip coffee']}", json={"stock": 1},
-                       headers=world.headers(Role.marketer))
+    world.client.patch(
+        f"/api/v1/rewards/{world.reward_ids['Free drip coffee']}",
+        json={"stock": 1},
+        headers=world.headers(Role.marketer),
+    )
     world.purchase(card["barcode"], "60.00")
     assert world.redeem(card["barcode"], "Free drip coffee").status_code == 201
     _problem(world.redeem(card["barcode"], "Free drip coffee"), 409, "reward-unavailable")
@@ -120,8 +127,7 @@ def test_refunds_reverse_points_once_and_never_more_than_the_purchase(world):
     rest = world.client.post(url, headers=world.headers(Role.cashier, "r-3"))
     assert rest.get_json()["points_reversed"] == 150 and rest.get_json()["balance"] == 50
     _problem(world.client.post(url, headers=world.headers(Role.cashier, "r-4")), 409)
-    _problem(world.client.post("/api/v1/pos/purchases/999999/refund", headers=world.headers(Role.cashier, "r-5")),
-             404)
+    _problem(world.client.post("/api/v1/pos/purchases/999999/refund", headers=world.headers(Role.cashier, "r-5")), 404)
 
 
 def test_a_cashier_earns_only_at_their_own_store(world):
@@ -133,8 +139,7 @@ def test_a_cashier_earns_only_at_their_own_store(world):
     assert world.purchase(card["barcode"], "1.00", store_id=other, role=Role.admin).status_code == 201
     _problem(world.purchase(card["barcode"], "1.00", store_id=99_999, role=Role.admin), 404)
     with world.database.transaction() as session:  # another program's store is not this card's
-        elsewhere = Program(name="Elsewhere", slug="elsewhere", currency="USD", points_per_unit=1,
-                            timezone="UTC")
+        elsewhere = Program(name="Elsewhere", slug="elsewhere", currency="USD", points_per_unit=1, timezone="UTC")
         session.add(elsewhere)
         session.flush()
         foreign = Store(program_id=elsewhere.id, name="Far", latitude=0, longitude=0, timezone="UTC")
@@ -147,9 +152,14 @@ def test_a_cashier_earns_only_at_their_own_store(world):
 
 def test_wrong_currency_and_bad_amounts_are_clear_errors(world):
     card = world.enroll()
-    body = _problem(world.client.post("/api/v1/pos/purchases", json={
-        "barcode": card["barcode"], "amount": "1.00", "currency": "EUR"},
-        headers=world.headers(Role.cashier, "k1")), 422)
+    body = _problem(
+        world.client.post(
+            "/api/v1/pos/purchases",
+            json={"barcode": card["barcode"], "amount": "1.00", "currency": "EUR"},
+            headers=world.headers(Role.cashier, "k1"),
+        ),
+        422,
+    )
     assert "USD" in body["detail"]
     for amount in ("0", "-5", "1.234", "abc"):
         body = _problem(world.purchase(card["barcode"], amount), 422, "validation-error")

@@ -54,9 +54,12 @@ CONSENTS = {"consents": {"sms": True, "push": True}, "consent_text": "Offers by 
 @pytest.fixture
 def settings_overrides(apple_certs, fake_apns, fake_google, tmp_path):  # noqa: F811
     fake_google.deliver_callbacks = False
-    return {"apple": {"certs_dir": apple_certs, "apns_host": fake_apns.url, "apns_ca_file": fake_apns.ca_file},
-            "google": fake_google.settings(tmp_path / "google-certs"), "messaging": ANY_HOUR,
-            "max_purchases_per_card_per_hour": 1000}
+    return {
+        "apple": {"certs_dir": apple_certs, "apns_host": fake_apns.url, "apns_ca_file": fake_apns.ca_file},
+        "google": fake_google.settings(tmp_path / "google-certs"),
+        "messaging": ANY_HOUR,
+        "max_purchases_per_card_per_hour": 1000,
+    }
 
 
 @pytest.fixture
@@ -73,7 +76,9 @@ def customer_token(world, customer_id: int) -> dict[str, str]:
 
 def raw_contacts(database: Database) -> list[tuple]:
     with database.engine.connect() as connection:
-        return connection.execute(text("SELECT email, phone, email_index, phone_index FROM customers ORDER BY id")).all()
+        return connection.execute(
+            text("SELECT email, phone, email_index, phone_index FROM customers ORDER BY id")
+        ).all()
 
 
 def database_bytes(url: str) -> bytes:
@@ -112,8 +117,9 @@ def test_the_database_holds_no_plaintext_contact_yet_lookups_by_phone_and_email_
     staff = world.headers(Role.admin)
     by_phone = world.client.get("/api/v1/customers", query_string={"phone": ADA["phone"]}, headers=staff).get_json()
     assert [c["id"] for c in by_phone] == [ada["customer_id"]] and by_phone[0]["email"] == ADA["email"]
-    by_email = world.client.get("/api/v1/customers", query_string={"email": "ADA.Lovelace@example.com"},
-                                headers=staff).get_json()
+    by_email = world.client.get(
+        "/api/v1/customers", query_string={"email": "ADA.Lovelace@example.com"}, headers=staff
+    ).get_json()
     assert [c["id"] for c in by_email] == [ada["customer_id"]]
     with db.database.transaction() as session:
         # The inbound SMS path (STOP) finds the sender by number, however the number is spaced.
@@ -150,16 +156,19 @@ def test_production_refuses_to_start_without_keys(tmp_path):
     with pytest.raises(crypto.PrivacyKeyError, match="production"):
         crypto.keyring_from_settings(PrivacySettings(), env="production", instance_dir=tmp_path)
     with pytest.raises(crypto.PrivacyKeyError, match="together"):
-        crypto.keyring_from_settings(PrivacySettings(keys={"a": crypto.generate_key()}), env="production",
-                                     instance_dir=tmp_path)
+        crypto.keyring_from_settings(
+            PrivacySettings(keys={"a": crypto.generate_key()}), env="production", instance_dir=tmp_path
+        )
     first = crypto.keyring_from_settings(PrivacySettings(), env="development", instance_dir=tmp_path)
     again = crypto.keyring_from_settings(PrivacySettings(), env="development", instance_dir=tmp_path)
     assert first == again and (tmp_path / crypto.KEY_FILE).stat().st_mode & 0o077 == 0
 
 
 def test_rotate_key_reencrypts_in_batches_and_old_keys_can_then_go(app, world, db, keyring_restored):
-    ids = [world.enroll(f"Customer {i}", email=f"c{i}@example.com", phone=f"+1415555{i:04d}")["customer_id"]
-           for i in range(5)]
+    ids = [
+        world.enroll(f"Customer {i}", email=f"c{i}@example.com", phone=f"+1415555{i:04d}")["customer_id"]
+        for i in range(5)
+    ]
     world.enroll("No Contact")
     old = crypto.keyring()
     rotated = crypto.Keyring({**old.keys, "k2": new_key()}, "k2", old.index_key)
@@ -184,17 +193,30 @@ def test_the_migration_encrypts_existing_rows_and_the_downgrade_restores_them(ba
     try:
         command.downgrade(config, "0007")
         with _connected(url) as database, database.engine.begin() as connection:
-            connection.execute(text("INSERT INTO programs (name, slug, currency, points_per_unit, rounding, "
-                                    "tier_window_days, signup_bonus, referrer_bonus, referee_bonus, timezone, "
-                                    "barcode_format, created_at) VALUES ('P', 'p', 'USD', 1, 'floor', 365, 0, 0, 0, "
-                                    "'UTC', 'QR', :now)"), {"now": utcnow()})
-            connection.execute(text("INSERT INTO customers (program_id, first_name, last_name, email, phone, "
-                                    "referral_code, points_balance, created_at) SELECT id, 'Ada', '', "
-                                    "'ada@example.com', '+14155550123', 'REF1', 0, :now FROM programs"),
-                               {"now": utcnow()})
-            connection.execute(text("INSERT INTO customers (program_id, first_name, last_name, referral_code, "
-                                    "points_balance, created_at) SELECT id, 'Bob', '', 'REF2', 0, :now FROM programs"),
-                               {"now": utcnow()})
+            connection.execute(
+                text(
+                    "INSERT INTO programs (name, slug, currency, points_per_unit, rounding, "
+                    "tier_window_days, signup_bonus, referrer_bonus, referee_bonus, timezone, "
+                    "barcode_format, created_at) VALUES ('P', 'p', 'USD', 1, 'floor', 365, 0, 0, 0, "
+                    "'UTC', 'QR', :now)"
+                ),
+                {"now": utcnow()},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO customers (program_id, first_name, last_name, email, phone, "
+                    "referral_code, points_balance, created_at) SELECT id, 'Ada', '', "
+                    "'ada@example.com', '+14155550123', 'REF1', 0, :now FROM programs"
+                ),
+                {"now": utcnow()},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO customers (program_id, first_name, last_name, referral_code, "
+                    "points_balance, created_at) SELECT id, 'Bob', '', 'REF2', 0, :now FROM programs"
+                ),
+                {"now": utcnow()},
+            )
         upgrade(url)
         with _connected(url) as database:
             [(email, phone, email_index, _), (none, *_)] = raw_contacts(database)
@@ -206,7 +228,9 @@ def test_the_migration_encrypts_existing_rows_and_the_downgrade_restores_them(ba
         command.downgrade(config, "0007")
         with _connected(url) as database, database.engine.connect() as connection:
             assert connection.execute(text("SELECT email, phone FROM customers ORDER BY id")).all() == [
-                ("ada@example.com", "+14155550123"), (None, None)]
+                ("ada@example.com", "+14155550123"),
+                (None, None),
+            ]
     finally:
         backend.drop(url)
 
@@ -248,8 +272,16 @@ def test_the_export_holds_everything_about_the_customer_and_nothing_about_others
     assert [s["endpoint"] for s in export["push_subscriptions"]] == ["https://push.example/ada"]
 
     text_of_export = response.get_data(as_text=True)
-    for other in (BOB["email"], BOB["phone"], "Babbage", bob["member_number"], "push.example/bob", "Hello bob",
-                  bob["barcode"], ada["barcode"]):
+    for other in (
+        BOB["email"],
+        BOB["phone"],
+        "Babbage",
+        bob["member_number"],
+        "push.example/bob",
+        "Hello bob",
+        bob["barcode"],
+        ada["barcode"],
+    ):
         assert other not in text_of_export, other
     ids = _customer_ids_in(export)
     assert ids == {ada["customer_id"]}
@@ -269,12 +301,28 @@ def _cheapest_reward(world) -> str:
 def _personal_rows(database: Database, customer_id: int, who: str, *, not_before: datetime | None = None) -> None:
     """A position, a push subscription and a waiting marketing message for the customer."""
     with database.transaction() as session:
-        session.add(LocationPing(customer_id=customer_id, latitude=48.85 if who == "ada" else 45.76,
-                                 longitude=2.35 if who == "ada" else 4.83, accuracy_m=20))
-        session.add(PushSubscription(customer_id=customer_id, endpoint=f"https://push.example/{who}",
-                                     p256dh="p" * 80, auth="a" * 22))
-        enqueue(session=session, customer_id=customer_id, channel="sms", content={"body": f"Hello {who}"},
-                dedupe_key=f"test:{who}", marketing=False, not_before=not_before)
+        session.add(
+            LocationPing(
+                customer_id=customer_id,
+                latitude=48.85 if who == "ada" else 45.76,
+                longitude=2.35 if who == "ada" else 4.83,
+                accuracy_m=20,
+            )
+        )
+        session.add(
+            PushSubscription(
+                customer_id=customer_id, endpoint=f"https://push.example/{who}", p256dh="p" * 80, auth="a" * 22
+            )
+        )
+        enqueue(
+            session=session,
+            customer_id=customer_id,
+            channel="sms",
+            content={"body": f"Hello {who}"},
+            dedupe_key=f"test:{who}",
+            marketing=False,
+            not_before=not_before,
+        )
 
 
 def _customer_ids_in(value) -> set[int]:
@@ -327,21 +375,33 @@ def test_erasure_forgets_the_person_keeps_the_books_and_voids_the_passes(world, 
     with db.database.transaction() as session:
         customer = session.get(Customer, ada["customer_id"])
         assert (customer.first_name, customer.last_name, customer.email, customer.phone, customer.timezone) == (
-            "", "", None, None, None)
+            "",
+            "",
+            None,
+            None,
+            None,
+        )
         assert customer.email_index is None and customer.phone_index is None and customer.erased_at is not None
         assert customer.points_balance == ada_balance  # the ledger kept its anonymous amounts
-        assert session.scalar(select(func.count()).select_from(LocationPing)
-                              .where(LocationPing.customer_id == ada["customer_id"])) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(LocationPing).where(LocationPing.customer_id == ada["customer_id"])
+            )
+            == 0
+        )
         assert session.scalars(select(PushSubscription.endpoint)).all() == ["https://push.example/bob"]
         waiting = {m.customer_id: m for m in session.scalars(select(Message).where(Message.channel == "sms"))}
         assert (waiting[ada["customer_id"]].state, waiting[ada["customer_id"]].reason) == (
-            MessageState.suppressed, "customer erased")
+            MessageState.suppressed,
+            "customer erased",
+        )
         assert waiting[ada["customer_id"]].content == {}
         assert waiting[bob["customer_id"]].state == MessageState.queued  # nobody else's
         assert customers_with_phone(session, ADA["phone"]) == []
         assert [c.id for c in customers_with_phone(session, BOB["phone"])] == [bob["customer_id"]]
-        object_id = session.scalar(select(GoogleWalletObject.object_id).join(Card)
-                                   .where(Card.customer_id == ada["customer_id"]))
+        object_id = session.scalar(
+            select(GoogleWalletObject.object_id).join(Card).where(Card.customer_id == ada["customer_id"])
+        )
 
     # The wallets hear of it: a push to the registered iPhone, which then fetches a voided pass,
     # and the Google object patched to inactive.
@@ -359,8 +419,11 @@ def test_erasure_forgets_the_person_keeps_the_books_and_voids_the_passes(world, 
     assert ada["customer_id"] not in listed and bob["customer_id"] in listed
     everyone = world.client.get("/api/v1/customers?include_erased=true", headers=admin).get_json()
     assert [c["first_name"] for c in everyone if c["id"] == ada["customer_id"]] == [""]
-    preview = world.client.post("/api/v1/segments/preview", json={"rules": {"field": "points", "op": "gte", "value": 0}},
-                                headers=world.headers(Role.marketer)).get_json()
+    preview = world.client.post(
+        "/api/v1/segments/preview",
+        json={"rules": {"field": "points", "op": "gte", "value": 0}},
+        headers=world.headers(Role.marketer),
+    ).get_json()
     assert preview["count"] == 1
 
     # The address is free again: the same person may enrol anew, as a new customer.
@@ -371,8 +434,9 @@ def drain(app) -> int:
     """Run the outbox worker with every channel's real sender until nothing is due; close them after."""
     senders, handled = build_senders(app), 0
     try:
-        while count := drain_once(database=app.extensions["database"], senders=senders,
-                                  settings=app.extensions["settings"].messaging):
+        while count := drain_once(
+            database=app.extensions["database"], senders=senders, settings=app.extensions["settings"].messaging
+        ):
             handled += count
     finally:
         for sender in senders.values():
@@ -395,11 +459,21 @@ def test_erasure_leaves_campaign_results_as_they_were(world, db):
     sent_at = datetime.fromisoformat(campaign["send_at"]) + timedelta(seconds=1)
     tick(database=db.database, now=sent_at, settings=CAMPAIGN_SETTINGS)
     with db.database.transaction() as session:
-        session.execute(Message.__table__.update().where(Message.template.like("campaign:%"))
-                        .values(state=MessageState.delivered.value))
+        session.execute(
+            Message.__table__.update()
+            .where(Message.template.like("campaign:%"))
+            .values(state=MessageState.delivered.value)
+        )
         for card in cards:
-            session.add(Purchase(customer_id=card["customer_id"], amount=Decimal("12.50"), currency="USD",
-                                 points_earned=0, created_at=sent_at + timedelta(days=2)))
+            session.add(
+                Purchase(
+                    customer_id=card["customer_id"],
+                    amount=Decimal("12.50"),
+                    currency="USD",
+                    points_earned=0,
+                    created_at=sent_at + timedelta(days=2),
+                )
+            )
     url = f"/api/v1/campaigns/{campaign['id']}/results?days=14"
     results = world.client.get(url, headers=marketer).get_json()
     assert results["total"]["targeted"] == 6
@@ -413,8 +487,15 @@ def test_marketing_queued_for_an_erased_customer_is_suppressed_when_a_worker_tak
     ada = world.enroll(**ADA, **CONSENTS)["customer_id"]
     assert world.client.delete("/api/v1/me", headers=customer_token(world, ada)).status_code == 204
     with db.database.transaction() as session:  # a campaign that selected her before the erasure
-        message_id = enqueue(session=session, customer_id=ada, channel="sms", content={"body": "Hi {{ first_name }}"},
-                             dedupe_key="late-campaign", marketing=True, consent=Channel.sms)
+        message_id = enqueue(
+            session=session,
+            customer_id=ada,
+            channel="sms",
+            content={"body": "Hi {{ first_name }}"},
+            dedupe_key="late-campaign",
+            marketing=True,
+            consent=Channel.sms,
+        )
     drain(world.app)
     with db.database.transaction() as session:
         message = session.get(Message, message_id)
@@ -428,11 +509,23 @@ def test_message_bodies_are_blanked_after_the_retention_period_and_the_rows_stay
     ada = world.enroll(**ADA)["customer_id"]
     now = utcnow()
     with db.database.transaction() as session:
-        for key, state, age in (("old-sent", MessageState.sent, 100), ("old-failed", MessageState.failed, 91),
-                                ("recent", MessageState.delivered, 10), ("old-waiting", MessageState.queued, 100)):
-            session.add(Message(customer_id=ada, channel="sms", content={"body": f"Hi Ada ({key})"},
-                                details={"segments": 1}, dedupe_key=key, state=state,
-                                created_at=now - timedelta(days=age)))
+        for key, state, age in (
+            ("old-sent", MessageState.sent, 100),
+            ("old-failed", MessageState.failed, 91),
+            ("recent", MessageState.delivered, 10),
+            ("old-waiting", MessageState.queued, 100),
+        ):
+            session.add(
+                Message(
+                    customer_id=ada,
+                    channel="sms",
+                    content={"body": f"Hi Ada ({key})"},
+                    details={"segments": 1},
+                    dedupe_key=key,
+                    state=state,
+                    created_at=now - timedelta(days=age),
+                )
+            )
     assert purge_message_bodies(database=db.database, now=now, settings=PrivacySettings()) == 2
     with db.database.transaction() as session:
         rows = {m.dedupe_key: m for m in session.scalars(select(Message))}

@@ -30,12 +30,22 @@ class Scheduler:
     """A scheduler process whose log lines are collected as they come."""
 
     def __init__(self, name: str, url: str, cwd) -> None:
-        env = {**os.environ, "FLASK_APP": "app", "DATABASE_URL": url, "POINTCARD_CAMPAIGNS__TICK_SECONDS": "1",
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "FLASK_APP": "app",
+            "DATABASE_URL": url,
+            "POINTCARD_CAMPAIGNS__TICK_SECONDS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
         self.name, self.lines = name, []
-        self.process = subprocess.Popen([sys.executable, "-m", "flask", "scheduler", "run"], cwd=cwd, env=env,
-                                        stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "scheduler", "run"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -78,9 +88,17 @@ def test_a_second_scheduler_waits_and_takes_over_and_no_due_run_happens_twice(pg
     for n in range(3):
         world.enroll(f"Customer {n}", phone=f"+1415555060{n}", consents={"sms": True})
     headers = world.headers(Role.marketer)
-    campaign = world.client.post("/api/v1/campaigns", headers=headers, json={
-        "name": "Now", "rules": {"field": "points", "op": "gte", "value": 0}, "channels": ["sms"],
-        "templates": {"sms": "Hello {{ first_name }}"}, "send_at": utcnow().isoformat()}).get_json()
+    campaign = world.client.post(
+        "/api/v1/campaigns",
+        headers=headers,
+        json={
+            "name": "Now",
+            "rules": {"field": "points", "op": "gte", "value": 0},
+            "channels": ["sms"],
+            "templates": {"sms": "Hello {{ first_name }}"},
+            "send_at": utcnow().isoformat(),
+        },
+    ).get_json()
     assert world.client.post(f"/api/v1/campaigns/{campaign['id']}/schedule", headers=headers).status_code == 200
 
     first = Scheduler("A", pg_db.url, tmp_path)

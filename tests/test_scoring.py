@@ -64,8 +64,10 @@ def score(database: Database, program: Program, settings: CampaignSettings = NO_
     with database.transaction() as session:
         service.score_program(session=session, program=session.get(Program, program.id), now=now, settings=settings)
     with database.transaction() as session:
-        return {row.customer_id: row for row in session.scalars(
-            select(CustomerScore).where(CustomerScore.as_of == now.date()))}
+        return {
+            row.customer_id: row
+            for row in session.scalars(select(CustomerScore).where(CustomerScore.as_of == now.date()))
+        }
 
 
 @pytest.fixture
@@ -137,8 +139,11 @@ def test_the_night_is_the_programs_and_scores_are_kept_per_day(db, history):
     assert score_customers(database=db.database, now=two_am_local + timedelta(hours=3), settings=settings) == 0
     score(db.database, program, now=NOW + timedelta(days=1))
     with db.database.transaction() as session:
-        days = session.scalars(select(CustomerScore.as_of).where(CustomerScore.customer_id == ids["weekly stopped"])
-                               .order_by(CustomerScore.as_of)).all()
+        days = session.scalars(
+            select(CustomerScore.as_of)
+            .where(CustomerScore.customer_id == ids["weekly stopped"])
+            .order_by(CustomerScore.as_of)
+        ).all()
         assert days == [TODAY, TODAY + timedelta(days=1)]
         assert session.scalars(select(ScoringRun.as_of).order_by(ScoringRun.as_of)).all() == days
 
@@ -173,8 +178,10 @@ def test_p_alive_is_bgnbd_and_mbgnbd_for_one_time_buyers(db):
 
 def _rows(database: Database) -> list[tuple]:
     with database.transaction() as session:
-        return [tuple(getattr(row, column) for column in SCORE_COLUMNS) for row in session.scalars(
-            select(CustomerScore).order_by(CustomerScore.customer_id))]
+        return [
+            tuple(getattr(row, column) for column in SCORE_COLUMNS)
+            for row in session.scalars(select(CustomerScore).order_by(CustomerScore.customer_id))
+        ]
 
 
 def _same(left: list[tuple], right: list[tuple]) -> None:
@@ -203,8 +210,13 @@ def test_sqlite_and_postgresql_give_the_same_scores(pg_db, tmp_path):
     finally:
         sqlite.dispose()
     _same(*results)
-    assert {row[SCORE_COLUMNS.index("status")] for row in results[0]} == {"new", "active", "lapsing", "lapsed",
-                                                                          "won_back"}
+    assert {row[SCORE_COLUMNS.index("status")] for row in results[0]} == {
+        "new",
+        "active",
+        "lapsing",
+        "lapsed",
+        "won_back",
+    }
     assert sum(row[SCORE_COLUMNS.index("p_alive")] is not None for row in results[0]) > 200
 
 
@@ -219,8 +231,9 @@ def test_the_cli_scores_a_csv_history_with_the_same_code(app, db, history, tmp_p
         for name, item in known_histories().items():
             for at, amount in item.visits:
                 writer.writerow([name, (at - timedelta(hours=7)).date().isoformat(), amount])
-    result = app.test_cli_runner().invoke(args=["campaigns", "score", "--transactions", str(source), "--as-of",
-                                                TODAY.isoformat(), "--out", str(out)])
+    result = app.test_cli_runner().invoke(
+        args=["campaigns", "score", "--transactions", str(source), "--as-of", TODAY.isoformat(), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "7 customers scored as of 2026-06-15" in result.output
     with out.open() as f:

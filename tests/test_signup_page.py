@@ -18,8 +18,14 @@ def referrer(world):
 
 
 def form(**fields) -> dict:
-    return {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "",
-            "referral_code": "", **fields}
+    return {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "ada@example.com",
+        "phone": "",
+        "referral_code": "",
+        **fields,
+    }
 
 
 def customer_by_card_url(world, card_url: str) -> Customer:
@@ -41,10 +47,16 @@ def test_the_card_page_shares_a_link_to_the_sign_up_page(world, referrer):
     assert f'href="http://card.test/join?ref={referrer["referral_code"]}"' in page
 
 
-@pytest.mark.parametrize(("language", "words"), [
-    ("en", ["Join Pointcard Coffee", "Create my card", "First name", "I agree to receive offers", "Voice messages"]),
-    ("fr", ["Rejoindre Pointcard Coffee", "Créer ma carte", "Prénom", "J’accepte de recevoir", "Messages vocaux"]),
-])
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        (
+            "en",
+            ["Join Pointcard Coffee", "Create my card", "First name", "I agree to receive offers", "Voice messages"],
+        ),
+        ("fr", ["Rejoindre Pointcard Coffee", "Créer ma carte", "Prénom", "J’accepte de recevoir", "Messages vocaux"]),
+    ],
+)
 def test_the_page_renders_in_english_and_french(world, language, words):
     response = world.client.get("/join", headers={"Accept-Language": language})
     page = response.get_data(as_text=True)
@@ -68,14 +80,17 @@ def test_a_known_code_is_prefilled_and_an_unknown_one_is_named_but_not_kept(worl
         session.get(Program, world.program_id).referee_bonus = 0
     plain = world.client.get(f"/join?ref={code}").get_data(as_text=True)
     assert "A friend invited you." in plain and "0 bonus points" not in plain
-    forged = world.client.get('/join?ref=<script>alert(1)</script>').get_data(as_text=True)
+    forged = world.client.get("/join?ref=<script>alert(1)</script>").get_data(as_text=True)
     assert "<script>alert" not in forged and "&lt;script&gt;" in forged
 
 
 def test_without_scripts_the_form_enrols_with_the_referral_and_opens_the_card(world, referrer):
-    response = world.client.post("/join?lang=fr", data=form(referral_code=referrer["referral_code"],
-                                                            consent_sms="on", phone="+33612345678",
-                                                            first_name="Ada Augusta"))
+    response = world.client.post(
+        "/join?lang=fr",
+        data=form(
+            referral_code=referrer["referral_code"], consent_sms="on", phone="+33612345678", first_name="Ada Augusta"
+        ),
+    )
     assert response.status_code == 303 and response.headers["Location"].startswith("http://card.test/card/")
     customer = customer_by_card_url(world, response.headers["Location"])
     assert (customer.first_name, customer.last_name) == ("Ada Augusta", "Lovelace")  # as typed, not re-split

@@ -24,16 +24,25 @@ TOKEN_KEY = "pointcard.till.token"  # the sessionStorage key till.js keeps the t
 @pytest.fixture
 def page(browser, live_server):
     """A phone-sized page; fails the test on a script error, a missing asset or a request off the server."""
-    context = browser.new_context(base_url=live_server, viewport={"width": 390, "height": 844},
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        base_url=live_server, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     context.set_default_timeout(5_000)
     page = context.new_page()
     script_errors, foreign_requests, broken_assets = [], [], []
     page.on("pageerror", lambda error: script_errors.append(str(error)))
-    page.on("request", lambda request: None if request.url.startswith((live_server + "/", "data:"))
-            else foreign_requests.append(request.url))
-    page.on("response", lambda response: broken_assets.append(response.url)
-            if response.status >= 400 and "/api/" not in response.url else None)
+    page.on(
+        "request",
+        lambda request: (
+            None if request.url.startswith((live_server + "/", "data:")) else foreign_requests.append(request.url)
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            broken_assets.append(response.url) if response.status >= 400 and "/api/" not in response.url else None
+        ),
+    )
     yield page
     context.close()
     assert script_errors == []

@@ -59,8 +59,13 @@ def apple_certs(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def fake_apns(apple_certs, tmp_path_factory):
     key = serialization.load_pem_private_key((apple_certs / "apns_key.p8").read_bytes(), password=None)
-    server = FakeApns(directory=tmp_path_factory.mktemp("fake-apns"), topic=PASS_TYPE_ID, team_id=TEAM_ID,
-                      key_id=DEV_APNS_KEY_ID, public_key=key.public_key()).start()
+    server = FakeApns(
+        directory=tmp_path_factory.mktemp("fake-apns"),
+        topic=PASS_TYPE_ID,
+        team_id=TEAM_ID,
+        key_id=DEV_APNS_KEY_ID,
+        public_key=key.public_key(),
+    ).start()
     yield server
     server.stop()
 
@@ -144,10 +149,27 @@ def verify_like_apple(data: bytes, *, certs: Path, workdir: Path, openssl: str) 
     (workdir / "manifest.json").write_bytes(files["manifest.json"])
     (workdir / "signature").write_bytes(files["signature"])
     result = subprocess.run(
-        [openssl, "cms", "-verify", "-binary", "-inform", "DER", "-in", str(workdir / "signature"),
-         "-content", str(workdir / "manifest.json"), "-CAfile", str(certs / "dev_root_ca.pem"),
-         "-purpose", "any", "-out", os.devnull],
-        capture_output=True, text=True, check=False,
+        [
+            openssl,
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            str(workdir / "signature"),
+            "-content",
+            str(workdir / "manifest.json"),
+            "-CAfile",
+            str(certs / "dev_root_ca.pem"),
+            "-purpose",
+            "any",
+            "-out",
+            os.devnull,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         problems.append(f"signature: {result.stderr.strip()}")
@@ -172,8 +194,7 @@ def serials_url(device: str = DEVICE) -> str:
 
 
 def register(world, serial, auth, device=DEVICE, push_token=PUSH_TOKEN) -> int:
-    return world.client.post(registration_url(serial, device), json={"pushToken": push_token},
-                             headers=auth).status_code
+    return world.client.post(registration_url(serial, device), json={"pushToken": push_token}, headers=auth).status_code
 
 
 def messages(world) -> list[Message]:
@@ -205,8 +226,11 @@ def test_a_pass_from_the_demo_design_verifies_as_apple_would(world, apple_certs,
     assert verify_like_apple(response.data, certs=apple_certs, workdir=tmp_path / "ok", openssl=openssl) == []
     files = unpack(response.data)
     assert set(json.loads(files["manifest.json"])) == {
-        "pass.json", "en.lproj/pass.strings", "fr.lproj/pass.strings",
-        *(f"{image}{scale}.png" for image in ("icon", "logo", "strip") for scale in ("", "@2x", "@3x"))}
+        "pass.json",
+        "en.lproj/pass.strings",
+        "fr.lproj/pass.strings",
+        *(f"{image}{scale}.png" for image in ("icon", "logo", "strip") for scale in ("", "@2x", "@3x")),
+    }
     assert b"\n" in files["manifest.json"]  # so only a Binary-mode signature verifies
     assert not files["pass.json"].startswith(b"\xef\xbb\xbf")
     with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
@@ -225,8 +249,14 @@ def test_the_pass_says_who_what_and_where(world):
     assert document["organizationName"] == "Pointcard Coffee" and document["description"]
     assert document["webServiceURL"] == "http://card.test/passkit"
     assert len(document["authenticationToken"]) >= 16 and len(document["serialNumber"]) >= 16
-    assert document["barcodes"] == [{"format": "PKBarcodeFormatQR", "message": card["barcode"],
-                                     "messageEncoding": "iso-8859-1", "altText": card["member_number"]}]
+    assert document["barcodes"] == [
+        {
+            "format": "PKBarcodeFormatQR",
+            "message": card["barcode"],
+            "messageEncoding": "iso-8859-1",
+            "altText": card["member_number"],
+        }
+    ]
     assert field(document, "member")["value"] == "Ada Lovelace"
     assert field(document, "balance")["value"] == 250
     assert field(document, "balance")["changeMessage"] == "You now have %@ points"
@@ -234,8 +264,10 @@ def test_the_pass_says_who_what_and_where(world):
     assert field(document, "next_reward")["value"] == "Free drip coffee"
     assert field(document, "points_to_go")["value"] == 50
     assert [loc["relevantText"] for loc in document["locations"]] == [
-        "Pointcard Coffee, Pearl District is nearby", "Pointcard Coffee, Alberta is nearby",
-        "Pointcard Coffee, Hawthorne is nearby"]
+        "Pointcard Coffee, Pearl District is nearby",
+        "Pointcard Coffee, Alberta is nearby",
+        "Pointcard Coffee, Hawthorne is nearby",
+    ]
     assert "voided" not in document and "expirationDate" not in document
 
 
@@ -253,17 +285,23 @@ def test_any_altered_file_or_manifest_fails_verification(world, apple_certs, ope
         problems = verify_like_apple(repack(forged), certs=apple_certs, workdir=tmp_path / f"m{index}", openssl=openssl)
         assert len(problems) == 1 and problems[0].startswith("signature:")
     extra = repack({**files, "thumbnail.png": files["icon.png"]})
-    assert "only one of zip and manifest" in verify_like_apple(extra, certs=apple_certs, workdir=tmp_path / "x",
-                                                               openssl=openssl)[0]
+    assert (
+        "only one of zip and manifest"
+        in verify_like_apple(extra, certs=apple_certs, workdir=tmp_path / "x", openssl=openssl)[0]
+    )
 
 
-def test_the_signature_is_sha256_with_a_signing_time_and_carries_the_intermediate(world, apple_certs, openssl,
-                                                                                  tmp_path):
+def test_the_signature_is_sha256_with_a_signing_time_and_carries_the_intermediate(
+    world, apple_certs, openssl, tmp_path
+):
     card = world.enroll()
     (tmp_path / "signature").write_bytes(unpack(world.client.get(_path(card["apple_pass_url"])).data)["signature"])
     printed = subprocess.run(
         [openssl, "cms", "-cmsout", "-print", "-inform", "DER", "-in", str(tmp_path / "signature")],
-        capture_output=True, text=True, check=True).stdout
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "signingTime" in printed and "messageDigest" in printed
     assert "sha256" in printed and "sha1" not in printed.lower().replace("sha1withrsa", "")
     assert "eContent: <ABSENT>" in printed  # detached
@@ -272,10 +310,14 @@ def test_the_signature_is_sha256_with_a_signing_time_and_carries_the_intermediat
 
 def test_the_barcode_follows_the_program_format(world):
     card = world.enroll()
-    for stored, apple in (("PDF417", "PKBarcodeFormatPDF417"), ("AZTEC", "PKBarcodeFormatAztec"),
-                          ("CODE128", "PKBarcodeFormatCode128")):
-        changed = world.client.patch("/api/v1/program", json={"barcode_format": stored},
-                                     headers=world.headers(Role.admin))
+    for stored, apple in (
+        ("PDF417", "PKBarcodeFormatPDF417"),
+        ("AZTEC", "PKBarcodeFormatAztec"),
+        ("CODE128", "PKBarcodeFormatCode128"),
+    ):
+        changed = world.client.patch(
+            "/api/v1/program", json={"barcode_format": stored}, headers=world.headers(Role.admin)
+        )
         assert changed.status_code == 200
         [barcode] = pass_json(world.client.get(_path(card["apple_pass_url"])).data)["barcodes"]
         assert barcode["format"] == apple and barcode["message"] == card["barcode"]
@@ -284,20 +326,25 @@ def test_the_barcode_follows_the_program_format(world):
 def test_delivery_answers_304_when_unchanged_and_404_for_an_unknown_card(world):
     card = world.enroll()
     first = world.client.get(_path(card["apple_pass_url"]))
-    again = world.client.get(_path(card["apple_pass_url"]),
-                             headers={"If-Modified-Since": first.headers["Last-Modified"]})
+    again = world.client.get(
+        _path(card["apple_pass_url"]), headers={"If-Modified-Since": first.headers["Last-Modified"]}
+    )
     assert again.status_code == 304 and again.data == b""
     assert again.headers["Last-Modified"] == first.headers["Last-Modified"]
-    assert pass_json(world.client.get(_path(card["apple_pass_url"])).data)["serialNumber"] == \
-        pass_json(first.data)["serialNumber"]  # issued once, then the same pass
+    assert (
+        pass_json(world.client.get(_path(card["apple_pass_url"])).data)["serialNumber"]
+        == pass_json(first.data)["serialNumber"]
+    )  # issued once, then the same pass
     _problem(world.client.get("/wallet/apple/not-a-card.pkpass"), 404, "card-not-found")
 
 
 def test_a_closed_card_gets_a_voided_pass(world, apple_certs, openssl, tmp_path):
     card, serial, auth = issued(world)
     with world.database.transaction() as session:
-        session.execute(text("UPDATE cards SET status = :closed, updated_at = :now"),
-                        {"closed": CardStatus.closed.value, "now": utcnow() + timedelta(seconds=2)})
+        session.execute(
+            text("UPDATE cards SET status = :closed, updated_at = :now"),
+            {"closed": CardStatus.closed.value, "now": utcnow() + timedelta(seconds=2)},
+        )
     latest = world.client.get(f"/passkit/v1/passes/{PASS_TYPE_ID}/{serial}", headers=auth)
     assert latest.status_code == 200
     document = pass_json(latest.data)
@@ -345,8 +392,11 @@ def test_dev_certs_is_idempotent_and_the_service_warns_when_it_signs_with_them(d
 def test_credentials_for_another_pass_type_are_refused_at_start(db, apple_certs, caplog):
     settings = make_settings(db.url, apple={"certs_dir": apple_certs, "pass_type_id": "pass.other.id"})
     create_app(settings, database=db.database)
-    assert any("is for pass.dev.pointcard.loyalty, but POINTCARD_APPLE__PASS_TYPE_ID is pass.other.id"
-               in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert any(
+        "is for pass.dev.pointcard.loyalty, but POINTCARD_APPLE__PASS_TYPE_ID is pass.other.id" in r.getMessage()
+        for r in caplog.records
+        if r.levelname == "ERROR"
+    )
 
 
 # --- designs -----------------------------------------------------------------------------------
@@ -358,23 +408,34 @@ def _edit(name: str, old: str, new: str):
         content = path.read_text()
         assert old in content
         path.write_text(content.replace(old, new, 1))
+
     return edit
 
 
-@pytest.mark.parametrize("break_design, culprit, words", [
-    (lambda d: (d / "icon@2x.png").unlink(), "icon@2x.png", "lacks required image"),
-    (lambda d: (d / "logo.png").write_bytes(b"GIF89a"), "logo.png", "is not a PNG"),
-    (lambda d: (d / "notes.txt").write_text("hi"), "notes.txt", "is not part of a store card design"),
-    (_edit("pass.json", "{{ member.name|tojson }}", '"{{ member.name }}"'), "pass.json", "renders invalid JSON"),
-    (_edit("pass.json", '"foregroundColor"', '"foregroundColour"'), "pass.json", "'foregroundColour' was unexpected"),
-    (_edit("pass.json", "rgb(60, 36, 21)", "#3c2415"), "pass.json", "at backgroundColor"),
-    (_edit("pass.json", '"logoText"', '"serialNumber": "1", "logoText"'), "pass.json", "sets serialNumber"),
-    (_edit("pass.json", "{{ balance }}", "{{ balanse }}"), "pass.json", "'balanse' is undefined"),
-    (_edit("pass.json", "{{ rewards_ready }}", "{{ next_reward.points }}"), "pass.json",
-     "has no attribute 'points'"),
-    (_edit("pass.json", "{% if next_reward -%}", "{% if next_reward -%"), "pass.json", "line"),
-    (_edit("fr.lproj/pass.strings", '"Tier" = "Niveau";', '"Tier" = "Niveau"'), "fr.lproj/pass.strings", "line 2:"),
-])
+@pytest.mark.parametrize(
+    "break_design, culprit, words",
+    [
+        (lambda d: (d / "icon@2x.png").unlink(), "icon@2x.png", "lacks required image"),
+        (lambda d: (d / "logo.png").write_bytes(b"GIF89a"), "logo.png", "is not a PNG"),
+        (lambda d: (d / "notes.txt").write_text("hi"), "notes.txt", "is not part of a store card design"),
+        (_edit("pass.json", "{{ member.name|tojson }}", '"{{ member.name }}"'), "pass.json", "renders invalid JSON"),
+        (
+            _edit("pass.json", '"foregroundColor"', '"foregroundColour"'),
+            "pass.json",
+            "'foregroundColour' was unexpected",
+        ),
+        (_edit("pass.json", "rgb(60, 36, 21)", "#3c2415"), "pass.json", "at backgroundColor"),
+        (_edit("pass.json", '"logoText"', '"serialNumber": "1", "logoText"'), "pass.json", "sets serialNumber"),
+        (_edit("pass.json", "{{ balance }}", "{{ balanse }}"), "pass.json", "'balanse' is undefined"),
+        (
+            _edit("pass.json", "{{ rewards_ready }}", "{{ next_reward.points }}"),
+            "pass.json",
+            "has no attribute 'points'",
+        ),
+        (_edit("pass.json", "{% if next_reward -%}", "{% if next_reward -%"), "pass.json", "line"),
+        (_edit("fr.lproj/pass.strings", '"Tier" = "Niveau";', '"Tier" = "Niveau"'), "fr.lproj/pass.strings", "line 2:"),
+    ],
+)
 def test_a_broken_design_is_refused_at_load_naming_the_file(tmp_path, break_design, culprit, words):
     directory = tmp_path / "apple"
     shutil.copytree(DEMO_DESIGN, directory)
@@ -405,8 +466,16 @@ def test_nearest_stores_are_the_ten_closest_active_ones(world):
     with world.database.transaction() as session:
         program = session.scalar(select(Program))
         for index in range(12):  # a line of stores going north from downtown Portland
-            session.add(Store(program_id=program.id, name=f"North {index}", latitude=45.52 + 0.05 * (index + 1),
-                              longitude=-122.68, timezone="America/Los_Angeles", active=index != 0))
+            session.add(
+                Store(
+                    program_id=program.id,
+                    name=f"North {index}",
+                    latitude=45.52 + 0.05 * (index + 1),
+                    longitude=-122.68,
+                    timezone="America/Los_Angeles",
+                    active=index != 0,
+                )
+            )
         session.flush()
         found = nearest_stores(session=session, program=program, latitude=45.52, longitude=-122.68)
         names = [store.name for store in found]
@@ -419,8 +488,9 @@ def test_nearest_stores_are_the_ten_closest_active_ones(world):
 # --- the PassKit web service and the pushes ----------------------------------------------------
 
 
-def test_a_device_follows_apples_sequence_from_download_to_unregister(world, apns, senders, apple_certs, openssl,
-                                                                      tmp_path):
+def test_a_device_follows_apples_sequence_from_download_to_unregister(
+    world, apns, senders, apple_certs, openssl, tmp_path
+):
     card = world.enroll(email="ada@example.com")
     downloaded = world.client.get(_path(card["apple_pass_url"]))
     document = pass_json(downloaded.data)
@@ -453,7 +523,8 @@ def test_a_device_follows_apples_sequence_from_download_to_unregister(world, apn
     latest = world.client.get(latest_url, headers={**auth, "If-Modified-Since": downloaded.headers["Last-Modified"]})
     assert latest.status_code == 200 and latest.mimetype == "application/vnd.apple.pkpass"
     assert parsedate_to_datetime(latest.headers["Last-Modified"]) > parsedate_to_datetime(
-        downloaded.headers["Last-Modified"])
+        downloaded.headers["Last-Modified"]
+    )
     assert field(pass_json(latest.data), "balance")["value"] == 50 + 120
     assert verify_like_apple(latest.data, certs=apple_certs, workdir=tmp_path, openssl=openssl) == []
 
@@ -511,17 +582,31 @@ def test_throttling_and_outages_requeue_the_push_after_retry_after(world, apns, 
 def test_the_web_service_wants_the_pass_token(world):
     _, serial, auth = issued(world)
     right = auth["Authorization"].removeprefix("ApplePass ")
-    for headers in ({}, {"Authorization": "ApplePass " + right[:-1] + "x"}, {"Authorization": f"Bearer {right}"},
-                    {"Authorization": "ApplePass"}):
-        body = _problem(world.client.post(registration_url(serial), json={"pushToken": PUSH_TOKEN},
-                                          headers=headers), 401, "pass-authentication-failed")
+    for headers in (
+        {},
+        {"Authorization": "ApplePass " + right[:-1] + "x"},
+        {"Authorization": f"Bearer {right}"},
+        {"Authorization": "ApplePass"},
+    ):
+        body = _problem(
+            world.client.post(registration_url(serial), json={"pushToken": PUSH_TOKEN}, headers=headers),
+            401,
+            "pass-authentication-failed",
+        )
         assert "ApplePass" in body["detail"]
         _problem(world.client.get(f"/passkit/v1/passes/{PASS_TYPE_ID}/{serial}", headers=headers), 401)
     response = world.client.post(registration_url("not-a-serial"), json={"pushToken": PUSH_TOKEN}, headers=auth)
     _problem(response, 401)
     assert response.headers["WWW-Authenticate"].startswith("ApplePass")
-    _problem(world.client.post(f"/passkit/v1/devices/{DEVICE}/registrations/pass.other/{serial}",
-                               json={"pushToken": PUSH_TOKEN}, headers=auth), 404, "pass-not-found")
+    _problem(
+        world.client.post(
+            f"/passkit/v1/devices/{DEVICE}/registrations/pass.other/{serial}",
+            json={"pushToken": PUSH_TOKEN},
+            headers=auth,
+        ),
+        404,
+        "pass-not-found",
+    )
     _problem(world.client.post(registration_url(serial), json={"pushToken": "not hex!"}, headers=auth), 422)
 
     assert register(world, serial, auth) == 201
@@ -541,13 +626,23 @@ def test_one_push_per_device_per_transaction_from_requests_and_jobs_alike(world,
     assert len(messages(world)) == 2
     # A staff correction outside any request (as a job or the CLI would run it) pushes too.
     with world.database.transaction() as session:
-        adjust_points(session=session, customer_id=card["customer_id"], points=5, reason="goodwill",
-                      staff_user_id=world.staff[Role.admin].id)
+        adjust_points(
+            session=session,
+            customer_id=card["customer_id"],
+            points=5,
+            reason="goodwill",
+            staff_user_id=world.staff[Role.admin].id,
+        )
     assert len(messages(world)) == 4
     # A transaction that rolls back leaves nothing to push.
     with pytest.raises(RuntimeError), world.database.transaction() as session:
-        adjust_points(session=session, customer_id=card["customer_id"], points=5, reason="oops",
-                      staff_user_id=world.staff[Role.admin].id)
+        adjust_points(
+            session=session,
+            customer_id=card["customer_id"],
+            points=5,
+            reason="oops",
+            staff_user_id=world.staff[Role.admin].id,
+        )
         raise RuntimeError("rolled back")
     assert len(messages(world)) == 4
     assert drain_once(database=world.database, senders=senders) == 4
@@ -585,12 +680,17 @@ def test_without_a_p8_key_the_pass_certificate_authenticates_to_apns(db, apple_c
     chain.write_bytes((apple_certs / "dev_root_ca.pem").read_bytes() + (apple_certs / "wwdr_g4.pem").read_bytes())
     server = FakeApns(directory=tmp_path, topic=PASS_TYPE_ID, team_id=TEAM_ID, client_ca=chain).start()
     try:
-        app = create_app(make_settings(db.url, apple={"certs_dir": certs, "apns_host": server.url,
-                                                      "apns_ca_file": server.ca_file}), database=db.database)
+        app = create_app(
+            make_settings(db.url, apple={"certs_dir": certs, "apns_host": server.url, "apns_ca_file": server.ca_file}),
+            database=db.database,
+        )
         pusher = make_pusher(app)
         try:
-            message = Message(id=1, channel="apple_wallet",
-                              content={"push_token": PUSH_TOKEN, "registration_id": 0, "serial_number": "s"})
+            message = Message(
+                id=1,
+                channel="apple_wallet",
+                content={"push_token": PUSH_TOKEN, "registration_id": 0, "serial_number": "s"},
+            )
             assert pusher.send(message)
         finally:
             pusher.close()
@@ -611,8 +711,9 @@ def test_the_pass_is_built_from_the_card_as_it_is_now(world):
     card, serial, auth = issued(world)
     register(world, serial, auth)
     before = len(messages(world))
-    rotated = world.client.post(f"/api/v1/customers/{card['customer_id']}/card/rotate",
-                                headers=world.headers(Role.admin))
+    rotated = world.client.post(
+        f"/api/v1/customers/{card['customer_id']}/card/rotate", headers=world.headers(Role.admin)
+    )
     latest = world.client.get(f"/passkit/v1/passes/{PASS_TYPE_ID}/{serial}", headers=auth)
     assert pass_json(latest.data)["barcodes"][0]["message"] == rotated.get_json()["barcode"] != card["barcode"]
     assert len(messages(world)) == before + 1  # the phone is told to fetch the new barcode

@@ -24,8 +24,10 @@ def ids(world):
     card = world.enroll()
     assert world.client.get(card["google_save_url"].removeprefix("http://card.test")).status_code == 302
     with world.database.transaction() as session:
-        return (session.scalar(select(GoogleWalletObject.object_id)),
-                session.scalar(select(GoogleWalletClass.class_id)))
+        return (
+            session.scalar(select(GoogleWalletObject.object_id)),
+            session.scalar(select(GoogleWalletClass.class_id)),
+        )
 
 
 def _post(world, body):
@@ -52,7 +54,8 @@ def test_the_length_prefix_is_four_little_endian_bytes():
 def test_a_save_then_a_delete_are_recorded_on_the_card(world, fake_google, ids):
     object_id, class_id = ids
     assert _post(world, fake_google.signed_callback(object_id=object_id, class_id=class_id)).get_json() == {
-        "status": "recorded"}
+        "status": "recorded"
+    }
     saved = _object(world)
     assert saved.in_wallet and saved.saved_at and saved.inserted_in_google
     body = fake_google.signed_callback(object_id=object_id, class_id=class_id, event_type="del")
@@ -99,8 +102,11 @@ def test_a_tampered_message_is_refused(world, fake_google, ids):
 def test_a_key_google_did_not_publish_is_refused(world, fake_google, ids):
     object_id, class_id = ids
     stranger = ec.generate_private_key(ec.SECP256R1())
-    _problem(_post(world, fake_google.signed_callback(object_id=object_id, class_id=class_id, root_key=stranger)),
-             401, "callback-signature-invalid")
+    _problem(
+        _post(world, fake_google.signed_callback(object_id=object_id, class_id=class_id, root_key=stranger)),
+        401,
+        "callback-signature-invalid",
+    )
 
 
 def test_a_message_for_another_issuer_is_refused(world, fake_google, ids):
@@ -129,8 +135,9 @@ def test_malformed_callbacks_are_problems(world, fake_google, ids):
     _problem(_post(world, {**body, "protocolVersion": "ECv1"}), 400, "callback-malformed")
     _problem(_post(world, {key: value for key, value in body.items() if key != "signature"}), 422, "validation-error")
     _problem(_post(world, {**body, "extra": 1}), 422, "validation-error")
-    _problem(world.client.post("/wallet/google/callback", data="{", content_type="application/json"), 400,
-             "bad-request")
+    _problem(
+        world.client.post("/wallet/google/callback", data="{", content_type="application/json"), 400, "bad-request"
+    )
 
 
 def test_a_signed_message_that_is_no_save_or_delete_is_a_400(world, fake_google, ids):
@@ -152,8 +159,11 @@ def test_googles_keys_are_fetched_once_and_again_when_they_rotate(world, fake_go
     assert fake_google.key_fetches == 1
     fake_google.root_keys = [ec.generate_private_key(ec.SECP256R1())]
     # A failed check fetches the keys again, but not twice a minute (forgeries could force it)...
-    _problem(_post(world, fake_google.signed_callback(object_id=object_id, class_id=class_id)), 401,
-             "callback-signature-invalid")
+    _problem(
+        _post(world, fake_google.signed_callback(object_id=object_id, class_id=class_id)),
+        401,
+        "callback-signature-invalid",
+    )
     assert fake_google.key_fetches == 1
     get_wallet(world.app).root_keys.min_refresh_seconds = 0  # ...so a minute later the new key is picked up
     assert _post(world, fake_google.signed_callback(object_id=object_id, class_id=class_id)).status_code == 200
@@ -165,4 +175,3 @@ def test_an_unreachable_key_server_is_a_503_problem(world, fake_google, ids):
     body = fake_google.signed_callback(object_id=object_id, class_id=class_id)
     fake_google.stop()
     _problem(_post(world, body), 503, "callback-keys-unavailable")
-

@@ -16,10 +16,19 @@ from app.wallet.google.providers import (
 )
 from tests.fake_google import ISSUER_ID, fake_google, service_account_key  # noqa: F401  (fixtures)
 
-CLASS = {"id": f"{ISSUER_ID}.client-test", "issuerName": "Pointcard", "programName": "Pointcard Coffee",
-         "programLogo": {"sourceUri": {"uri": "https://card.example/logo.png"}}, "reviewStatus": "UNDER_REVIEW"}
-OBJECT = {"id": f"{ISSUER_ID}.card-1", "classId": CLASS["id"], "state": "ACTIVE",
-          "loyaltyPoints": {"label": "Points", "balance": {"int": 5}}}
+CLASS = {
+    "id": f"{ISSUER_ID}.client-test",
+    "issuerName": "Pointcard",
+    "programName": "Pointcard Coffee",
+    "programLogo": {"sourceUri": {"uri": "https://card.example/logo.png"}},
+    "reviewStatus": "UNDER_REVIEW",
+}
+OBJECT = {
+    "id": f"{ISSUER_ID}.card-1",
+    "classId": CLASS["id"],
+    "state": "ACTIVE",
+    "loyaltyPoints": {"label": "Points", "balance": {"int": 5}},
+}
 
 
 @pytest.fixture
@@ -51,8 +60,16 @@ def test_conflicts_and_missing_resources_are_told_apart_and_upserts_resolve_them
     upsert_object(api, OBJECT, exists=False)  # insert 409: patched
     upsert_class(api, CLASS, exists=False)
     assert [(c.method, c.status) for c in fake_google.api_calls()] == [
-        ("POST", 200), ("POST", 409), ("PATCH", 404), ("PATCH", 404), ("POST", 200), ("POST", 409), ("PATCH", 200),
-        ("POST", 409), ("PATCH", 200)]
+        ("POST", 200),
+        ("POST", 409),
+        ("PATCH", 404),
+        ("PATCH", 404),
+        ("POST", 200),
+        ("POST", 409),
+        ("PATCH", 200),
+        ("POST", 409),
+        ("PATCH", 200),
+    ]
 
 
 def test_busy_google_is_retried_later_honouring_retry_after(api, fake_google):
@@ -75,13 +92,18 @@ def test_a_refusal_is_final_and_says_why(api):
 
 
 def test_an_unreachable_google_or_token_endpoint_is_retried_later(fake_google, service_account_key):  # noqa: F811
-    nowhere = RestWalletApi(base_url="http://127.0.0.1:9/walletobjects/v1",
-                            account=ServiceAccount(service_account_key.info(fake_google.token_url)), timeout=2)
+    nowhere = RestWalletApi(
+        base_url="http://127.0.0.1:9/walletobjects/v1",
+        account=ServiceAccount(service_account_key.info(fake_google.token_url)),
+        timeout=2,
+    )
     with pytest.raises(GoogleUnavailable):
         nowhere.get_class(CLASS["id"])
-    no_tokens = RestWalletApi(base_url=f"{fake_google.url}/walletobjects/v1",
-                              account=ServiceAccount(service_account_key.info("http://127.0.0.1:9/token")),
-                              timeout=2)
+    no_tokens = RestWalletApi(
+        base_url=f"{fake_google.url}/walletobjects/v1",
+        account=ServiceAccount(service_account_key.info("http://127.0.0.1:9/token")),
+        timeout=2,
+    )
     with pytest.raises(GoogleUnavailable):
         no_tokens.get_class(CLASS["id"])
 
@@ -89,8 +111,9 @@ def test_an_unreachable_google_or_token_endpoint_is_retried_later(fake_google, s
 def test_a_token_the_fake_did_not_issue_is_refused(fake_google):
     import requests
 
-    response = requests.get(f"{fake_google.url}/walletobjects/v1/loyaltyClass/x",
-                            headers={"Authorization": "Bearer made-up"}, timeout=5)
+    response = requests.get(
+        f"{fake_google.url}/walletobjects/v1/loyaltyClass/x", headers={"Authorization": "Bearer made-up"}, timeout=5
+    )
     assert response.status_code == 401
 
 

@@ -19,8 +19,11 @@ from tests.fake_google import ANY_HOUR, PUSH_OPT_IN, drain
 
 @pytest.fixture
 def settings_overrides(tmp_path):
-    return {"google": {"certs_dir": tmp_path / "google"}, "apple": {"certs_dir": tmp_path / "apple"},
-            "messaging": ANY_HOUR}
+    return {
+        "google": {"certs_dir": tmp_path / "google"},
+        "apple": {"certs_dir": tmp_path / "apple"},
+        "messaging": ANY_HOUR,
+    }
 
 
 def test_dev_certs_writes_a_key_and_issuer_once_and_force_replaces_them(app, tmp_path):
@@ -34,8 +37,9 @@ def test_dev_certs_writes_a_key_and_issuer_once_and_force_replaces_them(app, tmp
     assert "kept" in create_dev_credentials(settings)
     assert json.loads((tmp_path / "google" / "service-account.json").read_text()) == account
     create_dev_credentials(settings, force=True)
-    assert json.loads((tmp_path / "google" / "service-account.json").read_text())["private_key"] != account[
-        "private_key"]
+    assert (
+        json.loads((tmp_path / "google" / "service-account.json").read_text())["private_key"] != account["private_key"]
+    )
 
 
 def test_dev_certs_never_replaces_a_real_service_account(app, tmp_path):

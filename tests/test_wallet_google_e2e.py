@@ -52,8 +52,9 @@ def test_enrol_save_earn_message_and_a_busy_google(world, fake_google, served):
     assert len(token) < 1800
     claims = jwt.decode(token, fake_google.account.public_key, algorithms=["RS256"], audience="google")
     with world.database.transaction() as session:
-        rest_object = service.object_payload(session=session, card=session.scalar(select(Card)),
-                                             wallet=get_wallet(world.app))
+        rest_object = service.object_payload(
+            session=session, card=session.scalar(select(Card)), wallet=get_wallet(world.app)
+        )
     assert claims["payload"]["loyaltyObjects"] == [rest_object]
 
     # Google saves it and calls us back, signed.
@@ -74,8 +75,12 @@ def test_enrol_save_earn_message_and_a_busy_google(world, fake_google, served):
 
     # A campaign message arrives as addMessage.
     with world.database.transaction() as session:
-        assert service.send_wallet_message(session=session, card=session.scalar(select(Card)),
-                                           header="Double points", body="This weekend, every coffee counts twice.")
+        assert service.send_wallet_message(
+            session=session,
+            card=session.scalar(select(Card)),
+            header="Double points",
+            body="This weekend, every coffee counts twice.",
+        )
     drain(world.app)
     [add] = fake_google.api_calls("POST", f"loyaltyObject/{obj.object_id}/addMessage")
     assert add.status == 200 and add.body["message"]["messageType"] == "TEXT_AND_NOTIFY"
@@ -86,8 +91,9 @@ def test_enrol_save_earn_message_and_a_busy_google(world, fake_google, served):
     assert world.purchase(card["barcode"], "3.00").get_json()["balance"] == 200
     drain(world.app)
     with world.database.transaction() as session:
-        waiting = session.scalars(select(Message).where(Message.channel == "google_wallet")
-                                  .order_by(Message.id.desc())).first()
+        waiting = session.scalars(
+            select(Message).where(Message.channel == "google_wallet").order_by(Message.id.desc())
+        ).first()
         assert waiting.state is MessageState.queued and waiting.attempts == 1 and "429" in waiting.error
         assert waiting.not_before >= utcnow() + timedelta(seconds=25)
         session.execute(update(Message).where(Message.id == waiting.id).values(not_before=utcnow()))  # 30 s on

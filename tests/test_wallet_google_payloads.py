@@ -26,8 +26,10 @@ def _payloads(world, customer_id):
     with world.database.transaction() as session:
         card = session.scalar(select(Card).where(Card.customer_id == customer_id))
         program = session.scalar(select(Program))
-        return (service.class_payload(session=session, program=program, wallet=wallet),
-                service.object_payload(session=session, card=card, wallet=wallet))
+        return (
+            service.class_payload(session=session, program=program, wallet=wallet),
+            service.object_payload(session=session, card=card, wallet=wallet),
+        )
 
 
 def test_class_object_and_message_match_googles_published_schema(world):
@@ -36,8 +38,9 @@ def test_class_object_and_message_match_googles_published_schema(world):
     cls, obj = _payloads(world, card["customer_id"])
     assert schema_errors(cls, "LoyaltyClass") == []
     assert schema_errors(obj, "LoyaltyObject") == []
-    message = {"message": {"id": "m1", "header": "Double points", "body": "All weekend.",
-                           "messageType": "TEXT_AND_NOTIFY"}}
+    message = {
+        "message": {"id": "m1", "header": "Double points", "body": "All weekend.", "messageType": "TEXT_AND_NOTIFY"}
+    }
     assert schema_errors(message, "AddMessageRequest") == []
     assert schema_errors({**obj, "notifyPreference": "NOTIFY_ON_UPDATE"}, "LoyaltyObject") == []
 
@@ -45,12 +48,22 @@ def test_class_object_and_message_match_googles_published_schema(world):
 def test_the_schema_check_refuses_what_google_would(world):
     card = world.enroll()
     cls, obj = _payloads(world, card["customer_id"])
-    broken = {**obj, "loyaltyPoints": {"label": "Points", "balance": {"int": "50"}}, "colour": "#fff",
-              "state": "LIVE", "infoModuleData": {}}
+    broken = {
+        **obj,
+        "loyaltyPoints": {"label": "Points", "balance": {"int": "50"}},
+        "colour": "#fff",
+        "state": "LIVE",
+        "infoModuleData": {},
+    }
     del broken["classId"]
     errors = "\n".join(schema_errors(broken, "LoyaltyObject"))
-    for expected in ("loyaltyPoints.balance.int: expected an integer", "colour: LoyaltyObject has no such field",
-                     "state: 'LIVE' is not one of", "infoModuleData: deprecated", "classId: required"):
+    for expected in (
+        "loyaltyPoints.balance.int: expected an integer",
+        "colour: LoyaltyObject has no such field",
+        "state: 'LIVE' is not one of",
+        "infoModuleData: deprecated",
+        "classId: required",
+    ):
         assert expected in errors
     without_logo = {key: value for key, value in cls.items() if key != "programLogo"}
     assert "LoyaltyClass.programLogo: required" in "\n".join(schema_errors(without_logo, "LoyaltyClass"))
@@ -67,8 +80,18 @@ def test_ids_are_the_issuer_id_and_a_suffix_of_allowed_characters(world):
 
 def test_the_class_names_the_program_logo_callback_and_at_most_ten_stores(world):
     with world.database.transaction() as session:
-        session.add_all([Store(program_id=world.program_id, name=f"Kiosk {n}", latitude=45 + n / 100,
-                               longitude=-122.5, timezone="America/Los_Angeles") for n in range(12)])
+        session.add_all(
+            [
+                Store(
+                    program_id=world.program_id,
+                    name=f"Kiosk {n}",
+                    latitude=45 + n / 100,
+                    longitude=-122.5,
+                    timezone="America/Los_Angeles",
+                )
+                for n in range(12)
+            ]
+        )
     card = world.enroll()
     cls, _ = _payloads(world, card["customer_id"])
     assert len(cls["merchantLocations"]) == MAX_MERCHANT_LOCATIONS
@@ -83,10 +106,15 @@ def test_the_class_names_the_program_logo_callback_and_at_most_ten_stores(world)
     assert world.client.get("/wallet/google/assets/..%2Fdemo/logo.png").status_code == 404
 
 
-@pytest.mark.parametrize("barcode_format, google_type", [
-    (BarcodeFormat.qr, "QR_CODE"), (BarcodeFormat.pdf417, "PDF_417"),
-    (BarcodeFormat.aztec, "AZTEC"), (BarcodeFormat.code128, "CODE_128"),
-])
+@pytest.mark.parametrize(
+    "barcode_format, google_type",
+    [
+        (BarcodeFormat.qr, "QR_CODE"),
+        (BarcodeFormat.pdf417, "PDF_417"),
+        (BarcodeFormat.aztec, "AZTEC"),
+        (BarcodeFormat.code128, "CODE_128"),
+    ],
+)
 def test_the_barcode_is_the_cards_token_in_the_programs_format(world, barcode_format, google_type):
     with world.database.transaction() as session:
         session.scalar(select(Program)).barcode_format = barcode_format

@@ -110,7 +110,8 @@ class TestTightLinks:
         token = _save_link(world, card)
         _, obj, cls = _rows(world, card["customer_id"])
         assert _verify(token, fake_google)["payload"] == {
-            "loyaltyObjects": [{"id": obj.object_id, "classId": cls.class_id}]}
+            "loyaltyObjects": [{"id": obj.object_id, "classId": cls.class_id}]
+        }
         assert len(token) <= 900 and obj.inserted_in_google
         assert fake_google.objects[obj.object_id] == _rest_object(world, card["customer_id"])
 
@@ -150,9 +151,15 @@ def test_the_till_earns_while_a_save_link_waits_on_google(world, fake_google):
 
     def till_sale():
         if not earned:  # Google is busy putting the class in: a sale at the till meanwhile
-            earned.append(world.app.test_client().post(
-                "/api/v1/pos/purchases", json={"barcode": other["barcode"], "amount": "4.00", "currency": "USD"},
-                headers=world.headers(Role.cashier, "sale-during-save-link")).status_code)
+            earned.append(
+                world.app.test_client()
+                .post(
+                    "/api/v1/pos/purchases",
+                    json={"barcode": other["barcode"], "amount": "4.00", "currency": "USD"},
+                    headers=world.headers(Role.cashier, "sale-during-save-link"),
+                )
+                .status_code
+            )
 
     fake_google.while_called = till_sale
     _save_link(world, first)

@@ -20,8 +20,11 @@ from tests.fake_google import ANY_HOUR, PUSH_OPT_IN, drain, fake_google, service
 @pytest.fixture
 def settings_overrides(fake_google, tmp_path):  # noqa: F811
     fake_google.deliver_callbacks = False  # the app is not served over HTTP here
-    return {"google": fake_google.settings(tmp_path / "certs"), "messaging": ANY_HOUR,
-            "max_purchases_per_card_per_hour": 1000}
+    return {
+        "google": fake_google.settings(tmp_path / "certs"),
+        "messaging": ANY_HOUR,
+        "max_purchases_per_card_per_hour": 1000,
+    }
 
 
 def _location(world, card) -> str:
@@ -108,8 +111,9 @@ def test_past_three_notifications_a_day_updates_and_messages_go_out_silently(wor
         world.purchase(card["barcode"], amount)
         drain(world.app)
     with world.database.transaction() as session:
-        service.send_wallet_message(session=session, card=session.scalar(select(Card)), header="Double points",
-                                    body="This weekend only.")
+        service.send_wallet_message(
+            session=session, card=session.scalar(select(Card)), header="Double points", body="This weekend only."
+        )
     drain(world.app)
     world.purchase(card["barcode"], "100.00")  # Gold: would notify, but the cap is reached
     drain(world.app)
@@ -119,8 +123,9 @@ def test_past_three_notifications_a_day_updates_and_messages_go_out_silently(wor
     assert message["messageType"] == "TEXT" and message["header"] == "Double points"
     with world.database.transaction() as session:
         session.execute(update(GoogleWalletNotification).values(sent_at=utcnow() - timedelta(hours=25)))
-        service.send_wallet_message(session=session, card=session.scalar(select(Card)), header="Tomorrow",
-                                    body="Free pastry with any drink.")
+        service.send_wallet_message(
+            session=session, card=session.scalar(select(Card)), header="Tomorrow", body="Free pastry with any drink."
+        )
     drain(world.app)
     assert fake_google.objects[object_id]["messages"][-1]["messageType"] == "TEXT_AND_NOTIFY"
 
@@ -128,10 +133,20 @@ def test_past_three_notifications_a_day_updates_and_messages_go_out_silently(wor
 def test_a_message_goes_out_as_add_message_that_notifies(world, fake_google):
     card, object_id = _saved(world, fake_google)
     with world.database.transaction() as session:
-        enqueued = service.send_wallet_message(session=session, card=session.scalar(select(Card)),
-                                               header="Double points", body="All weekend.", dedupe_key="campaign-7")
-        again = service.send_wallet_message(session=session, card=session.scalar(select(Card)),
-                                            header="Double points", body="All weekend.", dedupe_key="campaign-7")
+        enqueued = service.send_wallet_message(
+            session=session,
+            card=session.scalar(select(Card)),
+            header="Double points",
+            body="All weekend.",
+            dedupe_key="campaign-7",
+        )
+        again = service.send_wallet_message(
+            session=session,
+            card=session.scalar(select(Card)),
+            header="Double points",
+            body="All weekend.",
+            dedupe_key="campaign-7",
+        )
     assert enqueued and again and drain(world.app) == 1
     [call] = fake_google.api_calls("POST", f"loyaltyObject/{object_id}/addMessage")
     assert call.body["message"]["messageType"] == "TEXT_AND_NOTIFY"
@@ -142,8 +157,14 @@ def test_an_offer_needs_the_push_opt_in_and_a_balance_update_does_not(world, fak
     card, object_id = _saved(world, fake_google)
     with world.database.transaction() as session:
         customer = session.scalar(select(Customer))
-        record_consents(session=session, customer=customer, consents={Channel.push: False}, source="test",
-                        disclosure="", ip_address=None)
+        record_consents(
+            session=session,
+            customer=customer,
+            consents={Channel.push: False},
+            source="test",
+            disclosure="",
+            ip_address=None,
+        )
         service.send_wallet_message(session=session, card=customer.card, header="Offer", body="Half price")
     world.purchase(card["barcode"], "2.00")
     drain(world.app)
@@ -159,11 +180,11 @@ def test_no_message_for_a_card_never_saved_or_deleted_from_the_wallet(world, fak
     fake_google.deliver_callbacks = False
     with world.database.transaction() as session:
         cards = {c.customer_id: c for c in session.scalars(select(Card))}
-        assert not service.send_wallet_message(session=session, card=cards[never["customer_id"]], header="H",
-                                               body="B")
+        assert not service.send_wallet_message(session=session, card=cards[never["customer_id"]], header="H", body="B")
     obj = _object(world, card["customer_id"])
-    gone = fake_google.signed_callback(object_id=object_id, class_id=fake_google.objects[object_id]["classId"],
-                                       event_type="del")
+    gone = fake_google.signed_callback(
+        object_id=object_id, class_id=fake_google.objects[object_id]["classId"], event_type="del"
+    )
     assert world.client.post("/wallet/google/callback", json=gone).get_json() == {"status": "recorded"}
     with world.database.transaction() as session:
         card_row = session.get(Card, obj.card_id)
@@ -180,7 +201,9 @@ def test_a_message_to_an_object_google_has_not_got_inserts_it_first(world, fake_
     drain(world.app)
     object_id = _object(world, card["customer_id"]).object_id
     assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in fake_google.api_calls(kind="loyaltyObject")] == [
-        ("POST", "loyaltyObject"), ("POST", "addMessage")]
+        ("POST", "loyaltyObject"),
+        ("POST", "addMessage"),
+    ]
     assert fake_google.objects[object_id]["messages"][0]["body"] == "Welcome"
     assert _object(world, card["customer_id"]).inserted_in_google
 
@@ -193,13 +216,17 @@ def test_insert_of_an_existing_object_patches_and_patch_of_a_missing_one_inserts
     drain(world.app)
     object_id = _object(world, card["customer_id"]).object_id
     assert [(c.method, c.status) for c in fake_google.api_calls(kind="loyaltyObject")] == [
-        ("POST", 409), ("PATCH", 200)]
+        ("POST", 409),
+        ("PATCH", 200),
+    ]
     del fake_google.objects[object_id]  # Google lost it
     fake_google.calls.clear()
     world.purchase(card["barcode"], "2.00")
     drain(world.app)
     assert [(c.method, c.status) for c in fake_google.api_calls(kind="loyaltyObject")] == [
-        ("PATCH", 404), ("POST", 200)]
+        ("PATCH", 404),
+        ("POST", 200),
+    ]
     assert fake_google.objects[object_id]["loyaltyPoints"]["balance"] == {"int": 90}
 
 
@@ -232,8 +259,12 @@ def test_a_change_during_a_send_is_sent_again_after_it(world, fake_google):
     with world.database.transaction() as session:
         sync.settle_object(session=session, plan=plan, wrote_object=True, message_id=999)
     follow_up = _google_messages(world)[-1]
-    assert follow_up.content == {"op": "patch_object", "object_row_id": row_id, "version": plan.version + 1,
-                                 "force": True}
+    assert follow_up.content == {
+        "op": "patch_object",
+        "object_row_id": row_id,
+        "version": plan.version + 1,
+        "force": True,
+    }
     drain(world.app)
     assert fake_google.objects[object_id]["loyaltyPoints"]["balance"] == {"int": 80}
 
@@ -243,8 +274,15 @@ def test_a_changed_design_updates_the_approved_class_under_review(world, fake_go
     with world.database.transaction() as session:
         from app.loyalty.models import Store
 
-        session.add(Store(program_id=world.program_id, name="Kiosk", latitude=45.6, longitude=-122.7,
-                          timezone="America/Los_Angeles"))
+        session.add(
+            Store(
+                program_id=world.program_id,
+                name="Kiosk",
+                latitude=45.6,
+                longitude=-122.7,
+                timezone="America/Los_Angeles",
+            )
+        )
     _location(world, card)
     drain(world.app)
     [patch] = [c for c in fake_google.api_calls("PATCH", "loyaltyClass")]
@@ -264,8 +302,9 @@ def test_a_rotated_barcode_reaches_the_wallet_though_no_points_moved(world, fake
     from app.auth.tokens import Role
 
     card, object_id = _saved(world, fake_google)
-    rotated = world.client.post(f"/api/v1/customers/{card['customer_id']}/card/rotate",
-                                headers=world.headers(Role.admin))
+    rotated = world.client.post(
+        f"/api/v1/customers/{card['customer_id']}/card/rotate", headers=world.headers(Role.admin)
+    )
     assert rotated.status_code == 200
     drain(world.app)
     [patch] = _patches(fake_google, object_id)

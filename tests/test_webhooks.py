@@ -48,8 +48,10 @@ def receiver(tmp_path):
 def settings_overrides(receiver):
     # The receiver is on 127.0.0.1 with a certificate from its own CA.
     # One send at a time, so the receiver sees events in the order they happened.
-    return {"webhooks": {"allow_private_addresses": True, "ca_file": str(receiver.ca_file)},
-            "messaging": {"concurrency": 1}}
+    return {
+        "webhooks": {"allow_private_addresses": True, "ca_file": str(receiver.ca_file)},
+        "messaging": {"concurrency": 1},
+    }
 
 
 def verify_with_the_documented_recipe(secret: str, headers: dict, body: bytes) -> dict:
@@ -57,15 +59,17 @@ def verify_with_the_documented_recipe(secret: str, headers: dict, body: bytes) -
     pairs = [part.split("=", 1) for part in headers["Pointcard-Signature"].split(",")]
     [timestamp] = [value for name, value in pairs if name == "t"]
     expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    assert any(name == "v1" and hmac.compare_digest(expected, value) for name, value in pairs), \
+    assert any(name == "v1" and hmac.compare_digest(expected, value) for name, value in pairs), (
         "signature does not verify"
+    )
     assert abs(time.time() - int(timestamp)) < 300, "timestamp too old"
     return json.loads(body)
 
 
 def register(world, url: str, events: list[str], **fields) -> dict:
-    response = world.client.post("/api/v1/webhooks", json={"url": url, "events": events, **fields},
-                                 headers=world.headers(Role.admin))
+    response = world.client.post(
+        "/api/v1/webhooks", json={"url": url, "events": events, **fields}, headers=world.headers(Role.admin)
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
@@ -88,22 +92,30 @@ def webhook_messages(world) -> list[Message]:
 def make_due(world) -> None:
     """The clock moves on to the next retry: waiting webhook messages become due."""
     with world.database.transaction() as session:
-        session.execute(text("UPDATE messages SET not_before = :t WHERE channel = 'webhook' AND state = 'queued'"),
-                        {"t": utcnow() - timedelta(seconds=1)})
+        session.execute(
+            text("UPDATE messages SET not_before = :t WHERE channel = 'webhook' AND state = 'queued'"),
+            {"t": utcnow() - timedelta(seconds=1)},
+        )
 
 
 def deliveries(world, endpoint_id: int, **params) -> list[dict]:
-    response = world.client.get(f"/api/v1/webhooks/{endpoint_id}/deliveries", query_string=params,
-                                headers=world.headers(Role.admin))
+    response = world.client.get(
+        f"/api/v1/webhooks/{endpoint_id}/deliveries", query_string=params, headers=world.headers(Role.admin)
+    )
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
 
 # --- events reach the receiver, signed ----------------------------------------------------------
 
+
 def test_loyalty_events_reach_the_receiver_signed_with_the_documented_recipe(world, receiver):
-    endpoint = register(world, receiver.url, ["customer.enrolled", "points.changed", "tier.changed",
-                                              "reward.redeemed"], description="CRM sync")
+    endpoint = register(
+        world,
+        receiver.url,
+        ["customer.enrolled", "points.changed", "tier.changed", "reward.redeemed"],
+        description="CRM sync",
+    )
     assert endpoint["secret"].startswith("whsec_") and endpoint["secret_hint"] == endpoint["secret"][-4:]
     card = world.enroll("Ada Lovelace", email="ada@example.com")
     assert world.purchase(card["barcode"], "60.00").status_code == 201  # 600 points: Silver
@@ -112,15 +124,25 @@ def test_loyalty_events_reach_the_receiver_signed_with_the_documented_recipe(wor
     work(world)
 
     events = [verify_with_the_documented_recipe(endpoint["secret"], r.headers, r.body) for r in receiver.requests]
-    assert [e["type"] for e in events] == ["customer.enrolled", "tier.changed", "points.changed",  # enrolment
-                                           "points.changed", "tier.changed",  # the purchase
-                                           "points.changed", "reward.redeemed"]  # the redemption
+    assert [e["type"] for e in events] == [
+        "customer.enrolled",
+        "tier.changed",
+        "points.changed",  # enrolment
+        "points.changed",
+        "tier.changed",  # the purchase
+        "points.changed",
+        "reward.redeemed",
+    ]  # the redemption
     for request, event in zip(receiver.requests, events, strict=True):
         assert request.path == "/hooks/pointcard" and request.headers["Pointcard-Event"] == event["type"]
         assert request.headers["Content-Type"] == "application/json"
     customer = {k: events[0]["data"]["customer"][k] for k in ("id", "member_number", "email", "first_name")}
-    assert customer == {"id": card["customer_id"], "member_number": card["member_number"],
-                        "email": "ada@example.com", "first_name": "Ada"}
+    assert customer == {
+        "id": card["customer_id"],
+        "member_number": card["member_number"],
+        "email": "ada@example.com",
+        "first_name": "Ada",
+    }
     signup, purchase, redemption = (e["data"] for e in events if e["type"] == "points.changed")
     assert (signup["entry"]["kind"], signup["previous_balance"], signup["balance"]) == ("bonus", 0, 50)
     assert (purchase["entry"]["kind"], purchase["entry"]["points"], purchase["balance"]) == ("earn", 600, 650)
@@ -137,8 +159,13 @@ def test_loyalty_events_reach_the_receiver_signed_with_the_documented_recipe(wor
     assert {d["state"] for d in shown.values()} == {"delivered"} and {d["attempts"] for d in shown.values()} == {1}
     # The stored events and the signing secret are encrypted like the customer's own row.
     with world.database.engine.connect() as connection:
-        raw = " ".join(str(value) for row in connection.execute(text(
-            "SELECT payload FROM webhook_deliveries UNION ALL SELECT secret FROM webhook_endpoints")) for value in row)
+        raw = " ".join(
+            str(value)
+            for row in connection.execute(
+                text("SELECT payload FROM webhook_deliveries UNION ALL SELECT secret FROM webhook_endpoints")
+            )
+            for value in row
+        )
     assert "ada@example.com" not in raw and endpoint["secret"] not in raw and raw.count("v1.") == 8
     # A body changed on the way does not verify.
     first = receiver.requests[0]
@@ -170,6 +197,7 @@ def test_only_subscribed_events_go_and_nothing_is_queued_without_subscribers(wor
 
 
 # --- retries --------------------------------------------------------------------------------------
+
 
 def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_try_once(world, receiver):
     endpoint = register(world, receiver.url, ["customer.enrolled"])
@@ -208,7 +236,11 @@ def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_try_once(world,
     assert bodies[0]["data"]["customer"]["id"] == card["customer_id"]
     [shown] = deliveries(world, endpoint["id"])
     assert (shown["state"], shown["attempts"], shown["last_status_code"], shown["last_response"]) == (
-        "delivered", 3, 200, "thanks")
+        "delivered",
+        3,
+        200,
+        "thanks",
+    )
     assert shown["last_error"] is None and shown["delivered_at"] and shown["next_attempt_at"] is None
     assert [m.state for m in webhook_messages(world)] == [MessageState.sent]
 
@@ -230,11 +262,16 @@ def test_out_of_tries_the_delivery_fails_and_can_be_sent_again_by_hand(world, re
     assert len(receiver.requests) == 2
 
     # Fixed on the receiver's side: an admin sends it again, with the same delivery id.
-    again = world.client.post(f"/api/v1/webhooks/{endpoint['id']}/deliveries/{shown['id']}/retry",
-                              headers=world.headers(Role.admin))
+    again = world.client.post(
+        f"/api/v1/webhooks/{endpoint['id']}/deliveries/{shown['id']}/retry", headers=world.headers(Role.admin)
+    )
     assert again.status_code == 202 and again.get_json()["state"] == "pending"
-    assert world.client.post(f"/api/v1/webhooks/{endpoint['id']}/deliveries/{shown['id']}/retry",
-                             headers=world.headers(Role.admin)).status_code == 409  # still going
+    assert (
+        world.client.post(
+            f"/api/v1/webhooks/{endpoint['id']}/deliveries/{shown['id']}/retry", headers=world.headers(Role.admin)
+        ).status_code
+        == 409
+    )  # still going
     work(world)
     assert [r.status for r in receiver.requests] == [404, 404, 200]
     assert receiver.requests[2].headers["Pointcard-Delivery"] == shown["uuid"]
@@ -261,6 +298,7 @@ def test_410_gone_switches_the_endpoint_off(world, receiver):
 
 # --- other events -----------------------------------------------------------------------------------
 
+
 def test_lapsing_lapsed_and_won_back_customers(world, receiver):
     endpoint = register(world, receiver.url, ["customer.lapsing", "customer.lapsed", "customer.won_back"])
     t0 = utcnow() - timedelta(days=21)
@@ -275,8 +313,10 @@ def test_lapsing_lapsed_and_won_back_customers(world, receiver):
     work(world)
     events = [verify_with_the_documented_recipe(endpoint["secret"], r.headers, r.body) for r in receiver.requests]
     assert [(e["type"], e["data"]["status"], e["data"].get("previous_status")) for e in events] == [
-        ("customer.lapsing", "lapsing", "active"), ("customer.lapsed", "lapsed", "lapsing"),
-        ("customer.won_back", "won_back", None)]
+        ("customer.lapsing", "lapsing", "active"),
+        ("customer.lapsed", "lapsed", "lapsing"),
+        ("customer.won_back", "won_back", None),
+    ]
     assert {e["data"]["customer"]["id"] for e in events} == {card["customer_id"]}
     # Tonight's scores agree that she is won back, which is no news.
     score_customers(database=world.database, now=utcnow() + timedelta(hours=1), settings=CAMPAIGNS, force=True)
@@ -287,10 +327,18 @@ def test_a_delivered_text_message_is_an_event(world, receiver):
     endpoint = register(world, receiver.url, ["message.delivered"])
     card = world.enroll("Ada Lovelace", phone="+14155550101")
     with world.database.transaction() as session:
-        message_id = enqueue(session=session, customer_id=card["customer_id"], channel="sms", marketing=False,
-                             content={"body": "Your receipt"}, dedupe_key="receipt-1", template="receipt")
-        session.execute(text("UPDATE messages SET state = 'sent', provider_id = 'SM123' WHERE id = :id"),
-                        {"id": message_id})
+        message_id = enqueue(
+            session=session,
+            customer_id=card["customer_id"],
+            channel="sms",
+            marketing=False,
+            content={"body": "Your receipt"},
+            dedupe_key="receipt-1",
+            template="receipt",
+        )
+        session.execute(
+            text("UPDATE messages SET state = 'sent', provider_id = 'SM123' WHERE id = :id"), {"id": message_id}
+        )
     with world.database.transaction() as session:  # what Twilio's status callback does
         sms_status(session=session, message_id=str(message_id), sid="SM123", status="delivered", error_code=None)
     with world.database.transaction() as session:  # a repeated callback is no new event
@@ -318,8 +366,9 @@ def test_ping_and_secret_rotation(world, receiver):
     assert signing.verify(secret=rotated["secret"], body=request.body, header=request.headers["Pointcard-Signature"])
 
     # Rotated again with the old secret dropped at once: only the newest signs.
-    newest = world.client.post(f"/api/v1/webhooks/{endpoint['id']}/rotate-secret", json={"old_secret_hours": 0},
-                               headers=admin).get_json()
+    newest = world.client.post(
+        f"/api/v1/webhooks/{endpoint['id']}/rotate-secret", json={"old_secret_hours": 0}, headers=admin
+    ).get_json()
     assert newest["previous_secret_until"] is None
     world.client.post(f"/api/v1/webhooks/{endpoint['id']}/test", headers=admin)
     work(world)
@@ -329,32 +378,51 @@ def test_ping_and_secret_rotation(world, receiver):
         with pytest.raises(AssertionError):
             verify_with_the_documented_recipe(stale, request.headers, request.body)
     # The helper refuses an old timestamp, even with a right signature.
-    assert not signing.verify(secret=newest["secret"], body=request.body,
-                              header=request.headers["Pointcard-Signature"], now=time.time() + 301)
+    assert not signing.verify(
+        secret=newest["secret"], body=request.body, header=request.headers["Pointcard-Signature"], now=time.time() + 301
+    )
 
 
 # --- what may be registered, and by whom ----------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["http://example.com/hook", "ftp://example.com/hook", "https://user:pw@example.com/x",
-                                 "https:///nohost", "http://127.0.0.1:9/hook"])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/hook",
+        "ftp://example.com/hook",
+        "https://user:pw@example.com/x",
+        "https:///nohost",
+        "http://127.0.0.1:9/hook",
+    ],
+)
 def test_only_https_urls_are_taken(world, url):
-    response = world.client.post("/api/v1/webhooks", json={"url": url, "events": ["points.changed"]},
-                                 headers=world.headers(Role.admin))
+    response = world.client.post(
+        "/api/v1/webhooks", json={"url": url, "events": ["points.changed"]}, headers=world.headers(Role.admin)
+    )
     assert response.status_code == 422
     body = response.get_json()
     assert body["type"].endswith("/webhook-url-refused") and body["field"] == "url"
 
 
 def test_unknown_events_are_refused(world, receiver):
-    response = world.client.post("/api/v1/webhooks", json={"url": receiver.url, "events": ["points.stolen"]},
-                                 headers=world.headers(Role.admin))
+    response = world.client.post(
+        "/api/v1/webhooks", json={"url": receiver.url, "events": ["points.stolen"]}, headers=world.headers(Role.admin)
+    )
     assert response.status_code == 422 and response.get_json()["errors"][0]["field"].startswith("events")
 
 
 def test_private_addresses_are_refused_at_registration_and_when_sending(world, receiver):
     strict = WebhooksSettings()
-    for url in ("https://127.0.0.1/x", "https://localhost/x", "https://10.1.2.3/x", "https://169.254.169.254/x",
-                "https://[::1]/x", "https://[::ffff:127.0.0.1]/x", "https://100.64.0.1/x"):
+    for url in (
+        "https://127.0.0.1/x",
+        "https://localhost/x",
+        "https://10.1.2.3/x",
+        "https://169.254.169.254/x",
+        "https://[::1]/x",
+        "https://[::ffff:127.0.0.1]/x",
+        "https://100.64.0.1/x",
+    ):
         with pytest.raises(addresses.AddressRefused, match="not a public address"):
             addresses.check(url, strict)
     assert addresses.parse("https://hooks.example.com:8443/a?b=1", strict).path == "/a?b=1"
@@ -379,16 +447,22 @@ def test_private_addresses_are_refused_at_registration_and_when_sending(world, r
 def test_only_admins_manage_webhooks(world, receiver):
     endpoint = register(world, receiver.url, ["customer.enrolled"])
     card = world.enroll("Ada Lovelace")
-    calls = [("get", "/api/v1/webhooks", None), ("post", "/api/v1/webhooks", {"url": receiver.url, "events": ["ping"]}),
-             ("patch", f"/api/v1/webhooks/{endpoint['id']}", {"active": False}),
-             ("delete", f"/api/v1/webhooks/{endpoint['id']}", None),
-             ("get", f"/api/v1/webhooks/{endpoint['id']}/deliveries", None),
-             ("post", f"/api/v1/webhooks/{endpoint['id']}/test", None),
-             ("post", f"/api/v1/webhooks/{endpoint['id']}/rotate-secret", None)]
+    calls = [
+        ("get", "/api/v1/webhooks", None),
+        ("post", "/api/v1/webhooks", {"url": receiver.url, "events": ["ping"]}),
+        ("patch", f"/api/v1/webhooks/{endpoint['id']}", {"active": False}),
+        ("delete", f"/api/v1/webhooks/{endpoint['id']}", None),
+        ("get", f"/api/v1/webhooks/{endpoint['id']}/deliveries", None),
+        ("post", f"/api/v1/webhooks/{endpoint['id']}/test", None),
+        ("post", f"/api/v1/webhooks/{endpoint['id']}/rotate-secret", None),
+    ]
     for method, path, body in calls:
         assert getattr(world.client, method)(path, json=body).status_code == 401
-        for role, extra in ((Role.marketer, {}), (Role.cashier, {}),
-                            (Role.customer, {"customer_id": card["customer_id"]})):
+        for role, extra in (
+            (Role.marketer, {}),
+            (Role.cashier, {}),
+            (Role.customer, {"customer_id": card["customer_id"]}),
+        ):
             response = getattr(world.client, method)(path, json=body, headers=world.headers(role, **extra))
             assert response.status_code == 403, (method, path, role)
     still = world.client.get(f"/api/v1/webhooks/{endpoint['id']}", headers=world.headers(Role.admin))
@@ -398,8 +472,9 @@ def test_only_admins_manage_webhooks(world, receiver):
 def test_deleting_an_endpoint_drops_what_waits_for_it(world, receiver):
     endpoint = register(world, receiver.url, ["customer.enrolled"])
     world.enroll("Ada Lovelace")
-    assert world.client.delete(f"/api/v1/webhooks/{endpoint['id']}",
-                               headers=world.headers(Role.admin)).status_code == 204
+    assert (
+        world.client.delete(f"/api/v1/webhooks/{endpoint['id']}", headers=world.headers(Role.admin)).status_code == 204
+    )
     work(world)
     assert receiver.requests == []
     assert [m.state for m in webhook_messages(world)] == [MessageState.failed]
@@ -448,16 +523,19 @@ def test_events_of_a_rolled_back_savepoint_are_not_sent(world, receiver):
             adjust_points(session=session, customer_id=customer_id, points=20, reason="undone", staff_user_id=staff_id)
             raise RuntimeError("changed our mind")
         with session.begin_nested():
-            adjust_points(session=session, customer_id=customer_id, points=30, reason="released",
-                          staff_user_id=staff_id)
+            adjust_points(
+                session=session, customer_id=customer_id, points=30, reason="released", staff_user_id=staff_id
+            )
     with pytest.raises(RuntimeError), world.database.transaction() as session:
-        adjust_points(session=session, customer_id=customer_id, points=40, reason="rolled back",
-                      staff_user_id=staff_id)
+        adjust_points(session=session, customer_id=customer_id, points=40, reason="rolled back", staff_user_id=staff_id)
         raise RuntimeError("the whole transaction fails")
     work(world)
     events = [verify_with_the_documented_recipe(endpoint["secret"], r.headers, r.body) for r in receiver.requests]
     assert [(e["data"]["entry"]["reason"], e["data"]["balance"]) for e in events] == [
-        ("signup bonus", 50), ("kept", 60), ("released", 90)]
+        ("signup bonus", 50),
+        ("kept", 60),
+        ("released", 90),
+    ]
 
 
 def test_unreachable_and_untrusted_receivers_are_retried_with_the_reason_shown(world, receiver):
@@ -493,4 +571,6 @@ def test_an_erased_customer_is_forgotten_here_and_receivers_are_told(world, rece
     assert erased["type"] == "customer.erased"
     person = erased["data"]["customer"]
     assert (person["id"], person["member_number"]) == (card["customer_id"], card["member_number"])
-    assert person["email"] is None and person["first_name"] == "" and b"ada@example.com" not in receiver.requests[0].body
+    assert (
+        person["email"] is None and person["first_name"] == "" and b"ada@example.com" not in receiver.requests[0].body
+    )

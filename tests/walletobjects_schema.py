@@ -101,5 +101,12 @@ def _map(value, spec, path, errors):
             _check(item, spec["additionalProperties"], f"{path}.{key}", errors)
 
 
-_CHECKS = {"string": _string, "integer": _integer, "number": _number, "boolean": _boolean, "array": _array,
-           "object": _map, "any": lambda *args: None}
+_CHECKS = {
+    "string": _string,
+    "integer": _integer,
+    "number": _number,
+    "boolean": _boolean,
+    "array": _array,
+    "object": _map,
+    "any": lambda *args: None,
+}

@@ -22,6 +22,7 @@ SAMPLES = 3  # supersampling per axis, for smooth edges
 
 def png(width: int, height: int, rows: list[bytes]) -> bytes:
     """An 8-bit RGBA PNG from raw rows (each width*4 bytes)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 

@@ -31,8 +31,11 @@ def _conditions(query: AuditQuery) -> list:
         if value is not None:
             conditions.append(getattr(AuditRecord, name) == value)
     if query.action is not None:
-        conditions.append(AuditRecord.action.startswith(query.action, autoescape=True)
-                          if query.action.endswith(".") else AuditRecord.action == query.action)
+        conditions.append(
+            AuditRecord.action.startswith(query.action, autoescape=True)
+            if query.action.endswith(".")
+            else AuditRecord.action == query.action
+        )
     if query.since is not None:
         conditions.append(AuditRecord.at >= query.since)
     if query.until is not None:

@@ -23,8 +23,11 @@ def show(limit: int, action: str | None, actor_id: int | None, as_json: bool) ->
     """The newest records, oldest of them first."""
     statement = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)
     if action:
-        statement = statement.where(AuditRecord.action.startswith(action, autoescape=True) if action.endswith(".")
-                                    else AuditRecord.action == action)
+        statement = statement.where(
+            AuditRecord.action.startswith(action, autoescape=True)
+            if action.endswith(".")
+            else AuditRecord.action == action
+        )
     if actor_id is not None:
         statement = statement.where(AuditRecord.actor_id == actor_id)
     with current_app.extensions["database"].transaction() as session:
@@ -35,5 +38,7 @@ def show(limit: int, action: str | None, actor_id: int | None, as_json: bool) ->
         else:
             who = record.actor_email or record.user_agent or "?"
             changed = ", ".join(sorted((record.changes or {}).keys()))
-            click.echo(f"{record.at:%Y-%m-%d %H:%M:%S} {who} [{record.ip_address or '-'}] {record.action} "
-                       f"{record.entity_type}#{record.entity_id or '-'} {changed}")
+            click.echo(
+                f"{record.at:%Y-%m-%d %H:%M:%S} {who} [{record.ip_address or '-'}] {record.action} "
+                f"{record.entity_type}#{record.entity_id or '-'} {changed}"
+            )

@@ -33,5 +33,7 @@ class AuditRecordRead(Output):
     action: str
     entity_type: str
     entity_id: str | None
-    changes: dict[str, Any] | None = Field(description="{column: [before, after]}; secrets and contact data read '[redacted]'.")
+    changes: dict[str, Any] | None = Field(
+        description="{column: [before, after]}; secrets and contact data read '[redacted]'."
+    )
     details: dict[str, Any] | None

@@ -62,9 +62,15 @@ class Actor:
 def actor_from_request(*, session: Session, principal: Principal, settings: AuditSettings) -> Actor:
     user = session.get(StaffUser, principal.user_id)
     return Actor(
-        actor_id=principal.user_id, actor_email=user.email if user else None, actor_role=principal.role.value,
-        ip_address=request.remote_addr, user_agent=(request.user_agent.string or None) and request.user_agent.string[:255],
-        method=request.method, path=request.path[:255], endpoint=request.endpoint, request_id=str(uuid.uuid4()),
+        actor_id=principal.user_id,
+        actor_email=user.email if user else None,
+        actor_role=principal.role.value,
+        ip_address=request.remote_addr,
+        user_agent=(request.user_agent.string or None) and request.user_agent.string[:255],
+        method=request.method,
+        path=request.path[:255],
+        endpoint=request.endpoint,
+        request_id=str(uuid.uuid4()),
         settings=settings,
     )
 
@@ -82,8 +88,13 @@ def _scope(session: Session, actor: Actor) -> Iterator[Actor]:
     try:
         entity_type = actor.settings.exports.get(actor.endpoint or "")
         if entity_type is not None:
-            record_action(session=session, action=f"{entity_type}.export", entity_type=entity_type,
-                          entity_id=_first_path_id(), details={"query": sorted(request.args.keys())})
+            record_action(
+                session=session,
+                action=f"{entity_type}.export",
+                entity_type=entity_type,
+                entity_id=_first_path_id(),
+                details={"query": sorted(request.args.keys())},
+            )
         yield actor
     finally:
         session.info.pop(ACTOR_KEY, None)
@@ -92,9 +103,16 @@ def _scope(session: Session, actor: Actor) -> Iterator[Actor]:
 def cli_actor(*, settings: AuditSettings, command: str) -> Actor:
     """An operator at the command line: no account, so the OS user and the command say who."""
     return Actor(
-        actor_id=None, actor_email=None, actor_role="cli", ip_address=None,
-        user_agent=f"flask {command} (os user {_os_user()})"[:255], method=None, path=None, endpoint=command,
-        request_id=str(uuid.uuid4()), settings=settings,
+        actor_id=None,
+        actor_email=None,
+        actor_role="cli",
+        ip_address=None,
+        user_agent=f"flask {command} (os user {_os_user()})"[:255],
+        method=None,
+        path=None,
+        endpoint=command,
+        request_id=str(uuid.uuid4()),
+        settings=settings,
     )
 
 
@@ -118,14 +136,25 @@ def _first_path_id() -> str | None:
     return str(values[0]) if values else None
 
 
-def record_action(*, session: Session, action: str, entity_type: str, entity_id: str | int | None = None,
-                  details: dict | None = None, changes: dict | None = None) -> AuditRecord:
+def record_action(
+    *,
+    session: Session,
+    action: str,
+    entity_type: str,
+    entity_id: str | int | None = None,
+    details: dict | None = None,
+    changes: dict | None = None,
+) -> AuditRecord:
     """An explicit audit record (an export, a login lockout): written with the transaction."""
     actor = session.info.get(ACTOR_KEY)
     record = AuditRecord(
-        at=utcnow(), action=action, entity_type=entity_type,
+        at=utcnow(),
+        action=action,
+        entity_type=entity_type,
         entity_id=str(entity_id) if entity_id is not None else None,
-        details=details, changes=changes, **(actor.columns() if actor else {}),
+        details=details,
+        changes=changes,
+        **(actor.columns() if actor else {}),
     )
     session.add(record)
     return record
@@ -161,8 +190,13 @@ def _change_row(obj: Any, verb: str, actor: Actor) -> dict | None:
         return None
     entity_type = _snake(mapper.class_.__name__)
     return {
-        **actor.columns(), "at": utcnow(), "action": f"{entity_type}.{verb}", "entity_type": entity_type,
-        "entity_id": _identity(state), "changes": changes, "details": None,
+        **actor.columns(),
+        "at": utcnow(),
+        "action": f"{entity_type}.{verb}",
+        "entity_type": entity_type,
+        "entity_id": _identity(state),
+        "changes": changes,
+        "details": None,
     }
 
 
@@ -192,8 +226,7 @@ def _changes(state, verb: str) -> dict[str, list]:
 def _is_secret(attr) -> bool:
     column = attr.columns[0]
     kind = type(column.type)
-    return (bool(_REDACTED_NAME.search(attr.key)) or isinstance(column.type, LargeBinary)
-            or "Encrypted" in kind.__name__)
+    return bool(_REDACTED_NAME.search(attr.key)) or isinstance(column.type, LargeBinary) or "Encrypted" in kind.__name__
 
 
 def _show(value: Any, hidden: bool) -> Any:

@@ -58,7 +58,8 @@ class AbuseGuard:
             if not self.counter.hit(item, "caller", principal.subject):
                 wait = _seconds_until_free(self.counter, item, "caller", principal.subject)
                 raise CallerRateLimited(
-                    f"This account made more than {item} requests; slow down.", headers={"Retry-After": str(wait)},
+                    f"This account made more than {item} requests; slow down.",
+                    headers={"Retry-After": str(wait)},
                 )
 
     # --- login lockout ---
@@ -83,8 +84,12 @@ class AbuseGuard:
         if not self.window.test(self._failures, "login-fail", key):
             self.window.hit(self._lock, "login-lock", key)
             self.window.clear(self._failures, "login-fail", key)  # after the lockout: a fresh allowance
-            log.warning("login locked for %s minutes after %s failures (e-mail key %s)",
-                        self.settings.login_lockout_minutes, self.settings.login_lockout_attempts, key[:12])
+            log.warning(
+                "login locked for %s minutes after %s failures (e-mail key %s)",
+                self.settings.login_lockout_minutes,
+                self.settings.login_lockout_attempts,
+                key[:12],
+            )
 
     def login_succeeded(self, email: str) -> None:
         if self.settings.login_lockout_attempts > 0:

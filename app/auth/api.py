@@ -30,8 +30,11 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 def _token_response(principal: Principal, minutes: int) -> TokenResponse:
     settings = get_settings()
     token = issue_token(
-        principal, secret=settings.signing_secret(), issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience, lifetime=timedelta(minutes=minutes),
+        principal,
+        secret=settings.signing_secret(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        lifetime=timedelta(minutes=minutes),
     )
     return TokenResponse(access_token=token, expires_in=minutes * 60, role=principal.role)
 
@@ -66,20 +69,19 @@ def create_card_token(body: CardTokenRequest):
 
 
 @bp.post("/users")
-@endpoint(roles=[Role.admin], body=StaffUserCreate, response=StaffUserRead, status=201, tags=["auth"],
-          errors=[409])
+@endpoint(roles=[Role.admin], body=StaffUserCreate, response=StaffUserRead, status=201, tags=["auth"], errors=[409])
 def create_staff_user(body: StaffUserCreate):
     """Create a staff user (admin only); cashiers are bound to a store."""
-    return service.create_user(session=get_session(), email=body.email, password=body.password,
-                               role=body.role, store_id=body.store_id)
+    return service.create_user(
+        session=get_session(), email=body.email, password=body.password, role=body.role, store_id=body.store_id
+    )
 
 
 @bp.get("/users")
 @endpoint(roles=[Role.admin], query=Page, response=list[StaffUserRead], tags=["auth"])
 def list_staff_users(query: Page):
     """Staff users (admin only)."""
-    return list(get_session().scalars(select(StaffUser).order_by(StaffUser.id).limit(query.limit)
-                                      .offset(query.offset)))
+    return list(get_session().scalars(select(StaffUser).order_by(StaffUser.id).limit(query.limit).offset(query.offset)))
 
 
 @bp.patch("/users/<int:user_id>")

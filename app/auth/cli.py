@@ -16,15 +16,15 @@ users_cli = AppGroup("users", help="Staff users.")
 @click.option("--email", required=True)
 @click.option("--role", type=click.Choice([r.value for r in Role if r is not Role.customer]), required=True)
 @click.option("--store", "store_id", type=int, help="The store a cashier works at.")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Prompted for when not given.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Prompted for when not given.")
 def create_user(email: str, role: str, store_id: int | None, password: str) -> None:
     """Create a staff user: no prompt when every flag is given."""
     try:
         actor = cli_actor(settings=current_app.extensions["settings"].audit, command="users create")
         with audited_transaction(current_app.extensions["database"], actor) as session:
-            user = service.create_user(session=session, email=email, password=password, role=Role(role),
-                                       store_id=store_id)
+            user = service.create_user(
+                session=session, email=email, password=password, role=Role(role), store_id=store_id
+            )
     except Problem as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"created {user.role.value} {user.email} (id {user.id})")

@@ -22,9 +22,7 @@ def principal_for(user: StaffUser) -> Principal:
     return Principal(role=user.role, user_id=user.id, store_id=user.store_id)
 
 
-def create_user(
-    *, session: Session, email: str, password: str, role: Role, store_id: int | None = None
-) -> StaffUser:
+def create_user(*, session: Session, email: str, password: str, role: Role, store_id: int | None = None) -> StaffUser:
     if role is Role.customer:
         raise Unprocessable("Customers are enrolled, not created as staff.", field="role")
     if role is Role.cashier and store_id is None:
@@ -35,8 +33,12 @@ def create_user(
         raise Unprocessable("Passwords have at least 10 characters.", field="password")
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email.lower())):
         raise Conflict(f"A staff user with e-mail {email} already exists.", field="email")
-    user = StaffUser(email=email.lower(), password_hash=hash_password(password), role=role,
-                     store_id=store_id if role is Role.cashier else None)
+    user = StaffUser(
+        email=email.lower(),
+        password_hash=hash_password(password),
+        role=role,
+        store_id=store_id if role is Role.cashier else None,
+    )
     session.add(user)
     session.flush()
     return user
@@ -65,8 +67,12 @@ def update_user(*, session: Session, user: StaffUser, changes: dict) -> StaffUse
 def _keep_an_admin(session: Session, leaving: StaffUser) -> None:
     # Locking every active admin row makes two admins demoting each other at once queue here,
     # and the second sees the first's change (SQLite's IMMEDIATE transactions serialize anyway).
-    admins = session.scalars(select(StaffUser.id).where(StaffUser.role == Role.admin, StaffUser.active.is_(True))
-                             .order_by(StaffUser.id).with_for_update()).all()
+    admins = session.scalars(
+        select(StaffUser.id)
+        .where(StaffUser.role == Role.admin, StaffUser.active.is_(True))
+        .order_by(StaffUser.id)
+        .with_for_update()
+    ).all()
     if not set(admins) - {leaving.id}:
         raise Conflict("This is the last active admin: make another admin first.", field="role")
 

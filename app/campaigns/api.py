@@ -37,7 +37,8 @@ def _campaign(campaign_id: int) -> Campaign:
 
 def campaign_read(campaign: Campaign) -> schemas.CampaignRead:
     return schemas.CampaignRead.model_validate(
-        {**{c.key: getattr(campaign, c.key) for c in Campaign.__table__.columns}, "timezone": _program().timezone})
+        {**{c.key: getattr(campaign, c.key) for c in Campaign.__table__.columns}, "timezone": _program().timezone}
+    )
 
 
 # --- segments --------------------------------------------------------------------------------
@@ -47,16 +48,24 @@ def campaign_read(campaign: Campaign) -> schemas.CampaignRead:
 @endpoint(roles=MARKETING, query=schemas.Page, response=list[schemas.SegmentRead], tags=["segments"])
 def list_segments(query: schemas.Page):
     """Saved segments, newest first."""
-    return list(get_session().scalars(select(Segment).where(Segment.program_id == _program().id)
-                                      .order_by(Segment.id.desc()).limit(query.limit).offset(query.offset)))
+    return list(
+        get_session().scalars(
+            select(Segment)
+            .where(Segment.program_id == _program().id)
+            .order_by(Segment.id.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+    )
 
 
 @bp.post("/segments")
 @endpoint(roles=MARKETING, body=schemas.SegmentCreate, response=schemas.SegmentRead, status=201, tags=["segments"])
 def create_segment(body: schemas.SegmentCreate):
     """Save a segment; an invalid rule is a 422 naming it."""
-    return service.create_segment(session=get_session(), program=_program(), name=body.name, rules=body.rules,
-                                  now=utcnow())
+    return service.create_segment(
+        session=get_session(), program=_program(), name=body.name, rules=body.rules, now=utcnow()
+    )
 
 
 @bp.get("/segments/<int:segment_id>")
@@ -70,8 +79,13 @@ def get_segment(segment_id: int):
 @endpoint(roles=MARKETING, body=schemas.SegmentUpdate, response=schemas.SegmentRead, tags=["segments"], errors=[404])
 def update_segment(segment_id: int, body: schemas.SegmentUpdate):
     """Rename a segment or change its rules."""
-    return service.update_segment(session=get_session(), segment=_segment(segment_id), program=_program(),
-                                  changes=body.model_dump(exclude_unset=True), now=utcnow())
+    return service.update_segment(
+        session=get_session(),
+        segment=_segment(segment_id),
+        program=_program(),
+        changes=body.model_dump(exclude_unset=True),
+        now=utcnow(),
+    )
 
 
 @bp.delete("/segments/<int:segment_id>")
@@ -86,7 +100,8 @@ def delete_segment(segment_id: int):
 def preview_segment(segment_id: int):
     """How many customers the segment holds now, and a sample of them."""
     return schemas.SegmentPreview.model_validate(
-        service.preview(session=get_session(), program=_program(), rules=_segment(segment_id).rules, now=utcnow()))
+        service.preview(session=get_session(), program=_program(), rules=_segment(segment_id).rules, now=utcnow())
+    )
 
 
 @bp.post("/segments/preview")
@@ -94,7 +109,8 @@ def preview_segment(segment_id: int):
 def preview_rules(body: schemas.PreviewRequest):
     """The count and sample for unsaved rules (the dashboard's live count)."""
     return schemas.SegmentPreview.model_validate(
-        service.preview(session=get_session(), program=_program(), rules=body.rules, now=utcnow()))
+        service.preview(session=get_session(), program=_program(), rules=body.rules, now=utcnow())
+    )
 
 
 # --- campaigns -------------------------------------------------------------------------------
@@ -114,13 +130,13 @@ def list_campaigns(query: schemas.CampaignQuery):
 
 
 @bp.post("/campaigns")
-@endpoint(roles=MARKETING, body=schemas.CampaignCreate, response=schemas.CampaignRead, status=201,
-          tags=["campaigns"])
+@endpoint(roles=MARKETING, body=schemas.CampaignCreate, response=schemas.CampaignRead, status=201, tags=["campaigns"])
 def create_campaign(body: schemas.CampaignCreate):
     """Create a draft campaign (a broadcast to a segment, or a re-engagement sequence)."""
     data = body.model_dump(exclude_none=True)
-    campaign = service.create_campaign(session=get_session(), program=_program(), data=data,
-                                       created_by_id=current_principal().user_id, now=utcnow())
+    campaign = service.create_campaign(
+        session=get_session(), program=_program(), data=data, created_by_id=current_principal().user_id, now=utcnow()
+    )
     return campaign_read(campaign)
 
 
@@ -129,8 +145,9 @@ def create_campaign(body: schemas.CampaignCreate):
 def campaign_calendar(query: schemas.CalendarQuery):
     """Sends in a date range (UTC days): those that happened and those scheduled."""
     start = datetime.combine(query.start, time(), tzinfo=UTC)
-    entries = service.calendar(session=get_session(), program=_program(), start=start,
-                               end=start + timedelta(days=query.days), now=utcnow())
+    entries = service.calendar(
+        session=get_session(), program=_program(), start=start, end=start + timedelta(days=query.days), now=utcnow()
+    )
     return [schemas.CalendarEntry.model_validate(entry) for entry in entries]
 
 
@@ -142,12 +159,18 @@ def get_campaign(campaign_id: int):
 
 
 @bp.patch("/campaigns/<int:campaign_id>")
-@endpoint(roles=MARKETING, body=schemas.CampaignUpdate, response=schemas.CampaignRead, tags=["campaigns"],
-          errors=[404, 409])
+@endpoint(
+    roles=MARKETING, body=schemas.CampaignUpdate, response=schemas.CampaignRead, tags=["campaigns"], errors=[404, 409]
+)
 def update_campaign(campaign_id: int, body: schemas.CampaignUpdate):
     """Change a draft or paused campaign."""
-    campaign = service.update_campaign(session=get_session(), program=_program(), campaign=_campaign(campaign_id),
-                                       changes=body.model_dump(exclude_unset=True), now=utcnow())
+    campaign = service.update_campaign(
+        session=get_session(),
+        program=_program(),
+        campaign=_campaign(campaign_id),
+        changes=body.model_dump(exclude_unset=True),
+        now=utcnow(),
+    )
     return campaign_read(campaign)
 
 
@@ -194,22 +217,30 @@ def cancel_campaign(campaign_id: int):
 
 
 @bp.get("/campaigns/<int:campaign_id>/results")
-@endpoint(roles=MARKETING, query=schemas.ResultsQuery, response=schemas.CampaignResults, tags=["campaigns"],
-          errors=[404])
+@endpoint(
+    roles=MARKETING, query=schemas.ResultsQuery, response=schemas.CampaignResults, tags=["campaigns"], errors=[404]
+)
 def campaign_results(campaign_id: int, query: schemas.ResultsQuery):
     """Targeted, held out, sent, delivered, failed, suppressed, opted out, returns and uplift vs holdout."""
     return schemas.CampaignResults.model_validate(
-        results.campaign_results(session=get_session(), campaign=_campaign(campaign_id), days=query.days, now=utcnow()))
+        results.campaign_results(session=get_session(), campaign=_campaign(campaign_id), days=query.days, now=utcnow())
+    )
 
 
 @bp.get("/campaigns/<int:campaign_id>/enrollments")
-@endpoint(roles=MARKETING, query=schemas.Page, response=list[schemas.EnrollmentRead], tags=["campaigns"],
-          errors=[404])
+@endpoint(roles=MARKETING, query=schemas.Page, response=list[schemas.EnrollmentRead], tags=["campaigns"], errors=[404])
 def campaign_enrollments(campaign_id: int, query: schemas.Page):
     """Customers in (or through) a re-engagement sequence, newest first."""
     campaign = _campaign(campaign_id)
-    return list(get_session().scalars(select(Enrollment).where(Enrollment.campaign_id == campaign.id)
-                                      .order_by(Enrollment.id.desc()).limit(query.limit).offset(query.offset)))
+    return list(
+        get_session().scalars(
+            select(Enrollment)
+            .where(Enrollment.campaign_id == campaign.id)
+            .order_by(Enrollment.id.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+    )
 
 
 # --- scores and tags -------------------------------------------------------------------------
@@ -221,24 +252,30 @@ def score_trend(query: schemas.TrendQuery):
     """Customers per status for each night, enrolments per day, and the latest model fit."""
     since = (utcnow() - timedelta(days=query.days)).date()
     return schemas.ScoreTrend.model_validate(
-        results.score_trend(session=get_session(), program_id=_program().id, since=since))
+        results.score_trend(session=get_session(), program_id=_program().id, since=since)
+    )
 
 
 @bp.get("/customers/<int:customer_id>/scores")
-@endpoint(roles=MARKETING, query=schemas.Page, response=list[schemas.CustomerScoreRead], tags=["scores"],
-          errors=[404])
+@endpoint(roles=MARKETING, query=schemas.Page, response=list[schemas.CustomerScoreRead], tags=["scores"], errors=[404])
 def customer_scores(customer_id: int, query: schemas.Page):
     """A customer's nightly scores, newest first: how their status and numbers moved."""
     customer = get_or_404(get_session(), Customer, customer_id)
-    return list(get_session().scalars(
-        select(CustomerScore).where(CustomerScore.program_id == customer.program_id,
-                                    CustomerScore.customer_id == customer.id)
-        .order_by(CustomerScore.as_of.desc()).limit(query.limit).offset(query.offset)))
+    return list(
+        get_session().scalars(
+            select(CustomerScore)
+            .where(CustomerScore.program_id == customer.program_id, CustomerScore.customer_id == customer.id)
+            .order_by(CustomerScore.as_of.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+    )
 
 
 def _tags(customer_id: int) -> schemas.TagsRead:
-    tags = get_session().scalars(select(CustomerTag.tag).where(CustomerTag.customer_id == customer_id)
-                                 .order_by(CustomerTag.tag))
+    tags = get_session().scalars(
+        select(CustomerTag.tag).where(CustomerTag.customer_id == customer_id).order_by(CustomerTag.tag)
+    )
     return schemas.TagsRead(customer_id=customer_id, tags=list(tags))
 
 
@@ -266,6 +303,7 @@ def add_customer_tag(customer_id: int, tag: str):
 def remove_customer_tag(customer_id: int, tag: str):
     """Remove a tag from a customer."""
     customer = get_or_404(get_session(), Customer, customer_id)
-    get_session().execute(delete(CustomerTag).where(CustomerTag.customer_id == customer.id,
-                                                    CustomerTag.tag == normalize_tag(tag)))
+    get_session().execute(
+        delete(CustomerTag).where(CustomerTag.customer_id == customer.id, CustomerTag.tag == normalize_tag(tag))
+    )
     return _tags(customer.id)

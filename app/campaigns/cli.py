@@ -9,8 +9,23 @@ from flask.cli import AppGroup
 
 campaigns_cli = AppGroup("campaigns", help="Customer scoring, campaigns and re-engagement.")
 
-OUTPUT_COLUMNS = ("customer_id", "as_of", "status", "recency_days", "tenure_days", "visits", "spend", "r_score",
-                  "f_score", "m_score", "median_gap_days", "rhythm_days", "overdue_factor", "p_alive", "p_return")
+OUTPUT_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "status",
+    "recency_days",
+    "tenure_days",
+    "visits",
+    "spend",
+    "r_score",
+    "f_score",
+    "m_score",
+    "median_gap_days",
+    "rhythm_days",
+    "overdue_factor",
+    "p_alive",
+    "p_return",
+)
 
 
 def _read_history(path: str):
@@ -36,8 +51,11 @@ def _write_scores(path: str, rows: list[dict], as_of: date) -> None:
 
 
 @campaigns_cli.command("score")
-@click.option("--transactions", type=click.Path(exists=True, dir_okay=False),
-              help="Score this CSV history (customer_id,date,amount) instead of the database.")
+@click.option(
+    "--transactions",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Score this CSV history (customer_id,date,amount) instead of the database.",
+)
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Scoring date (with --transactions).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the scores CSV (with --transactions).")
 def score(transactions: str | None, as_of, out: str | None) -> None:
@@ -53,16 +71,19 @@ def score(transactions: str | None, as_of, out: str | None) -> None:
         raise click.UsageError("--transactions needs --as-of and --out")
     from app.campaigns.scoring import ScoringRules, score_history
 
-    rows, prepared = score_history(_read_history(transactions), as_of=as_of.date(),
-                                   rules=ScoringRules.from_settings(settings))
+    rows, prepared = score_history(
+        _read_history(transactions), as_of=as_of.date(), rules=ScoringRules.from_settings(settings)
+    )
     _write_scores(out, rows, as_of.date())
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     model = "BG/NBD fitted" if "bgnbd" in prepared.model else f"no model ({prepared.model.get('skipped')})"
-    click.echo(f"{len(rows)} customers scored as of {as_of.date()} -> {out}: "
-               + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-               + f"; typical gap {prepared.program_gap:g} days; {model}")
+    click.echo(
+        f"{len(rows)} customers scored as of {as_of.date()} -> {out}: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        + f"; typical gap {prepared.program_gap:g} days; {model}"
+    )
 
 
 @campaigns_cli.command("demo-history")
@@ -85,8 +106,9 @@ def demo_history(customers: int, seed: int) -> None:
         program = session.scalar(select(Program).order_by(Program.id))
         if program is None:
             raise click.ClickException("no program yet: run 'flask demo seed' first")
-        histories = [random_history(rng, name=f"Demo{n}", start=now - timedelta(days=365), end=now)
-                     for n in range(customers)]
+        histories = [
+            random_history(rng, name=f"Demo{n}", start=now - timedelta(days=365), end=now) for n in range(customers)
+        ]
         add_histories(session, program_id=program.id, currency=program.currency, histories=histories)
     from app.campaigns.jobs import score_customers
 

@@ -27,10 +27,22 @@ from app.messaging.outbox import enqueue
 CHANNELS = ("wallet", "push", "sms", "voice", "email")
 # The opt-in each channel needs. A wallet message notifies the phone like a push, so it needs
 # the push opt-in too.
-CONSENT = {"wallet": Channel.push, "push": Channel.push, "sms": Channel.sms, "voice": Channel.voice,
-           "email": Channel.email}
-SAMPLE_FIELDS = {"first_name": "Ada", "last_name": "Lovelace", "name": "Ada Lovelace", "member_number": "1234567",
-                 "points": 420, "tier": "Silver", "program": "Pointcard"}
+CONSENT = {
+    "wallet": Channel.push,
+    "push": Channel.push,
+    "sms": Channel.sms,
+    "voice": Channel.voice,
+    "email": Channel.email,
+}
+SAMPLE_FIELDS = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "name": "Ada Lovelace",
+    "member_number": "1234567",
+    "points": 420,
+    "tier": "Silver",
+    "program": "Pointcard",
+}
 
 
 def in_holdout(*, campaign_id: int, customer_id: int, percent: float) -> bool:
@@ -50,16 +62,20 @@ def check_templates(templates: dict, *, campaign_name: str, bonus_points: int, r
         try:
             render({key: value for key, value in template.items() if value}, context)
         except MessageRejected as exc:
-            raise MessageRejected(f"The {channel} template does not render: {exc.detail}",
-                                  field=f"templates.{channel}") from exc
+            raise MessageRejected(
+                f"The {channel} template does not render: {exc.detail}", field=f"templates.{channel}"
+            ) from exc
 
 
 # --- who can be reached where ----------------------------------------------------------------
 
 
 def _granted(session: Session, customer_ids: list[int]) -> dict[int, set[str]]:
-    latest = (select(func.max(Consent.id)).where(Consent.customer_id.in_(customer_ids))
-              .group_by(Consent.customer_id, Consent.channel))
+    latest = (
+        select(func.max(Consent.id))
+        .where(Consent.customer_id.in_(customer_ids))
+        .group_by(Consent.customer_id, Consent.channel)
+    )
     granted: dict[int, set[str]] = {}
     for customer_id, channel in session.execute(
         select(Consent.customer_id, Consent.channel).where(Consent.id.in_(latest), Consent.granted.is_(True))
@@ -84,9 +100,14 @@ def reachable(session: Session, customer_ids: Iterable[int], channels: list[str]
     granted = _granted(session, ids)
     # Whether there is a number or an address is all this needs: the blind indexes say so
     # without decrypting anything.
-    contacts = {row.id: row for row in session.execute(
-        select(Customer.id, Customer.phone_index.label("phone"), Customer.email_index.label("email"))
-        .where(Customer.id.in_(ids)))}
+    contacts = {
+        row.id: row
+        for row in session.execute(
+            select(Customer.id, Customer.phone_index.label("phone"), Customer.email_index.label("email")).where(
+                Customer.id.in_(ids)
+            )
+        )
+    }
     subscribed = _with_push_subscription(session, ids) if "push" in channels else None
     result = {}
     for customer_id in ids:
@@ -117,41 +138,70 @@ class Delivery:
 
 def _content(channel: str, template: dict, campaign_name: str) -> dict:
     title, body = template.get("title") or campaign_name, template["body"]
-    return {"push": {"title": title, "body": body}, "sms": {"body": body}, "voice": {"script": body},
-            "email": {"subject": title, "body": body}}[channel]
+    return {
+        "push": {"title": title, "body": body},
+        "sms": {"body": body},
+        "voice": {"script": body},
+        "email": {"subject": title, "body": body},
+    }[channel]
 
 
-def _wallet(session: Session, *, customer_id: int, template: dict, context: dict, key: str,
-            fields: dict | None) -> int | None:
+def _wallet(
+    session: Session, *, customer_id: int, template: dict, context: dict, key: str, fields: dict | None
+) -> int | None:
     """A message on the card in Google Wallet; None when the card is not in Google Wallet."""
     from app.wallet.google.service import send_wallet_message
 
     card = session.scalar(select(Card).where(Card.customer_id == customer_id))
-    text = render({"header": template.get("title") or context["campaign"], "body": template["body"]},
-                  {**context, **(fields if fields is not None else customer_fields(session, customer_id))})
-    if card is None or not send_wallet_message(session=session, card=card, header=text["header"],
-                                               body=text["body"], dedupe_key=key):
+    text = render(
+        {"header": template.get("title") or context["campaign"], "body": template["body"]},
+        {**context, **(fields if fields is not None else customer_fields(session, customer_id))},
+    )
+    if card is None or not send_wallet_message(
+        session=session, card=card, header=text["header"], body=text["body"], dedupe_key=key
+    ):
         return None
-    return session.scalar(select(Message.id).where(
-        Message.customer_id == customer_id, Message.dedupe_key.endswith(f":{key}")).order_by(Message.id.desc()))
+    return session.scalar(
+        select(Message.id)
+        .where(Message.customer_id == customer_id, Message.dedupe_key.endswith(f":{key}"))
+        .order_by(Message.id.desc())
+    )
 
 
-def deliver(*, session: Session, customer_id: int, channels: list[str], templates: dict, context: dict,
-            key: str, now: datetime, template_name: str, fields: dict | None = None) -> Delivery:
+def deliver(
+    *,
+    session: Session,
+    customer_id: int,
+    channels: list[str],
+    templates: dict,
+    context: dict,
+    key: str,
+    now: datetime,
+    template_name: str,
+    fields: dict | None = None,
+) -> Delivery:
     """Queue the message on the first channel that takes it; `channels` are the reachable ones.
     `fields`: the customer's template fields, when the caller loaded a batch's at once."""
     for channel in channels:
         if channel == "wallet":
-            message_id = _wallet(session, customer_id=customer_id, template=templates[channel], context=context,
-                                 key=key, fields=fields)
+            message_id = _wallet(
+                session, customer_id=customer_id, template=templates[channel], context=context, key=key, fields=fields
+            )
             if message_id is not None:
                 return Delivery(channel, message_id, None)
             continue  # not in Google Wallet: the next channel
         try:
-            message_id = enqueue(session=session, customer_id=customer_id, channel=channel,
-                                 content=_content(channel, templates[channel], context["campaign"]),
-                                 dedupe_key=key, template=template_name, not_before=now, variables=context,
-                                 fields=fields)
+            message_id = enqueue(
+                session=session,
+                customer_id=customer_id,
+                channel=channel,
+                content=_content(channel, templates[channel], context["campaign"]),
+                dedupe_key=key,
+                template=template_name,
+                not_before=now,
+                variables=context,
+                fields=fields,
+            )
         except MessageRejected as exc:
             return Delivery(channel, None, f"rejected: {exc.detail}"[:64])
         if message_id is None:  # queued before (a retried batch)
@@ -164,18 +214,45 @@ def pay_bonus(*, session: Session, customer_id: int, points: int, reason: str, n
     if points <= 0:
         return
     customer = lock_customer(session=session, customer_id=customer_id)
-    credit(session=session, customer=customer, kind=EntryKind.bonus, points=points, at=now, reason=reason[:200],
-           expires_at=expiry_for(earned_at=now, expiry_months=customer.program.expiry_months))
+    credit(
+        session=session,
+        customer=customer,
+        kind=EntryKind.bonus,
+        points=points,
+        at=now,
+        reason=reason[:200],
+        expires_at=expiry_for(earned_at=now, expiry_months=customer.program.expiry_months),
+    )
 
 
-def queue_target(*, session: Session, target: CampaignTarget, campaign: Campaign, channels: list[str],
-                 templates: dict, bonus: int, context: dict, key: str, now: datetime,
-                 fields: dict | None = None) -> None:
+def queue_target(
+    *,
+    session: Session,
+    target: CampaignTarget,
+    campaign: Campaign,
+    channels: list[str],
+    templates: dict,
+    bonus: int,
+    context: dict,
+    key: str,
+    now: datetime,
+    fields: dict | None = None,
+) -> None:
     """Queue the target's message and pay the bonus if it went out; record what happened on the target."""
-    sent = deliver(session=session, customer_id=target.customer_id, channels=channels, templates=templates,
-                   context=context, key=key, now=now, template_name=f"campaign:{campaign.id}", fields=fields)
+    sent = deliver(
+        session=session,
+        customer_id=target.customer_id,
+        channels=channels,
+        templates=templates,
+        context=context,
+        key=key,
+        now=now,
+        template_name=f"campaign:{campaign.id}",
+        fields=fields,
+    )
     target.channel, target.message_id, target.skip_reason = sent.channel, sent.message_id, sent.skip_reason
     if sent.message_id is not None and bonus:
-        pay_bonus(session=session, customer_id=target.customer_id, points=bonus, now=now,
-                  reason=f"campaign: {campaign.name}")
+        pay_bonus(
+            session=session, customer_id=target.customer_id, points=bonus, now=now, reason=f"campaign: {campaign.name}"
+        )
         target.bonus_points = bonus

@@ -28,13 +28,21 @@ def _due_for_scoring(session, program: Program, now: datetime, settings: Campaig
     local = now.astimezone(ZoneInfo(program.timezone))
     if local.hour < settings.score_hour:
         return False
-    return session.scalar(select(ScoringRun.id).where(ScoringRun.program_id == program.id,
-                                                      ScoringRun.as_of == local.date(),
-                                                      ScoringRun.finished_at.is_not(None))) is None
+    return (
+        session.scalar(
+            select(ScoringRun.id).where(
+                ScoringRun.program_id == program.id,
+                ScoringRun.as_of == local.date(),
+                ScoringRun.finished_at.is_not(None),
+            )
+        )
+        is None
+    )
 
 
-def score_customers(*, database: Database, now: datetime | None = None, settings: CampaignSettings | None = None,
-                    force: bool = False) -> int:
+def score_customers(
+    *, database: Database, now: datetime | None = None, settings: CampaignSettings | None = None, force: bool = False
+) -> int:
     """Score every program whose night it is (once per local day; `force`: all, now); returns how many."""
     now, settings = now or utcnow(), settings or environment_settings().campaigns
     with database.transaction() as session:
@@ -42,8 +50,7 @@ def score_customers(*, database: Database, now: datetime | None = None, settings
         due = [p.id for p in programs if force or _due_for_scoring(session, p, now, settings)]
     for program_id in due:
         with database.transaction() as session:
-            service.score_program(session=session, program=session.get(Program, program_id), now=now,
-                                  settings=settings)
+            service.score_program(session=session, program=session.get(Program, program_id), now=now, settings=settings)
         enroll_lapsing(database=database, program_id=program_id, now=now, settings=settings)
     return len(due)
 
@@ -56,8 +63,12 @@ def enroll_lapsing(*, database: Database, program_id: int, now: datetime, settin
         while True:
             with database.transaction() as session:
                 added = reengagement.enroll_lapsing(
-                    session=session, campaign=session.get(Campaign, campaign_id), now=now,
-                    cooldown_days=settings.reengagement_cooldown_days, limit=settings.batch_size)
+                    session=session,
+                    campaign=session.get(Campaign, campaign_id),
+                    now=now,
+                    cooldown_days=settings.reengagement_cooldown_days,
+                    limit=settings.batch_size,
+                )
             enrolled += added
             if added < settings.batch_size:
                 break
@@ -97,8 +108,12 @@ def _send_run(database: Database, run_id: int, now: datetime, settings: Campaign
 
 JOBS = [
     # Hourly: each program is scored once a night, from score_hour in its own time zone.
-    Job(name="campaigns.score", func=score_customers, trigger="cron", trigger_args={"minute": 20},
-        timeout_minutes=60),
-    Job(name="campaigns.tick", func=tick, trigger="interval",
-        trigger_args={"seconds": environment_settings().campaigns.tick_seconds}, timeout_minutes=5),
+    Job(name="campaigns.score", func=score_customers, trigger="cron", trigger_args={"minute": 20}, timeout_minutes=60),
+    Job(
+        name="campaigns.tick",
+        func=tick,
+        trigger="interval",
+        trigger_args={"seconds": environment_settings().campaigns.tick_seconds},
+        timeout_minutes=5,
+    ),
 ]

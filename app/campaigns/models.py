@@ -203,8 +203,13 @@ class Enrollment(Base):
         Index("ix_reengagement_enrollments_customer_state", "customer_id", "state"),
         Index("ix_reengagement_enrollments_state_next_step_at", "state", "next_step_at"),
         # At most one running sequence per customer, whichever campaign enrolled them.
-        Index("uq_reengagement_enrollments_active_customer", "customer_id", unique=True,
-              postgresql_where=text("state = 'active'"), sqlite_where=text("state = 'active'")),
+        Index(
+            "uq_reengagement_enrollments_active_customer",
+            "customer_id",
+            unique=True,
+            postgresql_where=text("state = 'active'"),
+            sqlite_where=text("state = 'active'"),
+        ),
     )
 
 

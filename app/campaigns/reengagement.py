@@ -40,9 +40,17 @@ log = logging.getLogger(__name__)
 
 
 def live_sequences(*, session: Session, program_id: int) -> list[Campaign]:
-    return list(session.scalars(select(Campaign).where(
-        Campaign.program_id == program_id, Campaign.kind == CampaignKind.reengagement,
-        Campaign.state == CampaignState.scheduled).order_by(Campaign.id)))
+    return list(
+        session.scalars(
+            select(Campaign)
+            .where(
+                Campaign.program_id == program_id,
+                Campaign.kind == CampaignKind.reengagement,
+                Campaign.state == CampaignState.scheduled,
+            )
+            .order_by(Campaign.id)
+        )
+    )
 
 
 def enroll_lapsing(*, session: Session, campaign: Campaign, now: datetime, cooldown_days: int, limit: int) -> int:
@@ -54,41 +62,69 @@ def enroll_lapsing(*, session: Session, campaign: Campaign, now: datetime, coold
     recent = Enrollment.enrolled_at > now - timedelta(days=cooldown_days)
     query = (
         select(CustomerScore.customer_id)
-        .where(CustomerScore.program_id == program.id, CustomerScore.as_of == as_of,
-               CustomerScore.status == CustomerStatus.lapsing,
-               ~exists().where(Enrollment.customer_id == CustomerScore.customer_id,
-                               (Enrollment.state == EnrollmentState.active) | recent))
-        .order_by(CustomerScore.customer_id).limit(limit)
+        .where(
+            CustomerScore.program_id == program.id,
+            CustomerScore.as_of == as_of,
+            CustomerScore.status == CustomerStatus.lapsing,
+            ~exists().where(
+                Enrollment.customer_id == CustomerScore.customer_id,
+                (Enrollment.state == EnrollmentState.active) | recent,
+            ),
+        )
+        .order_by(CustomerScore.customer_id)
+        .limit(limit)
     )
     if campaign.segment_id:
         rules = session.get(Segment, campaign.segment_id).rules
-        query = query.where(CustomerScore.customer_id.in_(
-            segment_query(session=session, program=program, rules=rules, now=now)))
+        query = query.where(
+            CustomerScore.customer_id.in_(segment_query(session=session, program=program, rules=rules, now=now))
+        )
     first_day = campaign.steps[0]["day"]
     ids = list(session.scalars(query))
     for customer_id in ids:
-        session.add(Enrollment(
-            campaign_id=campaign.id, customer_id=customer_id, enrolled_at=now, next_step=0,
-            next_step_at=now + timedelta(days=first_day), state=EnrollmentState.active,
-            holdout=delivery.in_holdout(campaign_id=campaign.id, customer_id=customer_id,
-                                        percent=campaign.holdout_percent)))
+        session.add(
+            Enrollment(
+                campaign_id=campaign.id,
+                customer_id=customer_id,
+                enrolled_at=now,
+                next_step=0,
+                next_step_at=now + timedelta(days=first_day),
+                state=EnrollmentState.active,
+                holdout=delivery.in_holdout(
+                    campaign_id=campaign.id, customer_id=customer_id, percent=campaign.holdout_percent
+                ),
+            )
+        )
     session.flush()
     return len(ids)
 
 
 def _returned_at(session: Session, enrollment: Enrollment, now: datetime) -> datetime | None:
-    return session.scalar(select(Purchase.created_at).where(
-        Purchase.customer_id == enrollment.customer_id, Purchase.created_at > enrollment.enrolled_at,
-        Purchase.created_at <= now, Purchase.amount > Purchase.refunded_amount).order_by(Purchase.created_at).limit(1))
+    return session.scalar(
+        select(Purchase.created_at)
+        .where(
+            Purchase.customer_id == enrollment.customer_id,
+            Purchase.created_at > enrollment.enrolled_at,
+            Purchase.created_at <= now,
+            Purchase.amount > Purchase.refunded_amount,
+        )
+        .order_by(Purchase.created_at)
+        .limit(1)
+    )
 
 
 def run_due_steps(*, session: Session, now: datetime, limit: int) -> int:
     """Send (or, for the holdout, record) every step due by `now`, up to `limit` of them."""
     due = session.scalars(
-        select(Enrollment).join(Campaign, Campaign.id == Enrollment.campaign_id)
-        .where(Enrollment.state == EnrollmentState.active, Enrollment.next_step_at <= now,
-               Campaign.state == CampaignState.scheduled)
-        .order_by(Enrollment.next_step_at, Enrollment.id).limit(limit)
+        select(Enrollment)
+        .join(Campaign, Campaign.id == Enrollment.campaign_id)
+        .where(
+            Enrollment.state == EnrollmentState.active,
+            Enrollment.next_step_at <= now,
+            Campaign.state == CampaignState.scheduled,
+        )
+        .order_by(Enrollment.next_step_at, Enrollment.id)
+        .limit(limit)
         .with_for_update(skip_locked=True, of=Enrollment)
     ).all()
     campaigns: dict[int, Campaign] = {}
@@ -106,11 +142,23 @@ def _advance(*, session: Session, enrollment: Enrollment, campaign: Campaign, no
         return
     index = enrollment.next_step
     step = campaign.steps[index]
-    target = CampaignTarget(campaign_id=campaign.id, enrollment_id=enrollment.id, step=index,
-                            customer_id=enrollment.customer_id, holdout=enrollment.holdout, targeted_at=now)
+    target = CampaignTarget(
+        campaign_id=campaign.id,
+        enrollment_id=enrollment.id,
+        step=index,
+        customer_id=enrollment.customer_id,
+        holdout=enrollment.holdout,
+        targeted_at=now,
+    )
     if not enrollment.holdout:
-        _send_step(session=session, target=target, campaign=campaign, step=step, now=now,
-                   key=f"reengagement:{enrollment.id}:step:{index}")
+        _send_step(
+            session=session,
+            target=target,
+            campaign=campaign,
+            step=step,
+            now=now,
+            key=f"reengagement:{enrollment.id}:step:{index}",
+        )
     session.add(target)
     enrollment.next_step = index + 1
     if enrollment.next_step < len(campaign.steps):
@@ -119,13 +167,23 @@ def _advance(*, session: Session, enrollment: Enrollment, campaign: Campaign, no
         enrollment.state, enrollment.ended_at, enrollment.next_step_at = EnrollmentState.completed, now, None
 
 
-def _send_step(*, session: Session, target: CampaignTarget, campaign: Campaign, step: dict, now: datetime,
-               key: str) -> None:
+def _send_step(
+    *, session: Session, target: CampaignTarget, campaign: Campaign, step: dict, now: datetime, key: str
+) -> None:
     reward = session.get(Reward, campaign.reward_id) if campaign.reward_id else None
     context = delivery.variables(campaign_name=campaign.name, bonus_points=step["bonus_points"], reward=reward)
     channels = delivery.reachable(session, [target.customer_id], step["channels"])[target.customer_id]
-    delivery.queue_target(session=session, target=target, campaign=campaign, channels=channels,
-                          templates=step["templates"], bonus=step["bonus_points"], context=context, key=key, now=now)
+    delivery.queue_target(
+        session=session,
+        target=target,
+        campaign=campaign,
+        channels=channels,
+        templates=step["templates"],
+        bonus=step["bonus_points"],
+        context=context,
+        key=key,
+        now=now,
+    )
 
 
 def _won_back(enrollment: Enrollment, at: datetime) -> None:
@@ -136,17 +194,29 @@ def _won_back(enrollment: Enrollment, at: datetime) -> None:
 def mark_returned(*, session: Session, customer: Customer, at: datetime) -> None:
     """A visit: the customer's sequence ends won back, and today's status says so before tonight."""
     session.execute(
-        update(Enrollment).where(Enrollment.customer_id == customer.id, Enrollment.state == EnrollmentState.active)
+        update(Enrollment)
+        .where(Enrollment.customer_id == customer.id, Enrollment.state == EnrollmentState.active)
         .values(state=EnrollmentState.won_back, returned_at=at, ended_at=at, next_step_at=None)
-        .execution_options(synchronize_session="fetch"))
-    latest = (select(ScoringRun.as_of).where(ScoringRun.program_id == customer.program_id)
-              .order_by(ScoringRun.as_of.desc()).limit(1).scalar_subquery())
+        .execution_options(synchronize_session="fetch")
+    )
+    latest = (
+        select(ScoringRun.as_of)
+        .where(ScoringRun.program_id == customer.program_id)
+        .order_by(ScoringRun.as_of.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     returned = session.execute(
-        update(CustomerScore).where(
-            CustomerScore.program_id == customer.program_id, CustomerScore.customer_id == customer.id,
+        update(CustomerScore)
+        .where(
+            CustomerScore.program_id == customer.program_id,
+            CustomerScore.customer_id == customer.id,
             CustomerScore.as_of == latest,
-            CustomerScore.status.in_([CustomerStatus.lapsing, CustomerStatus.lapsed]))
-        .values(status=CustomerStatus.won_back).execution_options(synchronize_session=False)).rowcount
+            CustomerScore.status.in_([CustomerStatus.lapsing, CustomerStatus.lapsed]),
+        )
+        .values(status=CustomerStatus.won_back)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if returned:
         customer_won_back.send(customer, at=at)
 

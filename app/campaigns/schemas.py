@@ -98,8 +98,9 @@ class CampaignCreate(Input):
     rules: Rules | None = None
     channels: list[ChannelName] = Field(default_factory=list, description="In fallback order.")
     templates: dict[ChannelName, Template] = Field(default_factory=dict)
-    steps: list[Step] | None = Field(default=None, max_length=10,
-                                     description="Re-engagement steps; the default sequence when omitted.")
+    steps: list[Step] | None = Field(
+        default=None, max_length=10, description="Re-engagement steps; the default sequence when omitted."
+    )
     send_at: AwareDatetime | None = None
     cron: str | None = Field(default=None, max_length=120, description="Five-field cron in the program's time zone.")
     holdout_percent: float = Field(default=0, ge=0, le=90)
@@ -185,8 +186,9 @@ class CalendarEntry(Output):
 
 
 class ResultsQuery(Input):
-    days: int | None = Field(default=None, ge=1, le=365,
-                             description="Returned within N days (default: the campaign's).")
+    days: int | None = Field(
+        default=None, ge=1, le=365, description="Returned within N days (default: the campaign's)."
+    )
 
 
 class GroupOutcome(Output):
@@ -195,8 +197,9 @@ class GroupOutcome(Output):
     return_rate: float | None
     points_after: int
     spend_after: str
-    redemptions_after: int = Field(description="Redemptions in the window: of the campaign's reward if it has one, "
-                                               "else of any reward.")
+    redemptions_after: int = Field(
+        description="Redemptions in the window: of the campaign's reward if it has one, else of any reward."
+    )
 
 
 class Uplift(Output):

@@ -125,16 +125,15 @@ def program_source(*, dialect: str, program_id: int, now: datetime, first_day: i
     timestamp itself (not on the computed day), so the planner can estimate it and use indexes."""
     since = datetime.fromtimestamp(first_day * 86400 - tz_offset, UTC)
     visits = f"""
-        SELECT p.customer_id AS customer_id, {_day_sql(dialect, 'p.created_at')} AS day,
+        SELECT p.customer_id AS customer_id, {_day_sql(dialect, "p.created_at")} AS day,
                CAST(ROUND((p.amount - p.refunded_amount) * 100) AS BIGINT) AS cents
         FROM purchases p JOIN customers c ON c.id = p.customer_id
         WHERE c.program_id = :program_id AND p.amount > p.refunded_amount
           AND p.created_at >= :since AND p.created_at <= :until"""
     customers = f"""
-        SELECT id AS customer_id, {_day_sql(dialect, 'created_at')} AS enrolled_day
+        SELECT id AS customer_id, {_day_sql(dialect, "created_at")} AS enrolled_day
         FROM customers WHERE program_id = :program_id"""
-    return Source(visits, customers, {"program_id": program_id, "until": now, "since": since,
-                                      "tz_offset": tz_offset})
+    return Source(visits, customers, {"program_id": program_id, "until": now, "since": since, "tz_offset": tz_offset})
 
 
 OFFLINE_SOURCE = Source(
@@ -162,7 +161,7 @@ def _temp_table(dialect: str, name: str) -> str:
 
 
 def _visits_sql(dialect: str, source: Source) -> str:
-    return f"""{_temp_table(dialect, 'sc_visits')}
+    return f"""{_temp_table(dialect, "sc_visits")}
         WITH raw AS ({source.visits}),
         v AS (
             SELECT customer_id, day, CAST(SUM(cents) AS BIGINT) AS cents FROM raw
@@ -176,7 +175,7 @@ def _visits_sql(dialect: str, source: Source) -> str:
 
 
 def _customers_sql(dialect: str) -> str:
-    return f"""{_temp_table(dialect, 'sc_customers')}
+    return f"""{_temp_table(dialect, "sc_customers")}
         WITH ranked AS (
             SELECT customer_id, gap,
                    ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY gap) AS rn,
@@ -222,9 +221,23 @@ _MODEL_TERMS = """,
             END AS quiet_log"""
 _NO_MODEL_TERMS = ", CAST(NULL AS DOUBLE PRECISION) AS z, CAST(NULL AS DOUBLE PRECISION) AS quiet_log"
 
-SCORE_COLUMNS = ("customer_id", "recency_days", "tenure_days", "visits", "spend_cents", "r_score", "f_score",
-                 "m_score", "median_gap_days", "rhythm_days", "last_gap_days", "overdue_factor", "status",
-                 "p_alive", "p_return")
+SCORE_COLUMNS = (
+    "customer_id",
+    "recency_days",
+    "tenure_days",
+    "visits",
+    "spend_cents",
+    "r_score",
+    "f_score",
+    "m_score",
+    "median_gap_days",
+    "rhythm_days",
+    "last_gap_days",
+    "overdue_factor",
+    "status",
+    "p_alive",
+    "p_return",
+)
 
 
 def _scores_select(source: Source, *, with_model: bool) -> str:
@@ -345,18 +358,27 @@ def prepare(*, session: Session, source: Source, as_of_day: int, rules: ScoringR
     with _stage(seconds, "fit"):
         program_gap = _median_of_histogram(session.execute(text(_GAP_HISTOGRAM))) or rules.fallback_gap_days
         with_visits = session.execute(text("SELECT COUNT(*) FROM sc_customers")).scalar_one()
-        cut = _HASH_MODULUS if with_visits <= rules.model_sample_size else math.ceil(
-            _HASH_MODULUS * rules.model_sample_size / with_visits)
+        cut = (
+            _HASH_MODULUS
+            if with_visits <= rules.model_sample_size
+            else math.ceil(_HASH_MODULUS * rules.model_sample_size / with_visits)
+        )
         sample = [tuple(row) for row in _execute(session, _MODEL_SAMPLE, {"as_of_day": as_of_day, "cut": cut})]
         model = fit_models(sample, min_customers=rules.model_min_customers)
     return Prepared(program_gap=float(program_gap), model=model, customers_with_visits=with_visits, seconds=seconds)
 
 
 def score_params(*, source: Source, as_of_day: int, rules: ScoringRules, prepared: Prepared) -> dict:
-    params = {**source.params, "as_of_day": as_of_day, "new_days": rules.new_days,
-              "prior_gaps": float(rules.rhythm_prior_gaps), "program_gap": prepared.program_gap,
-              "lapsing_threshold": float(rules.lapsing_threshold),
-              "lapsed_threshold": float(rules.lapsed_threshold), "horizon": float(rules.return_horizon_days)}
+    params = {
+        **source.params,
+        "as_of_day": as_of_day,
+        "new_days": rules.new_days,
+        "prior_gaps": float(rules.rhythm_prior_gaps),
+        "program_gap": prepared.program_gap,
+        "lapsing_threshold": float(rules.lapsing_threshold),
+        "lapsed_threshold": float(rules.lapsed_threshold),
+        "horizon": float(rules.return_horizon_days),
+    }
     for prefix, name in (("bg", "bgnbd"), ("mbg", "mbgnbd")):
         for key, value in prepared.model.get(name, {}).items():
             params[f"{prefix}_{key}"] = value
@@ -377,24 +399,33 @@ def local_day(*, now: datetime, timezone: str) -> tuple[date, int]:
     return local.date(), int(local.utcoffset().total_seconds())
 
 
-def write_program_scores(*, session: Session, program_id: int, timezone: str, now: datetime,
-                         rules: ScoringRules) -> tuple[date, Prepared]:
+def write_program_scores(
+    *, session: Session, program_id: int, timezone: str, now: datetime, rules: ScoringRules
+) -> tuple[date, Prepared]:
     """Replace the program's scores for its local date at `now`; flushes, never commits."""
     as_of, offset = local_day(now=now, timezone=timezone)
     dialect = session.get_bind().dialect.name
     day = epoch_day(as_of)
-    source = program_source(dialect=dialect, program_id=program_id, now=now, first_day=day - rules.window_days + 1,
-                            tz_offset=offset)
+    source = program_source(
+        dialect=dialect, program_id=program_id, now=now, first_day=day - rules.window_days + 1, tz_offset=offset
+    )
     prepared = prepare(session=session, source=source, as_of_day=day, rules=rules)
     params = score_params(source=source, as_of_day=day, rules=rules, prepared=prepared)
     columns = ", ".join(SCORE_COLUMNS)
     select = _scores_select(source, with_model="bgnbd" in prepared.model)
     with _stage(prepared.seconds, "write"):
-        _execute(session, "DELETE FROM customer_scores WHERE program_id = :program_id AND as_of = :as_of",
-                 {"program_id": program_id, "as_of": as_of})
-        _execute(session, f"""
+        _execute(
+            session,
+            "DELETE FROM customer_scores WHERE program_id = :program_id AND as_of = :as_of",
+            {"program_id": program_id, "as_of": as_of},
+        )
+        _execute(
+            session,
+            f"""
             INSERT INTO customer_scores (program_id, as_of, {columns})
-            SELECT :program_id, :as_of, {columns} FROM ({select}) scored""", {**params, "as_of": as_of})
+            SELECT :program_id, :as_of, {columns} FROM ({select}) scored""",
+            {**params, "as_of": as_of},
+        )
         drop_temp_tables(session)
         if dialect == "postgresql":
             # A million fresh rows: without new statistics the planner takes tonight's slice for one
@@ -411,8 +442,9 @@ def _cents(amount) -> int:
     return int((Decimal(str(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def score_history(visits: Iterable[tuple[str, date, object]], *, as_of: date,
-                  rules: ScoringRules | None = None) -> tuple[list[dict], Prepared]:
+def score_history(
+    visits: Iterable[tuple[str, date, object]], *, as_of: date, rules: ScoringRules | None = None
+) -> tuple[list[dict], Prepared]:
     """Score a history offline with the same SQL, in an in-memory SQLite; rows keyed by the input ids."""
     from app.db import make_engine
 

@@ -51,8 +51,9 @@ class InvalidSegment(Unprocessable):
     slug, title = "invalid-segment", "Invalid segment rule"
 
     def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"Rule {path}: {message}", rule=path,
-                         errors=[{"field": path, "message": message, "type": "invalid_rule"}])
+        super().__init__(
+            f"Rule {path}: {message}", rule=path, errors=[{"field": path, "message": message, "type": "invalid_rule"}]
+        )
 
 
 @dataclass
@@ -70,8 +71,11 @@ class Context:
 
 
 def latest_scoring(*, session: Session, program_id: int) -> date | None:
-    return session.scalar(select(func.max(ScoringRun.as_of)).where(
-        ScoringRun.program_id == program_id, ScoringRun.finished_at.is_not(None)))
+    return session.scalar(
+        select(func.max(ScoringRun.as_of)).where(
+            ScoringRun.program_id == program_id, ScoringRun.finished_at.is_not(None)
+        )
+    )
 
 
 def segment_query(*, session: Session, program: Program, rules: dict, now: datetime) -> Select:
@@ -80,11 +84,18 @@ def segment_query(*, session: Session, program: Program, rules: dict, now: datet
     as_of = latest_scoring(session=session, program_id=program.id)
     ctx = Context(session=session, program=program, now=now, as_of=as_of, score=score)
     condition = compile_rule(rules, "rules", ctx, depth=0)
-    joined = and_(score.program_id == Customer.program_id, score.customer_id == Customer.id,
-                  score.as_of == (as_of or date(1, 1, 1)))
+    joined = and_(
+        score.program_id == Customer.program_id,
+        score.customer_id == Customer.id,
+        score.as_of == (as_of or date(1, 1, 1)),
+    )
     # An erased customer is nobody to market to: never in a segment.
-    return (select(Customer.id).select_from(Customer).outerjoin(score, joined)
-            .where(Customer.program_id == program.id, Customer.erased_at.is_(None), condition))
+    return (
+        select(Customer.id)
+        .select_from(Customer)
+        .outerjoin(score, joined)
+        .where(Customer.program_id == program.id, Customer.erased_at.is_(None), condition)
+    )
 
 
 def validate(*, session: Session, program: Program, rules: dict, now: datetime) -> None:
@@ -140,8 +151,9 @@ def _condition(rule: dict, path: str, ctx: Context) -> ColumnElement[bool]:
     if extra:
         raise InvalidSegment(path, f"unexpected keys {sorted(extra)} for field '{name}'.")
     if rule.get("op") not in spec.ops:
-        raise InvalidSegment(f"{path}.op", f"field '{name}' takes the operators {', '.join(spec.ops)}; "
-                                          f"got {rule.get('op')!r}.")
+        raise InvalidSegment(
+            f"{path}.op", f"field '{name}' takes the operators {', '.join(spec.ops)}; got {rule.get('op')!r}."
+        )
     if "value" not in rule:
         raise InvalidSegment(path, "a condition needs a 'value'.")
     # Unscored customers (NULL) fail a condition instead of making it unknown, so NOT works.
@@ -166,16 +178,24 @@ def _compare(column, rule: dict, path: str, *, convert=_number) -> ColumnElement
             raise InvalidSegment(f"{path}.value", f"'between' needs low <= high; got {value!r}.")
         return column.between(low, high)
     value = convert(value, path)
-    return {"eq": column == value, "ne": column != value, "lt": column < value, "lte": column <= value,
-            "gt": column > value, "gte": column >= value}[op]
+    return {
+        "eq": column == value,
+        "ne": column != value,
+        "lt": column < value,
+        "lte": column <= value,
+        "gt": column > value,
+        "gte": column >= value,
+    }[op]
 
 
 def _values(rule: dict, path: str) -> list:
     value = rule["value"]
     values = value if isinstance(value, list) else [value]
     if not values or (rule["op"] in ("eq", "ne") and isinstance(value, list)):
-        raise InvalidSegment(f"{path}.value", f"'{rule['op']}' takes "
-                             + ("one value." if rule["op"] in ("eq", "ne") else "a non-empty list."))
+        raise InvalidSegment(
+            f"{path}.value",
+            f"'{rule['op']}' takes " + ("one value." if rule["op"] in ("eq", "ne") else "a non-empty list."),
+        )
     return values
 
 
@@ -250,8 +270,11 @@ def _spend(rule, path, ctx):
     since = _within(rule, path, ctx)
     if since is None:
         return _compare(ctx.score.spend_cents / 100.0, rule, path)
-    total = select(func.coalesce(func.sum(Purchase.amount - Purchase.refunded_amount), 0)).where(
-        *_purchases(since)).scalar_subquery()
+    total = (
+        select(func.coalesce(func.sum(Purchase.amount - Purchase.refunded_amount), 0))
+        .where(*_purchases(since))
+        .scalar_subquery()
+    )
     return _compare(total, rule, path)
 
 
@@ -291,22 +314,29 @@ def _distance(rule, path, ctx):
     else:
         raise InvalidSegment(path, "'distance_km' needs a store_id, or a latitude and a longitude.")
     limit = _number(rule["value"], path)
-    near = [s.id for s in stores.values()
-            if (d := haversine_km(lat, lon, s.latitude, s.longitude)) < limit or (rule["op"] == "lte" and d == limit)]
+    near = [
+        s.id
+        for s in stores.values()
+        if (d := haversine_km(lat, lon, s.latitude, s.longitude)) < limit or (rule["op"] == "lte" and d == limit)
+    ]
     return _bought_at(near, _within(rule, path, ctx)) if near else false()
 
 
 def _consent(rule, path, ctx):
     channel = rule.get("channel")
     if channel not in {c.value for c in Channel}:
-        raise InvalidSegment(f"{path}.channel", f"unknown channel {channel!r}; the channels are "
-                                                f"{', '.join(c.value for c in Channel)}.")
+        raise InvalidSegment(
+            f"{path}.channel", f"unknown channel {channel!r}; the channels are {', '.join(c.value for c in Channel)}."
+        )
     if not isinstance(rule["value"], bool):
         raise InvalidSegment(f"{path}.value", "'consent' takes true or false.")
     later = aliased(Consent)
     granted = exists().where(  # the customer's latest answer for the channel is yes
-        Consent.customer_id == Customer.id, Consent.channel == channel, Consent.granted.is_(True),
-        ~exists().where(later.customer_id == Consent.customer_id, later.channel == channel, later.id > Consent.id))
+        Consent.customer_id == Customer.id,
+        Consent.channel == channel,
+        Consent.granted.is_(True),
+        ~exists().where(later.customer_id == Consent.customer_id, later.channel == channel, later.id > Consent.id),
+    )
     return granted if rule["value"] else not_(granted)
 
 
@@ -328,8 +358,13 @@ def _enrolled(rule, path, ctx):
         return and_(column >= start, column < end + timedelta(days=1))
     start = _local_midnight(value, path, ctx)
     end = start + timedelta(days=1)
-    return {"eq": and_(column >= start, column < end), "lt": column < start, "lte": column < end,
-            "gt": column >= end, "gte": column >= start}[op]
+    return {
+        "eq": and_(column >= start, column < end),
+        "lt": column < start,
+        "lte": column < end,
+        "gt": column >= end,
+        "gte": column >= start,
+    }[op]
 
 
 def _tag(rule, path, ctx):

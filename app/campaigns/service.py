@@ -43,15 +43,36 @@ log = logging.getLogger(__name__)
 SAMPLE_SIZE = 10
 # The sequence the issue describes; a re-engagement campaign created without steps gets it.
 DEFAULT_STEPS = [
-    {"day": 0, "channels": ["wallet", "push"], "bonus_points": 0, "templates": {
-        "wallet": {"title": "We miss you", "body": "Hi {{ first_name }}, your next coffee is waiting."},
-        "push": {"title": "We miss you", "body": "Hi {{ first_name }}, your next coffee is waiting."}}},
-    {"day": 3, "channels": ["sms"], "bonus_points": 100, "templates": {
-        "sms": {"body": "{{ first_name }}, we added {{ bonus_points }} points to your {{ program }} card. "
-                        "See you soon!"}}},
-    {"day": 10, "channels": ["voice"], "bonus_points": 0, "templates": {
-        "voice": {"body": "Hello {{ first_name }}, this is {{ program }}. You have {{ points }} points "
-                          "waiting for you. We hope to see you soon."}}},
+    {
+        "day": 0,
+        "channels": ["wallet", "push"],
+        "bonus_points": 0,
+        "templates": {
+            "wallet": {"title": "We miss you", "body": "Hi {{ first_name }}, your next coffee is waiting."},
+            "push": {"title": "We miss you", "body": "Hi {{ first_name }}, your next coffee is waiting."},
+        },
+    },
+    {
+        "day": 3,
+        "channels": ["sms"],
+        "bonus_points": 100,
+        "templates": {
+            "sms": {
+                "body": "{{ first_name }}, we added {{ bonus_points }} points to your {{ program }} card. See you soon!"
+            }
+        },
+    },
+    {
+        "day": 10,
+        "channels": ["voice"],
+        "bonus_points": 0,
+        "templates": {
+            "voice": {
+                "body": "Hello {{ first_name }}, this is {{ program }}. You have {{ points }} points "
+                "waiting for you. We hope to see you soon."
+            }
+        },
+    },
 ]
 
 
@@ -94,14 +115,32 @@ def preview(*, session: Session, program: Program, rules: dict, now: datetime) -
     ids = segment_query(session=session, program=program, rules=rules, now=now).subquery()
     count = session.scalar(select(func.count()).select_from(ids))
     as_of = latest_scoring(session=session, program_id=program.id)
-    sample = session.execute(
-        select(Customer.id, Customer.first_name, Customer.last_name, Card.member_number,
-               Customer.points_balance.label("points"), Tier.name.label("tier"), CustomerScore.status)
-        .join(Card, Card.customer_id == Customer.id).outerjoin(Tier, Tier.id == Customer.tier_id)
-        .outerjoin(CustomerScore, (CustomerScore.customer_id == Customer.id)
-                   & (CustomerScore.program_id == Customer.program_id) & (CustomerScore.as_of == as_of))
-        .where(Customer.id.in_(select(ids.c.id))).order_by(Customer.id.desc()).limit(SAMPLE_SIZE)
-    ).mappings().all()
+    sample = (
+        session.execute(
+            select(
+                Customer.id,
+                Customer.first_name,
+                Customer.last_name,
+                Card.member_number,
+                Customer.points_balance.label("points"),
+                Tier.name.label("tier"),
+                CustomerScore.status,
+            )
+            .join(Card, Card.customer_id == Customer.id)
+            .outerjoin(Tier, Tier.id == Customer.tier_id)
+            .outerjoin(
+                CustomerScore,
+                (CustomerScore.customer_id == Customer.id)
+                & (CustomerScore.program_id == Customer.program_id)
+                & (CustomerScore.as_of == as_of),
+            )
+            .where(Customer.id.in_(select(ids.c.id)))
+            .order_by(Customer.id.desc())
+            .limit(SAMPLE_SIZE)
+        )
+        .mappings()
+        .all()
+    )
     return {"count": count, "sample": [dict(row) for row in sample], "scored_as_of": as_of}
 
 
@@ -143,11 +182,13 @@ def _check_references(*, session: Session, program: Program, campaign: Campaign)
         raise Unprocessable(f"There is no reward {campaign.reward_id}.", field="reward_id")
     if campaign.cron:
         cron_trigger(campaign.cron, program.timezone)
-    for index, step in enumerate(campaign.steps or [{"templates": campaign.templates, "bonus_points":
-                                                      campaign.bonus_points}]):
+    for index, step in enumerate(
+        campaign.steps or [{"templates": campaign.templates, "bonus_points": campaign.bonus_points}]
+    ):
         try:
-            delivery.check_templates(step["templates"], campaign_name=campaign.name,
-                                     bonus_points=step["bonus_points"], reward=reward)
+            delivery.check_templates(
+                step["templates"], campaign_name=campaign.name, bonus_points=step["bonus_points"], reward=reward
+            )
         except Unprocessable as exc:
             if campaign.steps:
                 exc.extra["field"] = f"steps.{index}.{exc.extra.get('field', 'templates')}"
@@ -157,8 +198,9 @@ def _check_references(*, session: Session, program: Program, campaign: Campaign)
 def _apply(*, session: Session, program: Program, campaign: Campaign, data: dict, now: datetime) -> None:
     rules = data.pop("rules", None)
     if rules is not None:
-        segment = create_segment(session=session, program=program, name=data.get("name", campaign.name),
-                                 rules=rules, now=now)
+        segment = create_segment(
+            session=session, program=program, name=data.get("name", campaign.name), rules=rules, now=now
+        )
         data["segment_id"] = segment.id
     for name, value in data.items():
         setattr(campaign, name, value)
@@ -170,22 +212,32 @@ def _apply(*, session: Session, program: Program, campaign: Campaign, data: dict
         _check_references(session=session, program=program, campaign=campaign)
 
 
-def create_campaign(*, session: Session, program: Program, data: dict, created_by_id: int | None,
-                    now: datetime) -> Campaign:
+def create_campaign(
+    *, session: Session, program: Program, data: dict, created_by_id: int | None, now: datetime
+) -> Campaign:
     """A draft; `schedule_campaign` makes it live."""
     data = dict(data)
     if data.get("kind") is CampaignKind.reengagement and not data.get("steps"):
         data["steps"] = DEFAULT_STEPS
-    campaign = Campaign(program_id=program.id, state=CampaignState.draft, created_by_id=created_by_id,
-                        created_at=now, updated_at=now, steps=[], channels=[], templates={})
+    campaign = Campaign(
+        program_id=program.id,
+        state=CampaignState.draft,
+        created_by_id=created_by_id,
+        created_at=now,
+        updated_at=now,
+        steps=[],
+        channels=[],
+        templates={},
+    )
     _apply(session=session, program=program, campaign=campaign, data=data, now=now)
     session.add(campaign)
     session.flush()
     return campaign
 
 
-def update_campaign(*, session: Session, program: Program, campaign: Campaign, changes: dict,
-                    now: datetime) -> Campaign:
+def update_campaign(
+    *, session: Session, program: Program, campaign: Campaign, changes: dict, now: datetime
+) -> Campaign:
     if campaign.state not in (CampaignState.draft, CampaignState.paused):
         raise CampaignStateConflict(f"Campaign {campaign.id} is {campaign.state}; pause it to change it.")
     if campaign.kind is CampaignKind.reengagement and {"channels", "send_at", "cron"} & changes.keys():
@@ -257,11 +309,16 @@ def cancel_campaign(*, session: Session, campaign: Campaign, now: datetime) -> C
     """Stops everything: no further send, open runs stop, customers in the sequence leave it."""
     _require(campaign, CampaignState.draft, CampaignState.scheduled, CampaignState.paused, action="cancelled")
     campaign.state, campaign.next_run_at, campaign.updated_at = CampaignState.cancelled, None, now
-    session.execute(update(CampaignRun).where(CampaignRun.campaign_id == campaign.id, CampaignRun.state ==
-                                              RunState.running).values(state=RunState.done, finished_at=now))
-    session.execute(update(Enrollment).where(Enrollment.campaign_id == campaign.id, Enrollment.state ==
-                                             EnrollmentState.active)
-                    .values(state=EnrollmentState.exited, ended_at=now, next_step_at=None))
+    session.execute(
+        update(CampaignRun)
+        .where(CampaignRun.campaign_id == campaign.id, CampaignRun.state == RunState.running)
+        .values(state=RunState.done, finished_at=now)
+    )
+    session.execute(
+        update(Enrollment)
+        .where(Enrollment.campaign_id == campaign.id, Enrollment.state == EnrollmentState.active)
+        .values(state=EnrollmentState.exited, ended_at=now, next_step_at=None)
+    )
     session.flush()
     return campaign
 
@@ -273,9 +330,14 @@ def start_due_runs(*, session: Session, now: datetime) -> list[int]:
     """Turn every due send into a run and move each schedule on; the campaign rows stay locked
     until commit, so two ticks cannot start the same send."""
     due = session.scalars(
-        select(Campaign).where(Campaign.kind == CampaignKind.broadcast, Campaign.state == CampaignState.scheduled,
-                               Campaign.next_run_at <= now)
-        .order_by(Campaign.next_run_at, Campaign.id).with_for_update(skip_locked=True)
+        select(Campaign)
+        .where(
+            Campaign.kind == CampaignKind.broadcast,
+            Campaign.state == CampaignState.scheduled,
+            Campaign.next_run_at <= now,
+        )
+        .order_by(Campaign.next_run_at, Campaign.id)
+        .with_for_update(skip_locked=True)
     ).all()
     runs = []
     for campaign in due:
@@ -291,8 +353,9 @@ def start_due_runs(*, session: Session, now: datetime) -> list[int]:
 
 
 def open_runs(*, session: Session) -> list[int]:
-    return list(session.scalars(select(CampaignRun.id).where(CampaignRun.state == RunState.running)
-                                .order_by(CampaignRun.id)))
+    return list(
+        session.scalars(select(CampaignRun.id).where(CampaignRun.state == RunState.running).order_by(CampaignRun.id))
+    )
 
 
 def _finish(run: CampaignRun, campaign: Campaign, now: datetime) -> bool:
@@ -315,24 +378,39 @@ def send_run_batch(*, session: Session, run_id: int, now: datetime, settings: Ca
         return True  # picked up again on resume; nothing more this tick
     program = session.get(Program, campaign.program_id)
     rules = session.get(Segment, campaign.segment_id).rules
-    ids = list(session.scalars(
-        segment_query(session=session, program=program, rules=rules, now=now)
-        .where(Customer.id > run.cursor).order_by(Customer.id).limit(settings.batch_size)))
+    ids = list(
+        session.scalars(
+            segment_query(session=session, program=program, rules=rules, now=now)
+            .where(Customer.id > run.cursor)
+            .order_by(Customer.id)
+            .limit(settings.batch_size)
+        )
+    )
     reward = session.get(Reward, campaign.reward_id) if campaign.reward_id else None
     context = delivery.variables(campaign_name=campaign.name, bonus_points=campaign.bonus_points, reward=reward)
     reach = delivery.reachable(session, ids, campaign.channels)
     fields = customers_fields(session, ids)  # one query for the batch, not one per message
     targets = []
     for customer_id in ids:
-        holdout = delivery.in_holdout(campaign_id=campaign.id, customer_id=customer_id,
-                                      percent=campaign.holdout_percent)
-        target = CampaignTarget(campaign_id=campaign.id, run_id=run.id, customer_id=customer_id, holdout=holdout,
-                                targeted_at=now)
+        holdout = delivery.in_holdout(
+            campaign_id=campaign.id, customer_id=customer_id, percent=campaign.holdout_percent
+        )
+        target = CampaignTarget(
+            campaign_id=campaign.id, run_id=run.id, customer_id=customer_id, holdout=holdout, targeted_at=now
+        )
         if not holdout:
-            delivery.queue_target(session=session, target=target, campaign=campaign, channels=reach[customer_id],
-                                  templates=campaign.templates, bonus=campaign.bonus_points, context=context,
-                                  key=f"campaign:{campaign.id}:run:{run.id}:c:{customer_id}", now=now,
-                                  fields=fields.get(customer_id))
+            delivery.queue_target(
+                session=session,
+                target=target,
+                campaign=campaign,
+                channels=reach[customer_id],
+                templates=campaign.templates,
+                bonus=campaign.bonus_points,
+                context=context,
+                key=f"campaign:{campaign.id}:run:{run.id}:c:{customer_id}",
+                now=now,
+                fields=fields.get(customer_id),
+            )
         targets.append(target)
     # Added together, the targets go in one multi-row INSERT at the flush, not one autoflushed
     # INSERT per customer ahead of the next one's queries.
@@ -351,13 +429,18 @@ def calendar(*, session: Session, program: Program, start: datetime, end: dateti
     """Sends that happened in [start, end) and those scheduled to come."""
     entries = []
     for run, campaign in session.execute(
-        select(CampaignRun, Campaign).join(Campaign, Campaign.id == CampaignRun.campaign_id)
+        select(CampaignRun, Campaign)
+        .join(Campaign, Campaign.id == CampaignRun.campaign_id)
         .where(Campaign.program_id == program.id, CampaignRun.scheduled_for >= start, CampaignRun.scheduled_for < end)
     ):
         entries.append(_entry(campaign, run.scheduled_for, sent=True))
-    for campaign in session.scalars(select(Campaign).where(
-            Campaign.program_id == program.id, Campaign.kind == CampaignKind.broadcast,
-            Campaign.state.in_([CampaignState.scheduled, CampaignState.paused]))):
+    for campaign in session.scalars(
+        select(Campaign).where(
+            Campaign.program_id == program.id,
+            Campaign.kind == CampaignKind.broadcast,
+            Campaign.state.in_([CampaignState.scheduled, CampaignState.paused]),
+        )
+    ):
         at = campaign.next_run_at
         while at is not None and at < end and len(entries) < 2000:
             if at >= start:
@@ -367,8 +450,14 @@ def calendar(*, session: Session, program: Program, start: datetime, end: dateti
 
 
 def _entry(campaign: Campaign, at: datetime, *, sent: bool) -> dict:
-    return {"campaign_id": campaign.id, "name": campaign.name, "kind": campaign.kind, "state": campaign.state,
-            "at": at, "sent": sent}
+    return {
+        "campaign_id": campaign.id,
+        "name": campaign.name,
+        "kind": campaign.kind,
+        "state": campaign.state,
+        "at": at,
+        "sent": sent,
+    }
 
 
 def score_program(*, session: Session, program: Program, now: datetime, settings: CampaignSettings) -> ScoringRun:
@@ -380,23 +469,36 @@ def score_program(*, session: Session, program: Program, now: datetime, settings
         run = ScoringRun(program_id=program.id, as_of=as_of, counts={}, model={})
         session.add(run)
     run.started_at, run.finished_at = now, None
-    as_of, prepared = scoring.write_program_scores(session=session, program_id=program.id,
-                                                   timezone=program.timezone, now=now, rules=rules)
-    counts = dict(session.execute(
-        select(CustomerScore.status, func.count()).where(CustomerScore.program_id == program.id,
-                                                         CustomerScore.as_of == as_of)
-        .group_by(CustomerScore.status)).all())
+    as_of, prepared = scoring.write_program_scores(
+        session=session, program_id=program.id, timezone=program.timezone, now=now, rules=rules
+    )
+    counts = dict(
+        session.execute(
+            select(CustomerScore.status, func.count())
+            .where(CustomerScore.program_id == program.id, CustomerScore.as_of == as_of)
+            .group_by(CustomerScore.status)
+        ).all()
+    )
     run.counts = {str(status): n for status, n in counts.items()}
     run.customers = sum(counts.values())
     run.program_gap_days, run.model = prepared.program_gap, prepared.model
     run.finished_at = now
-    session.execute(CustomerScore.__table__.delete().where(
-        CustomerScore.program_id == program.id,
-        CustomerScore.as_of < as_of - timedelta(days=settings.score_retention_days)))
+    session.execute(
+        CustomerScore.__table__.delete().where(
+            CustomerScore.program_id == program.id,
+            CustomerScore.as_of < as_of - timedelta(days=settings.score_retention_days),
+        )
+    )
     session.flush()
-    log.info("scored program %s as of %s: %s (typical gap %.1f days, model %s; seconds %s)", program.id, as_of,
-             run.counts, prepared.program_gap, "fitted" if "bgnbd" in prepared.model else prepared.model.get("skipped"),
-             prepared.seconds)
+    log.info(
+        "scored program %s as of %s: %s (typical gap %.1f days, model %s; seconds %s)",
+        program.id,
+        as_of,
+        run.counts,
+        prepared.program_gap,
+        "fitted" if "bgnbd" in prepared.model else prepared.model.get("skipped"),
+        prepared.seconds,
+    )
     return run
 
 

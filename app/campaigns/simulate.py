@@ -55,17 +55,38 @@ def add_histories(session: Session, *, program_id: int, currency: str, histories
     ids = []
     purchases = []
     for history in histories:
-        customer = Customer(program_id=program_id, first_name=history.first_name, phone=history.phone,
-                            referral_code=codes.readable_code(12), created_at=history.enrolled_at)
+        customer = Customer(
+            program_id=program_id,
+            first_name=history.first_name,
+            phone=history.phone,
+            referral_code=codes.readable_code(12),
+            created_at=history.enrolled_at,
+        )
         session.add(customer)
         session.flush()
-        session.add(Card(customer_id=customer.id, member_number=codes.member_number(),
-                         barcode_token=codes.barcode_token(), access_token=secrets.token_urlsafe(24),
-                         created_at=history.enrolled_at, updated_at=history.enrolled_at))
+        session.add(
+            Card(
+                customer_id=customer.id,
+                member_number=codes.member_number(),
+                barcode_token=codes.barcode_token(),
+                access_token=secrets.token_urlsafe(24),
+                created_at=history.enrolled_at,
+                updated_at=history.enrolled_at,
+            )
+        )
         ids.append(customer.id)
-        purchases += [{"customer_id": customer.id, "amount": amount, "currency": currency, "points_earned": 0,
-                       "refunded_amount": Decimal(0), "points_reversed": 0, "created_at": at}
-                      for at, amount in history.visits]
+        purchases += [
+            {
+                "customer_id": customer.id,
+                "amount": amount,
+                "currency": currency,
+                "points_earned": 0,
+                "refunded_amount": Decimal(0),
+                "points_reversed": 0,
+                "created_at": at,
+            }
+            for at, amount in history.visits
+        ]
     if purchases:
         session.execute(insert(Purchase), purchases)
     session.flush()

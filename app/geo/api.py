@@ -31,17 +31,28 @@ ALL_STAFF = [Role.admin, Role.marketer, Role.cashier]
 
 
 @bp.post("/me/location")
-@endpoint(roles=[Role.customer], body=LocationPingCreate, response=LocationPingResult, tags=["me"],
-          errors=[403, 429])
+@endpoint(roles=[Role.customer], body=LocationPingCreate, response=LocationPingResult, tags=["me"], errors=[403, 429])
 def post_location(body: LocationPingCreate):
     """Where the card page's phone is now: stored briefly, and any offer it is inside gets queued."""
     ping, deliveries = service.record_ping(
-        session=get_session(), customer_id=current_principal().customer_id, latitude=body.latitude,
-        longitude=body.longitude, accuracy_m=body.accuracy, settings=get_settings().geo)
-    offers = [MatchedOffer(id=d.offer.id, title=d.offer.title, body=d.offer.body, store_id=d.store_id,
-                           bonus_points=d.bonus_entry.points if d.bonus_entry else None,
-                           reward_code=d.redemption.code if d.redemption else None)
-              for d in deliveries]
+        session=get_session(),
+        customer_id=current_principal().customer_id,
+        latitude=body.latitude,
+        longitude=body.longitude,
+        accuracy_m=body.accuracy,
+        settings=get_settings().geo,
+    )
+    offers = [
+        MatchedOffer(
+            id=d.offer.id,
+            title=d.offer.title,
+            body=d.offer.body,
+            store_id=d.store_id,
+            bonus_points=d.bonus_entry.points if d.bonus_entry else None,
+            reward_code=d.redemption.code if d.redemption else None,
+        )
+        for d in deliveries
+    ]
     return LocationPingResult(recorded_at=ping.recorded_at, offers=offers)
 
 
@@ -54,12 +65,12 @@ def list_offers():
 
 
 @bp.post("/geo-offers")
-@endpoint(roles=STAFF_WRITERS, body=GeoOfferCreate, response=GeoOfferRead, status=201, tags=["geo-offers"],
-          errors=[404])
+@endpoint(
+    roles=STAFF_WRITERS, body=GeoOfferCreate, response=GeoOfferRead, status=201, tags=["geo-offers"], errors=[404]
+)
 def create_offer(body: GeoOfferCreate):
     """A new offer fenced around stores or a point."""
-    offer = service.save_offer(session=get_session(), program_id=_program_id(), body=body,
-                               settings=get_settings().geo)
+    offer = service.save_offer(session=get_session(), program_id=_program_id(), body=body, settings=get_settings().geo)
     return service.offer_read(offer)
 
 
@@ -74,8 +85,9 @@ def get_offer(offer_id: int):
 @endpoint(roles=STAFF_WRITERS, body=GeoOfferCreate, response=GeoOfferRead, tags=["geo-offers"], errors=[404])
 def replace_offer(offer_id: int, body: GeoOfferCreate):
     """Replace an offer's whole definition (its fences are rebuilt)."""
-    offer = service.save_offer(session=get_session(), program_id=_program_id(), body=body,
-                               offer=_offer(offer_id), settings=get_settings().geo)
+    offer = service.save_offer(
+        session=get_session(), program_id=_program_id(), body=body, offer=_offer(offer_id), settings=get_settings().geo
+    )
     return service.offer_read(offer)
 
 
@@ -94,12 +106,12 @@ def list_stores():
 
 
 @bp.post("/stores")
-@endpoint(roles=[Role.admin], body=StoreCreate, response=StoreRead, status=201, tags=["stores"],
-          errors=[503])
+@endpoint(roles=[Role.admin], body=StoreCreate, response=StoreRead, status=201, tags=["stores"], errors=[503])
 def create_store(body: StoreCreate):
     """A new store; without coordinates its address is geocoded (when a geocoder is configured)."""
-    return stores.create_store(session=get_session(), program_id=_program_id(), body=body,
-                               geocoder=geocoder_from(get_settings().geo))
+    return stores.create_store(
+        session=get_session(), program_id=_program_id(), body=body, geocoder=geocoder_from(get_settings().geo)
+    )
 
 
 @bp.get("/stores/<int:store_id>")
@@ -113,16 +125,16 @@ def get_store(store_id: int):
 @endpoint(roles=[Role.admin], body=StoreUpdate, response=StoreRead, tags=["stores"], errors=[404])
 def update_store(store_id: int, body: StoreUpdate):
     """Change a store; moving or closing it moves or drops its offers' fences."""
-    return stores.update_store(session=get_session(), store=_store(store_id), body=body,
-                               settings=get_settings().geo)
+    return stores.update_store(session=get_session(), store=_store(store_id), body=body, settings=get_settings().geo)
 
 
 @bp.delete("/stores/<int:store_id>")
 @endpoint(roles=[Role.admin], tags=["stores"], errors=[404])
 def delete_store(store_id: int):
     """Retire a store (purchases point at it, so it is closed, never deleted)."""
-    stores.update_store(session=get_session(), store=_store(store_id), body=StoreUpdate(active=False),
-                        settings=get_settings().geo)
+    stores.update_store(
+        session=get_session(), store=_store(store_id), body=StoreUpdate(active=False), settings=get_settings().geo
+    )
 
 
 def _store(store_id: int) -> Store:

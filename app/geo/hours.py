@@ -53,8 +53,9 @@ def validate(hours: OpeningHours) -> OpeningHours:
     unknown = sorted(set(hours) - set(DAYS))
     if unknown:
         raise ValueError(f"unknown days {unknown}: use {', '.join(DAYS)}")
-    spans = sorted((span, f"{day} {text}") for day in hours for text in hours[day]
-                   for span in _spans(DAYS.index(day), text))
+    spans = sorted(
+        (span, f"{day} {text}") for day in hours for text in hours[day] for span in _spans(DAYS.index(day), text)
+    )
     for (previous, first), (current, second) in zip(spans, spans[1:]):
         if current[0] < previous[1]:
             raise ValueError(f"{first} overlaps {second}")
@@ -67,8 +68,12 @@ def is_open(hours: OpeningHours | None, zone: str, moment: datetime) -> bool:
         return True
     local = moment.astimezone(ZoneInfo(zone))
     minute_of_week = (local.weekday() * 24 * 60 + local.hour * 60 + local.minute) % (7 * 24 * 60)
-    return any(start <= minute_of_week < end
-               for day in hours for text in hours[day] for start, end in _spans(DAYS.index(day), text))
+    return any(
+        start <= minute_of_week < end
+        for day in hours
+        for text in hours[day]
+        for start, end in _spans(DAYS.index(day), text)
+    )
 
 
 def parse_shorthand(text: str) -> OpeningHours | None:

@@ -13,7 +13,7 @@ LocalTime = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class OfferChannel(enum.StrEnum):
-    push = "push"      # web push to the card page's subscriptions
+    push = "push"  # web push to the card page's subscriptions
     sms = "sms"
     wallet = "wallet"  # a Google Wallet message on the saved card
 
@@ -102,9 +102,11 @@ class LocationPingResult(Output):
 
 # --- stores -----------------------------------------------------------------------------------
 
-OPENING_HOURS_DESCRIPTION = ('Weekly hours in the store\'s zone, e.g. {"mon": ["09:00-12:30", "14:00-19:00"]}; '
-                             "unlisted days are closed, an end before the start runs past midnight, "
-                             "null means not known (counted as open).")
+OPENING_HOURS_DESCRIPTION = (
+    'Weekly hours in the store\'s zone, e.g. {"mon": ["09:00-12:30", "14:00-19:00"]}; '
+    "unlisted days are closed, an end before the start runs past midnight, "
+    "null means not known (counted as open)."
+)
 
 
 class _StoreHours(Input):
@@ -119,8 +121,9 @@ class _StoreHours(Input):
 class StoreCreate(_StoreHours):
     name: Name
     address: str = Field(default="", max_length=300)
-    latitude: Latitude | None = Field(default=None, description="Omitted: the address is geocoded, "
-                                                                "if a geocoder is configured.")
+    latitude: Latitude | None = Field(
+        default=None, description="Omitted: the address is geocoded, if a geocoder is configured."
+    )
     longitude: Longitude | None = None
     timezone: TimeZone
 

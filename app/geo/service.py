@@ -28,18 +28,21 @@ log = logging.getLogger(__name__)
 
 # --- offers ----------------------------------------------------------------------------------------
 
+
 def offer_read(offer: GeoOffer) -> GeoOfferRead:
     store_ids = sorted(link.store_id for link in offer.stores)
-    return GeoOfferRead.model_validate({**{c.key: getattr(offer, c.key) for c in GeoOffer.__table__.columns},
-                                        "store_ids": store_ids})
+    return GeoOfferRead.model_validate(
+        {**{c.key: getattr(offer, c.key) for c in GeoOffer.__table__.columns}, "store_ids": store_ids}
+    )
 
 
 def list_offers(*, session: Session, program_id: int) -> list[GeoOffer]:
     return list(session.scalars(select(GeoOffer).where(GeoOffer.program_id == program_id).order_by(GeoOffer.id)))
 
 
-def save_offer(*, session: Session, program_id: int, body: GeoOfferCreate, offer: GeoOffer | None = None,
-               settings: GeoSettings) -> GeoOffer:
+def save_offer(
+    *, session: Session, program_id: int, body: GeoOfferCreate, offer: GeoOffer | None = None, settings: GeoSettings
+) -> GeoOffer:
     """Create or replace an offer; its prefilter rows are rebuilt and the cards told."""
     stores = _stores(session, program_id, body.store_ids)
     if body.reward_id is not None:
@@ -76,14 +79,27 @@ def _stores(session: Session, program_id: int, store_ids: list[int]) -> list[Sto
 def rebuild_fences(*, session: Session, offer: GeoOffer, stores: list[Store], settings: GeoSettings) -> None:
     session.execute(delete(GeoFence).where(GeoFence.offer_id == offer.id))
     # A store offer whose stores are all closed has no fence at all.
-    centres = [(store.id, store.latitude, store.longitude, store.timezone) for store in stores] if offer.stores else [
-        (None, offer.latitude, offer.longitude, offer.timezone)]
+    centres = (
+        [(store.id, store.latitude, store.longitude, store.timezone) for store in stores]
+        if offer.stores
+        else [(None, offer.latitude, offer.longitude, offer.timezone)]
+    )
     # Grown by the vaguest fix we match, so a fix whose uncertainty touches the fence is found.
     reach = offer.radius_m + settings.max_accuracy_m
     session.add_all(
-        GeoFence(offer_id=offer.id, store_id=store_id, band=box.band, min_lat=box.min_lat, max_lat=box.max_lat,
-                 min_lon=box.min_lon, max_lon=box.max_lon, latitude=lat, longitude=lon,
-                 radius_m=offer.radius_m, timezone=zone)
+        GeoFence(
+            offer_id=offer.id,
+            store_id=store_id,
+            band=box.band,
+            min_lat=box.min_lat,
+            max_lat=box.max_lat,
+            min_lon=box.min_lon,
+            max_lon=box.max_lon,
+            latitude=lat,
+            longitude=lon,
+            radius_m=offer.radius_m,
+            timezone=zone,
+        )
         for store_id, lat, lon, zone in centres
         for box in fences.boxes(lat, lon, reach)
     )
@@ -92,11 +108,14 @@ def rebuild_fences(*, session: Session, offer: GeoOffer, stores: list[Store], se
 
 def store_fences_changed(*, session: Session, store: Store, settings: GeoSettings) -> None:
     """A store moved, changed zone, closed or reopened: rebuild the fences of every offer around it."""
-    offers = session.scalars(select(GeoOffer).join(GeoOfferStore, GeoOfferStore.offer_id == GeoOffer.id)
-                             .where(GeoOfferStore.store_id == store.id).order_by(GeoOffer.id)).all()
+    offers = session.scalars(
+        select(GeoOffer)
+        .join(GeoOfferStore, GeoOfferStore.offer_id == GeoOffer.id)
+        .where(GeoOfferStore.store_id == store.id)
+        .order_by(GeoOffer.id)
+    ).all()
     for offer in offers:
-        open_stores = [link_store for link in offer.stores
-                       if (link_store := session.get(Store, link.store_id)).active]
+        open_stores = [link_store for link in offer.stores if (link_store := session.get(Store, link.store_id)).active]
         rebuild_fences(session=session, offer=offer, stores=open_stores, settings=settings)
     _announce(session, store.program_id)
 
@@ -107,6 +126,7 @@ def _announce(session: Session, program_id: int) -> None:
 
 
 # --- windows ---------------------------------------------------------------------------------------
+
 
 def _clock(value: str) -> time:
     hours, minutes = value.split(":")
@@ -132,6 +152,7 @@ def open_at(offer: GeoOffer, zone: str, now: datetime) -> bool:
 
 # --- matching --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Match:
     offer: GeoOffer
@@ -141,17 +162,33 @@ class Match:
 
 def candidate_fences(*, session: Session, program_id: int, latitude: float, longitude: float) -> list[GeoFence]:
     """The SQL prefilter: fences whose box holds the point (an index seek on band, then longitude)."""
-    return list(session.scalars(
-        select(GeoFence).join(GeoOffer, GeoOffer.id == GeoFence.offer_id)
-        .where(GeoFence.band == fences.band_of(latitude),
-               GeoFence.min_lon <= longitude, GeoFence.max_lon >= longitude,
-               GeoFence.min_lat <= latitude, GeoFence.max_lat >= latitude,
-               GeoOffer.program_id == program_id, GeoOffer.active.is_(True))
-    ))
+    return list(
+        session.scalars(
+            select(GeoFence)
+            .join(GeoOffer, GeoOffer.id == GeoFence.offer_id)
+            .where(
+                GeoFence.band == fences.band_of(latitude),
+                GeoFence.min_lon <= longitude,
+                GeoFence.max_lon >= longitude,
+                GeoFence.min_lat <= latitude,
+                GeoFence.max_lat >= latitude,
+                GeoOffer.program_id == program_id,
+                GeoOffer.active.is_(True),
+            )
+        )
+    )
 
 
-def matching_offers(*, session: Session, program_id: int, latitude: float, longitude: float, accuracy_m: float,
-                    now: datetime, settings: GeoSettings) -> list[Match]:
+def matching_offers(
+    *,
+    session: Session,
+    program_id: int,
+    latitude: float,
+    longitude: float,
+    accuracy_m: float,
+    now: datetime,
+    settings: GeoSettings,
+) -> list[Match]:
     """Offers open now whose fence the fix may be inside; the nearest fence of each offer."""
     if accuracy_m > settings.max_accuracy_m:
         return []
@@ -181,8 +218,17 @@ def _speaks(session: Session, fence: GeoFence, now: datetime) -> bool:
 
 # --- pings -----------------------------------------------------------------------------------------
 
-def record_ping(*, session: Session, customer_id: int, latitude: float, longitude: float, accuracy_m: float,
-                settings: GeoSettings, now: datetime | None = None) -> tuple[LocationPing, list[GeoOfferDelivery]]:
+
+def record_ping(
+    *,
+    session: Session,
+    customer_id: int,
+    latitude: float,
+    longitude: float,
+    accuracy_m: float,
+    settings: GeoSettings,
+    now: datetime | None = None,
+) -> tuple[LocationPing, list[GeoOfferDelivery]]:
     """Store a position the customer sent; queue the offers it earns (consent and cooldown) with their gifts."""
     now = now or utcnow()
     customer = lock_customer(session=session, customer_id=customer_id)  # serial pings: exact cooldowns
@@ -192,33 +238,49 @@ def record_ping(*, session: Session, customer_id: int, latitude: float, longitud
     last = _last_ping(session, customer_id)
     _check_rate(last, now, settings)
     _note_move(session, customer_id, last, (latitude, longitude), settings)
-    ping = LocationPing(customer_id=customer_id, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
-                        recorded_at=now)
+    ping = LocationPing(
+        customer_id=customer_id, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m, recorded_at=now
+    )
     session.add(ping)
-    matches = [match for match in matching_offers(session=session, program_id=customer.program_id,
-                                                 latitude=latitude, longitude=longitude, accuracy_m=accuracy_m,
-                                                 now=now, settings=settings)
-               if not _cooling_down(session, match.offer, customer_id, now)]
+    matches = [
+        match
+        for match in matching_offers(
+            session=session,
+            program_id=customer.program_id,
+            latitude=latitude,
+            longitude=longitude,
+            accuracy_m=accuracy_m,
+            now=now,
+            settings=settings,
+        )
+        if not _cooling_down(session, match.offer, customer_id, now)
+    ]
     deliveries = [_deliver(session, customer, match, now) for match in matches]
     session.flush()
     return ping, deliveries
 
 
 def _last_ping(session: Session, customer_id: int) -> LocationPing | None:
-    return session.scalar(select(LocationPing).where(LocationPing.customer_id == customer_id)
-                          .order_by(LocationPing.recorded_at.desc()).limit(1))
+    return session.scalar(
+        select(LocationPing)
+        .where(LocationPing.customer_id == customer_id)
+        .order_by(LocationPing.recorded_at.desc())
+        .limit(1)
+    )
 
 
 def _check_rate(last: LocationPing | None, now: datetime, settings: GeoSettings) -> None:
     since = now - timedelta(seconds=settings.ping_min_interval_seconds)
     if last is not None and last.recorded_at > since:
         wait = int((last.recorded_at - since).total_seconds()) + 1
-        raise TooManyRequests(f"One position every {settings.ping_min_interval_seconds} s is enough; "
-                              f"send the next in {wait} s.")
+        raise TooManyRequests(
+            f"One position every {settings.ping_min_interval_seconds} s is enough; send the next in {wait} s."
+        )
 
 
-def _note_move(session: Session, customer_id: int, last: LocationPing | None, point: tuple[float, float],
-               settings: GeoSettings) -> None:
+def _note_move(
+    session: Session, customer_id: int, last: LocationPing | None, point: tuple[float, float], settings: GeoSettings
+) -> None:
     """Tell the wallets when the customer is somewhere new: their cards' nearby stores follow them."""
     if last is None or fences.distance_m((last.latitude, last.longitude), point) > settings.wallet_refresh_distance_m:
         events.customer_moved.send(session, customer_id=customer_id)
@@ -226,57 +288,99 @@ def _note_move(session: Session, customer_id: int, last: LocationPing | None, po
 
 def _cooling_down(session: Session, offer: GeoOffer, customer_id: int, now: datetime) -> bool:
     since = now - timedelta(minutes=offer.cooldown_minutes)
-    return session.scalar(
-        select(GeoOfferDelivery.id).where(GeoOfferDelivery.offer_id == offer.id,
-                                          GeoOfferDelivery.customer_id == customer_id,
-                                          GeoOfferDelivery.delivered_at > since).limit(1)
-    ) is not None
+    return (
+        session.scalar(
+            select(GeoOfferDelivery.id)
+            .where(
+                GeoOfferDelivery.offer_id == offer.id,
+                GeoOfferDelivery.customer_id == customer_id,
+                GeoOfferDelivery.delivered_at > since,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _deliver(session: Session, customer: Customer, match: Match, now: datetime) -> GeoOfferDelivery:
-    delivery = GeoOfferDelivery(offer_id=match.offer.id, customer_id=customer.id, store_id=match.store_id,
-                                delivered_at=now)
+    delivery = GeoOfferDelivery(
+        offer_id=match.offer.id, customer_id=customer.id, store_id=match.store_id, delivered_at=now
+    )
     session.add(delivery)
     _grant(session, delivery, match.offer, now)
     session.flush()
     for channel in match.offer.channels:
-        _send(session, customer, match.offer, OfferChannel(channel), f"geo:{delivery.id}:{channel}",
-              reward_code=delivery.redemption.code if delivery.redemption else None)
+        _send(
+            session,
+            customer,
+            match.offer,
+            OfferChannel(channel),
+            f"geo:{delivery.id}:{channel}",
+            reward_code=delivery.redemption.code if delivery.redemption else None,
+        )
     return delivery
 
 
 def _grant(session: Session, delivery: GeoOfferDelivery, offer: GeoOffer, now: datetime) -> None:
     """What the offer gives with it, once per delivery (the cooldown bounds how often)."""
     if offer.bonus_points:
-        delivery.bonus_entry = grant_bonus(session=session, customer_id=delivery.customer_id,
-                                           points=offer.bonus_points, reason=f"offer: {offer.title}", now=now)
+        delivery.bonus_entry = grant_bonus(
+            session=session,
+            customer_id=delivery.customer_id,
+            points=offer.bonus_points,
+            reason=f"offer: {offer.title}",
+            now=now,
+        )
     if offer.reward_id is not None:
         try:
             with session.begin_nested():  # an out-of-stock gift must not undo the bonus or the offer
-                delivery.redemption = grant_reward(session=session, customer_id=delivery.customer_id,
-                                                   reward_id=offer.reward_id, store_id=delivery.store_id, now=now)
+                delivery.redemption = grant_reward(
+                    session=session,
+                    customer_id=delivery.customer_id,
+                    reward_id=offer.reward_id,
+                    store_id=delivery.store_id,
+                    now=now,
+                )
         except RewardUnavailable as exc:
             log.info("offer %s sent without its reward: %s", offer.id, exc.detail)
 
 
-def _send(session: Session, customer: Customer, offer: GeoOffer, channel: OfferChannel, dedupe_key: str,
-          *, reward_code: str | None) -> None:
+def _send(
+    session: Session,
+    customer: Customer,
+    offer: GeoOffer,
+    channel: OfferChannel,
+    dedupe_key: str,
+    *,
+    reward_code: str | None,
+) -> None:
     """Through the outbox: consent, quiet hours and caps are checked when it is sent."""
     body = f"{offer.body} (code {reward_code})".strip() if reward_code else offer.body
     if channel is OfferChannel.wallet:
         from app.wallet.google.service import send_wallet_message  # wallet imports the loyalty events too
 
         if customer.card is not None:
-            send_wallet_message(session=session, card=customer.card, header=offer.title,
-                                body=body or offer.title, dedupe_key=dedupe_key)
+            send_wallet_message(
+                session=session, card=customer.card, header=offer.title, body=body or offer.title, dedupe_key=dedupe_key
+            )
         return
-    content = {"title": offer.title, "body": body} if channel is OfferChannel.push else {
-        "body": f"{offer.title}: {body}".rstrip(": ")}
-    outbox.enqueue(session=session, customer_id=customer.id, channel=channel.value, content=content,
-                   dedupe_key=dedupe_key, template=f"geo-offer:{offer.id}")
+    content = (
+        {"title": offer.title, "body": body}
+        if channel is OfferChannel.push
+        else {"body": f"{offer.title}: {body}".rstrip(": ")}
+    )
+    outbox.enqueue(
+        session=session,
+        customer_id=customer.id,
+        channel=channel.value,
+        content=content,
+        dedupe_key=dedupe_key,
+        template=f"geo-offer:{offer.id}",
+    )
 
 
 # --- data minimisation and the last known place ---------------------------------------------------
+
 
 def delete_old_pings(*, session: Session, now: datetime, settings: GeoSettings) -> int:
     cutoff = now - timedelta(hours=settings.ping_retention_hours)
@@ -285,9 +389,12 @@ def delete_old_pings(*, session: Session, now: datetime, settings: GeoSettings) 
 
 def last_location(session: Session, customer_id: int) -> tuple[float, float] | None:
     """For the quiet-hours rule: where the customer last was (within the retention period)."""
-    row = session.execute(select(LocationPing.latitude, LocationPing.longitude)
-                          .where(LocationPing.customer_id == customer_id)
-                          .order_by(LocationPing.recorded_at.desc()).limit(1)).first()
+    row = session.execute(
+        select(LocationPing.latitude, LocationPing.longitude)
+        .where(LocationPing.customer_id == customer_id)
+        .order_by(LocationPing.recorded_at.desc())
+        .limit(1)
+    ).first()
     return (row.latitude, row.longitude) if row else None
 
 

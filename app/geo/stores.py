@@ -59,8 +59,9 @@ def read_rows(stream: TextIO) -> Iterator[tuple[int, dict]]:
         yield reader.line_num, {key: value for key, value in row.items() if key in COLUMNS and value is not None}
 
 
-def import_stores(*, session: Session, program_id: int, rows: Iterable[tuple[int, dict]],
-                  geocoder: Geocoder | None) -> ImportReport:
+def import_stores(
+    *, session: Session, program_id: int, rows: Iterable[tuple[int, dict]], geocoder: Geocoder | None
+) -> ImportReport:
     """Add every good row; a bad row is reported with its line and the others are kept."""
     report = ImportReport()
     for line, raw in rows:
@@ -68,16 +69,16 @@ def import_stores(*, session: Session, program_id: int, rows: Iterable[tuple[int
             with session.begin_nested():  # a failed row leaves nothing behind
                 report.created.append(_add(session, program_id, raw, geocoder).id)
         except ValidationError as exc:
-            report.errors.append((line, "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}"
-                                                  for e in exc.errors())))
+            report.errors.append(
+                (line, "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors()))
+            )
         except Problem as exc:
             report.errors.append((line, exc.detail))
     return report
 
 
 def _add(session: Session, program_id: int, raw: dict, geocoder: Geocoder | None) -> Store:
-    return create_store(session=session, program_id=program_id, body=StoreRow.model_validate(raw),
-                        geocoder=geocoder)
+    return create_store(session=session, program_id=program_id, body=StoreRow.model_validate(raw), geocoder=geocoder)
 
 
 def list_stores(*, session: Session, program_id: int) -> list[Store]:
@@ -89,8 +90,15 @@ def create_store(*, session: Session, program_id: int, body: StoreCreate, geocod
     latitude, longitude = body.latitude, body.longitude
     if latitude is None or longitude is None:
         latitude, longitude = _locate(body.address, geocoder)
-    store = Store(program_id=program_id, name=body.name, address=body.address, latitude=latitude,
-                  longitude=longitude, timezone=body.timezone, opening_hours=body.opening_hours)
+    store = Store(
+        program_id=program_id,
+        name=body.name,
+        address=body.address,
+        latitude=latitude,
+        longitude=longitude,
+        timezone=body.timezone,
+        opening_hours=body.opening_hours,
+    )
     session.add(store)
     session.flush()
     return store
@@ -98,8 +106,7 @@ def create_store(*, session: Session, program_id: int, body: StoreCreate, geocod
 
 def update_store(*, session: Session, store: Store, body: StoreUpdate, settings: GeoSettings) -> Store:
     """Change a store; if it moved, changed zone, closed or reopened, its offers' fences follow."""
-    moved = any(name in body.model_fields_set and getattr(body, name) != getattr(store, name)
-                for name in _FENCE_FIELDS)
+    moved = any(name in body.model_fields_set and getattr(body, name) != getattr(store, name) for name in _FENCE_FIELDS)
     apply_changes(store, body)
     session.flush()
     if moved:
@@ -113,8 +120,10 @@ class CoordinatesRequired(Problem):
 
 def _locate(address: str, geocoder: Geocoder | None) -> tuple[float, float]:
     if geocoder is None:
-        raise CoordinatesRequired("latitude and longitude are required: no geocoder is configured "
-                                  "(POINTCARD_GEO__GEOCODER=nominatim turns one on).")
+        raise CoordinatesRequired(
+            "latitude and longitude are required: no geocoder is configured "
+            "(POINTCARD_GEO__GEOCODER=nominatim turns one on)."
+        )
     if not address.strip():
         raise CoordinatesRequired("give latitude and longitude, or an address to geocode.")
     return geocoder.locate(address)

@@ -23,7 +23,8 @@ def offer_texts(session: Session, stores: list[Store]) -> dict[int, str]:
     """Each store's open offer (the newest one if several), as the pass's relevantText."""
     now, texts = utcnow(), {}
     rows = session.execute(
-        select(GeoOfferStore.store_id, GeoOffer).join(GeoOffer, GeoOffer.id == GeoOfferStore.offer_id)
+        select(GeoOfferStore.store_id, GeoOffer)
+        .join(GeoOffer, GeoOffer.id == GeoOfferStore.offer_id)
         .where(GeoOfferStore.store_id.in_([store.id for store in stores]), GeoOffer.active.is_(True))
         .order_by(GeoOffer.id.desc())
     ).all()
@@ -37,8 +38,11 @@ def offer_texts(session: Session, stores: list[Store]) -> dict[int, str]:
 def _offers_changed(session: Session, *, program_id: int) -> None:
     """Every wallet card of the program is to be refreshed: a job does it in batches. A refresh
     that has not started yet covers this change too."""
-    waiting = session.scalar(select(WalletRefresh.id).where(
-        WalletRefresh.program_id == program_id, WalletRefresh.done_at.is_(None), WalletRefresh.cursor == 0))
+    waiting = session.scalar(
+        select(WalletRefresh.id).where(
+            WalletRefresh.program_id == program_id, WalletRefresh.done_at.is_(None), WalletRefresh.cursor == 0
+        )
+    )
     if waiting is None:
         session.add(WalletRefresh(program_id=program_id))
         session.flush()
@@ -47,14 +51,21 @@ def _offers_changed(session: Session, *, program_id: int) -> None:
 def refresh_batch(*, session: Session, refresh: WalletRefresh, size: int) -> bool:
     """Refresh the next `size` cards of the program (Apple passes and Google objects); True when done."""
     cards = session.execute(
-        select(Card.id, Card.customer_id).join(Customer, Customer.id == Card.customer_id)
+        select(Card.id, Card.customer_id)
+        .join(Customer, Customer.id == Card.customer_id)
         .where(Customer.program_id == refresh.program_id, Card.id > refresh.cursor)
-        .order_by(Card.id).limit(size)).all()
+        .order_by(Card.id)
+        .limit(size)
+    ).all()
     card_ids = [card_id for card_id, _ in cards]
-    apple = session.scalars(select(Card.customer_id).join(ApplePass, ApplePass.card_id == Card.id)
-                            .where(Card.id.in_(card_ids))).all()
-    google = session.execute(select(GoogleWalletObject.id, Card.customer_id)
-                             .join(Card, Card.id == GoogleWalletObject.card_id).where(Card.id.in_(card_ids))).all()
+    apple = session.scalars(
+        select(Card.customer_id).join(ApplePass, ApplePass.card_id == Card.id).where(Card.id.in_(card_ids))
+    ).all()
+    google = session.execute(
+        select(GoogleWalletObject.id, Card.customer_id)
+        .join(Card, Card.id == GoogleWalletObject.card_id)
+        .where(Card.id.in_(card_ids))
+    ).all()
     _refresh(session, apple, google)
     if card_ids:
         refresh.cursor = card_ids[-1]

@@ -39,29 +39,54 @@ def _program():
 
 @bp.post("/enroll")
 @limiter.limit(lambda: get_settings().enroll_rate_limit)
-@endpoint(roles=None, body=schemas.EnrollRequest, response=schemas.EnrollResponse, status=201,
-          tags=["customers"], errors=[409, 429])
+@endpoint(
+    roles=None,
+    body=schemas.EnrollRequest,
+    response=schemas.EnrollResponse,
+    status=201,
+    tags=["customers"],
+    errors=[409, 429],
+)
 def enroll(body: schemas.EnrollRequest):
     """Enrol a customer and issue their card (public; rate-limited per IP)."""
     customer = service.enroll_customer(
-        session=get_session(), program=_program(), first_name=body.first_name, last_name=body.last_name,
-        email=body.email, phone=body.phone, timezone=body.timezone, consents=body.consents.by_channel(),
-        consent_source="enrolment", disclosure=body.consent_text, ip_address=request.remote_addr,
+        session=get_session(),
+        program=_program(),
+        first_name=body.first_name,
+        last_name=body.last_name,
+        email=body.email,
+        phone=body.phone,
+        timezone=body.timezone,
+        consents=body.consents.by_channel(),
+        consent_source="enrolment",
+        disclosure=body.consent_text,
+        ip_address=request.remote_addr,
         referral_code=body.referral_code,
     )
     card = customer.card
     return schemas.EnrollResponse(
-        customer_id=customer.id, member_number=card.member_number, barcode=card.barcode_token,
-        balance=customer.points_balance, referral_code=customer.referral_code, **card_links(card),
+        customer_id=customer.id,
+        member_number=card.member_number,
+        barcode=card.barcode_token,
+        balance=customer.points_balance,
+        referral_code=customer.referral_code,
+        **card_links(card),
     )
 
 
 def customer_read(customer: Customer) -> schemas.CustomerRead:
     return schemas.CustomerRead(
-        id=customer.id, first_name=customer.first_name, last_name=customer.last_name, email=customer.email,
-        phone=customer.phone, timezone=customer.timezone, member_number=customer.card.member_number,
-        balance=customer.points_balance, tier=customer.tier.name if customer.tier else None,
-        referral_code=customer.referral_code, created_at=customer.created_at,
+        id=customer.id,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        email=customer.email,
+        phone=customer.phone,
+        timezone=customer.timezone,
+        member_number=customer.card.member_number,
+        balance=customer.points_balance,
+        tier=customer.tier.name if customer.tier else None,
+        referral_code=customer.referral_code,
+        created_at=customer.created_at,
     )
 
 
@@ -89,8 +114,9 @@ def get_customer(customer_id: int):
 
 
 @bp.get("/customers/<int:customer_id>/ledger")
-@endpoint(roles=STAFF_WRITERS, query=schemas.Page, response=list[schemas.LedgerEntryRead], tags=["customers"],
-          errors=[404])
+@endpoint(
+    roles=STAFF_WRITERS, query=schemas.Page, response=list[schemas.LedgerEntryRead], tags=["customers"], errors=[404]
+)
 def customer_ledger(customer_id: int, query: schemas.Page):
     """The customer's ledger, newest first."""
     get_or_404(get_session(), Customer, customer_id)
@@ -98,20 +124,37 @@ def customer_ledger(customer_id: int, query: schemas.Page):
 
 
 def _ledger(customer_id: int, page: schemas.Page) -> list[LedgerEntry]:
-    return list(get_session().scalars(
-        select(LedgerEntry).where(LedgerEntry.customer_id == customer_id)
-        .order_by(LedgerEntry.id.desc()).limit(page.limit).offset(page.offset)
-    ))
+    return list(
+        get_session().scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.customer_id == customer_id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(page.limit)
+            .offset(page.offset)
+        )
+    )
 
 
 @bp.post("/customers/<int:customer_id>/adjustments")
-@endpoint(roles=ADMIN, body=schemas.AdjustmentCreate, response=schemas.LedgerEntryRead, status=201,
-          idempotent=True, tags=["customers"], errors=[404])
+@endpoint(
+    roles=ADMIN,
+    body=schemas.AdjustmentCreate,
+    response=schemas.LedgerEntryRead,
+    status=201,
+    idempotent=True,
+    tags=["customers"],
+    errors=[404],
+)
 def create_adjustment(customer_id: int, body: schemas.AdjustmentCreate):
     """Correct a balance by hand (admin): recorded in the ledger with the reason."""
     get_or_404(get_session(), Customer, customer_id)
-    return adjust_points(session=get_session(), customer_id=customer_id, points=body.points, reason=body.reason,
-                         staff_user_id=current_principal().user_id)
+    return adjust_points(
+        session=get_session(),
+        customer_id=customer_id,
+        points=body.points,
+        reason=body.reason,
+        staff_user_id=current_principal().user_id,
+    )
 
 
 @bp.post("/customers/<int:customer_id>/card/rotate")
@@ -120,8 +163,9 @@ def rotate_card(customer_id: int):
     """Issue a new barcode for a lost or shared card; the old one stops scanning."""
     customer = lock_customer(session=get_session(), customer_id=get_or_404(get_session(), Customer, customer_id).id)
     card = service.rotate_barcode(session=get_session(), card=customer.card)
-    return schemas.CardRead(member_number=card.member_number, barcode=card.barcode_token,
-                            card_url=card_links(card)["card_url"])
+    return schemas.CardRead(
+        member_number=card.member_number, barcode=card.barcode_token, card_url=card_links(card)["card_url"]
+    )
 
 
 @bp.get("/me")
@@ -143,27 +187,37 @@ def get_my_ledger(query: schemas.Page):
 def put_my_consents(body: schemas.ConsentsUpdate):
     """Record the customer's choice per channel, with the disclosure shown beside the card page's toggles."""
     session, customer_id = get_session(), current_principal().customer_id
-    service.record_consents(session=session, customer=session.get(Customer, customer_id),
-                            consents={Channel(name.value): granted for name, granted in body.consents.items()},
-                            source="card-page", disclosure=body.disclosure, ip_address=request.remote_addr)
+    service.record_consents(
+        session=session,
+        customer=session.get(Customer, customer_id),
+        consents={Channel(name.value): granted for name, granted in body.consents.items()},
+        source="card-page",
+        disclosure=body.disclosure,
+        ip_address=request.remote_addr,
+    )
     session.flush()
     current = service.current_consents(session=session, customer_id=customer_id)
     return schemas.ConsentsRead(consents={channel.value: consent.granted for channel, consent in current.items()})
 
 
 @bp.put("/customers/<int:customer_id>/consents")
-@endpoint(roles=STAFF_WRITERS, body=schemas.ConsentsUpdate, response=schemas.ConsentsRead, tags=["customers"],
-          errors=[404])
+@endpoint(
+    roles=STAFF_WRITERS, body=schemas.ConsentsUpdate, response=schemas.ConsentsRead, tags=["customers"], errors=[404]
+)
 def put_customer_consents(customer_id: int, body: schemas.ConsentsUpdate):
     """Record a choice the customer gave staff (by phone, at the desk); the audit log names who.
 
     `disclosure` is what the customer was told or read out."""
     session = get_session()
     customer = get_or_404(session, Customer, customer_id)
-    service.record_consents(session=session, customer=customer,
-                            consents={Channel(name.value): granted for name, granted in body.consents.items()},
-                            source=f"staff:{current_principal().user_id}", disclosure=body.disclosure,
-                            ip_address=None)  # the customer's address is not known; the audit has the staff's
+    service.record_consents(
+        session=session,
+        customer=customer,
+        consents={Channel(name.value): granted for name, granted in body.consents.items()},
+        source=f"staff:{current_principal().user_id}",
+        disclosure=body.disclosure,
+        ip_address=None,
+    )  # the customer's address is not known; the audit has the staff's
     session.flush()
     current = service.current_consents(session=session, customer_id=customer_id)
     return schemas.ConsentsRead(consents={channel.value: consent.granted for channel, consent in current.items()})
@@ -192,8 +246,7 @@ def _crud(name: str, model, create, update, read, roles_write, roles_read):
     """Register list/create/get/patch/delete for one catalog table of the program."""
 
     def _list():
-        return list(get_session().scalars(
-            select(model).where(model.program_id == _program().id).order_by(model.id)))
+        return list(get_session().scalars(select(model).where(model.program_id == _program().id).order_by(model.id)))
 
     def _create(body):
         _check_references(body)
@@ -222,11 +275,14 @@ def _crud(name: str, model, create, update, read, roles_write, roles_read):
     plural = f"{name}s"
     for rule, method, view, kwargs in (
         (f"/{plural}", "GET", _list, dict(roles=roles_read, response=list[read])),
-        (f"/{plural}", "POST", _create,
-         dict(roles=roles_write, body=create, response=read, status=201, errors=[409])),
+        (f"/{plural}", "POST", _create, dict(roles=roles_write, body=create, response=read, status=201, errors=[409])),
         (f"/{plural}/<int:object_id>", "GET", _get, dict(roles=roles_read, response=read, errors=[404])),
-        (f"/{plural}/<int:object_id>", "PATCH", _update,
-         dict(roles=roles_write, body=update, response=read, errors=[404, 409])),
+        (
+            f"/{plural}/<int:object_id>",
+            "PATCH",
+            _update,
+            dict(roles=roles_write, body=update, response=read, errors=[404, 409]),
+        ),
         (f"/{plural}/<int:object_id>", "DELETE", _delete, dict(roles=roles_write, errors=[404, 409])),
     ):
         view.__name__ = f"{method.lower()}_{name}" + ("" if "<" in rule or method == "POST" else "s")
@@ -250,8 +306,9 @@ def _check_references(body) -> None:
         if object_id is not None:
             found = get_session().get(model, object_id)
             if found is None or found.program_id != program_id:
-                raise Unprocessable(f"There is no {field.removesuffix('_id')} {object_id} in this program.",
-                                    field=field)
+                raise Unprocessable(
+                    f"There is no {field.removesuffix('_id')} {object_id} in this program.", field=field
+                )
 
 
 def _delete_unreferenced(obj) -> None:
@@ -267,5 +324,12 @@ def _delete_unreferenced(obj) -> None:
 
 _crud("reward", Reward, schemas.RewardCreate, schemas.RewardUpdate, schemas.RewardRead, STAFF_WRITERS, ALL_STAFF)
 _crud("tier", Tier, schemas.TierCreate, schemas.TierUpdate, schemas.TierRead, ADMIN, ALL_STAFF)
-_crud("promotion", Promotion, schemas.PromotionCreate, schemas.PromotionUpdate, schemas.PromotionRead,
-      STAFF_WRITERS, STAFF_WRITERS)
+_crud(
+    "promotion",
+    Promotion,
+    schemas.PromotionCreate,
+    schemas.PromotionUpdate,
+    schemas.PromotionRead,
+    STAFF_WRITERS,
+    STAFF_WRITERS,
+)

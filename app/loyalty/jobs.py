@@ -40,10 +40,14 @@ def recalculate_tiers(*, database: Database, now: datetime | None = None) -> int
     changed, last_id = 0, 0
     while True:
         with database.transaction() as session:
-            ids = list(session.scalars(
-                select(Customer.id).where(Customer.id > last_id, Customer.tier_id.is_not(None))
-                .order_by(Customer.id).limit(BATCH)
-            ))
+            ids = list(
+                session.scalars(
+                    select(Customer.id)
+                    .where(Customer.id > last_id, Customer.tier_id.is_not(None))
+                    .order_by(Customer.id)
+                    .limit(BATCH)
+                )
+            )
             for customer_id in ids:
                 customer = lock_customer(session=session, customer_id=customer_id)
                 before = customer.tier_id
@@ -55,8 +59,18 @@ def recalculate_tiers(*, database: Database, now: datetime | None = None) -> int
 
 
 JOBS = [
-    Job(name="loyalty.expire_points", func=expire_points, trigger="cron", trigger_args={"hour": 2, "minute": 15},
-        timeout_minutes=60),
-    Job(name="loyalty.recalculate_tiers", func=recalculate_tiers, trigger="cron",
-        trigger_args={"hour": 3, "minute": 0}, timeout_minutes=60),
+    Job(
+        name="loyalty.expire_points",
+        func=expire_points,
+        trigger="cron",
+        trigger_args={"hour": 2, "minute": 15},
+        timeout_minutes=60,
+    ),
+    Job(
+        name="loyalty.recalculate_tiers",
+        func=recalculate_tiers,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 0},
+        timeout_minutes=60,
+    ),
 ]

@@ -40,8 +40,12 @@ def _append(
     previous = customer.points_balance
     customer.points_balance = previous + points
     entry = LedgerEntry(
-        customer_id=customer.id, kind=kind, points=points, balance_after=customer.points_balance,
-        created_at=at, **cause,
+        customer_id=customer.id,
+        kind=kind,
+        points=points,
+        balance_after=customer.points_balance,
+        created_at=at,
+        **cause,
     )
     session.add(entry)
     session.flush()
@@ -67,8 +71,13 @@ def credit(
     entry = _append(session=session, customer=customer, kind=kind, points=points, at=at, **cause)
     session.add(
         PointLot(
-            customer_id=customer.id, entry_id=entry.id, purchase_id=cause.get("purchase_id"),
-            points=points, remaining=max(0, points - debt), earned_at=at, expires_at=expires_at,
+            customer_id=customer.id,
+            entry_id=entry.id,
+            purchase_id=cause.get("purchase_id"),
+            points=points,
+            remaining=max(0, points - debt),
+            earned_at=at,
+            expires_at=expires_at,
         )
     )
     return entry
@@ -107,7 +116,8 @@ def debit(
     if not allow_negative and customer.points_balance < points:
         raise InsufficientPoints(
             f"This needs {points} points and the card has {customer.points_balance}.",
-            balance=customer.points_balance, required=points,
+            balance=customer.points_balance,
+            required=points,
         )
     left = points
     for lot in _open_lots(session=session, customer_id=customer.id, prefer_purchase_id=prefer_purchase_id):
@@ -122,9 +132,7 @@ def debit(
 def expire_due_lots(*, session: Session, customer: Customer, now: datetime) -> LedgerEntry | None:
     """Expire what is left of the customer's lots past their date, as one entry."""
     due = session.scalars(
-        select(PointLot).where(
-            PointLot.customer_id == customer.id, PointLot.remaining > 0, PointLot.expires_at <= now
-        )
+        select(PointLot).where(PointLot.customer_id == customer.id, PointLot.remaining > 0, PointLot.expires_at <= now)
     ).all()
     total = sum(lot.remaining for lot in due)
     if total == 0:
@@ -132,7 +140,11 @@ def expire_due_lots(*, session: Session, customer: Customer, now: datetime) -> L
     for lot in due:
         lot.remaining = 0
     return _append(
-        session=session, customer=customer, kind=EntryKind.expire, points=-total, at=now,
+        session=session,
+        customer=customer,
+        kind=EntryKind.expire,
+        points=-total,
+        at=now,
         reason=f"{len(due)} lot(s) reached their expiry date",
     )
 

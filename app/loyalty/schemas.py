@@ -168,8 +168,9 @@ class Consents(Input):
 
 
 class EnrollRequest(Input):
-    name: Name | None = Field(default=None, description="Full name, when first_name is not given: its first "
-                                                      "word is taken as the first name.")
+    name: Name | None = Field(
+        default=None, description="Full name, when first_name is not given: its first word is taken as the first name."
+    )
     first_name: Name | None = None
     last_name: str | None = Field(default=None, max_length=100)
     email: EmailStr | None = None
@@ -246,8 +247,10 @@ class CustomerQuery(Page):
     email: str | None = None
     phone: str | None = None
     member_number: str | None = None
-    include_erased: bool = Field(default=False, description="Also list customers who asked to be erased "
-                                                            "(their amounts stay, their names are gone).")
+    include_erased: bool = Field(
+        default=False,
+        description="Also list customers who asked to be erased (their amounts stay, their names are gone).",
+    )
 
 
 class LedgerEntryRead(Output):

@@ -53,8 +53,11 @@ def _unique(session: Session, make: Callable[[], str], column) -> str:
 def _check_not_enrolled(*, session: Session, program: Program, email: str | None, phone: str | None) -> None:
     for field, value, column in (("email", email, Customer.email_index), ("phone", phone, Customer.phone_index)):
         if value and session.scalar(
-            select(exists().where(Customer.program_id == program.id,
-                                  column == blind_index(value, column=f"customers.{field}")))
+            select(
+                exists().where(
+                    Customer.program_id == program.id, column == blind_index(value, column=f"customers.{field}")
+                )
+            )
         ):
             raise Conflict(f"A customer with this {field} is already enrolled.", field=field)
 
@@ -83,18 +86,19 @@ def record_consents(
     for channel, granted in consents.items():
         session.add(
             Consent(
-                customer_id=customer.id, channel=channel, granted=granted, source=source,
-                disclosure=disclosure, ip_address=ip_address, recorded_at=at or utcnow(),
+                customer_id=customer.id,
+                channel=channel,
+                granted=granted,
+                source=source,
+                disclosure=disclosure,
+                ip_address=ip_address,
+                recorded_at=at or utcnow(),
             )
         )
 
 
 def current_consents(*, session: Session, customer_id: int) -> dict[Channel, Consent]:
-    latest = (
-        select(func.max(Consent.id))
-        .where(Consent.customer_id == customer_id)
-        .group_by(Consent.channel)
-    )
+    latest = select(func.max(Consent.id)).where(Consent.customer_id == customer_id).group_by(Consent.channel)
     rows = session.scalars(select(Consent).where(Consent.id.in_(latest))).all()
     return {row.channel: row for row in rows}
 
@@ -120,8 +124,14 @@ def enroll_customer(
     _check_not_enrolled(session=session, program=program, email=email, phone=phone)
     referrer = _referrer(session=session, program=program, referral_code=referral_code)
     customer = Customer(
-        program_id=program.id, first_name=first_name, last_name=last_name, email=email, phone=phone,
-        timezone=timezone, referred_by_id=referrer.id if referrer else None, created_at=now,
+        program_id=program.id,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        phone=phone,
+        timezone=timezone,
+        referred_by_id=referrer.id if referrer else None,
+        created_at=now,
         referral_code=_unique(session, lambda: codes.readable_code(8), Customer.referral_code),
     )
     session.add(customer)
@@ -137,8 +147,13 @@ def enroll_customer(
         )
     )
     record_consents(
-        session=session, customer=customer, consents=consents or {}, source=consent_source,
-        disclosure=disclosure, ip_address=ip_address, at=now,
+        session=session,
+        customer=customer,
+        consents=consents or {},
+        source=consent_source,
+        disclosure=disclosure,
+        ip_address=ip_address,
+        at=now,
     )
     if referrer is not None:
         session.add(Referral(referrer_id=referrer.id, referee_id=customer.id, created_at=now))
@@ -147,8 +162,12 @@ def enroll_customer(
     evaluate_tier(session=session, customer=customer, now=now)
     if program.signup_bonus:
         credit(
-            session=session, customer=customer, kind=EntryKind.bonus, points=program.signup_bonus,
-            expires_at=expiry_for(earned_at=now, expiry_months=program.expiry_months), at=now,
+            session=session,
+            customer=customer,
+            kind=EntryKind.bonus,
+            points=program.signup_bonus,
+            expires_at=expiry_for(earned_at=now, expiry_months=program.expiry_months),
+            at=now,
             reason="signup bonus",
         )
     return customer

@@ -45,9 +45,7 @@ def effective_tier(
     return earned
 
 
-def evaluate_tier(
-    *, session: Session, customer: Customer, now: datetime, qualifying: int | None = None
-) -> Tier | None:
+def evaluate_tier(*, session: Session, customer: Customer, now: datetime, qualifying: int | None = None) -> Tier | None:
     """Recompute the customer's tier, store it, and announce a change."""
     program = customer.program
     tier = effective_tier(session=session, customer=customer, program=program, now=now, qualifying=qualifying)

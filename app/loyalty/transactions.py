@@ -102,12 +102,26 @@ def _pay_referral(*, session: Session, customer: Customer, program: Program, now
     referral.rewarded_at = now
     expires_at = expiry_for(earned_at=now, expiry_months=program.expiry_months)
     if program.referee_bonus:
-        credit(session=session, customer=customer, kind=EntryKind.bonus, points=program.referee_bonus,
-               expires_at=expires_at, at=now, reason="referral bonus (referee)")
+        credit(
+            session=session,
+            customer=customer,
+            kind=EntryKind.bonus,
+            points=program.referee_bonus,
+            expires_at=expires_at,
+            at=now,
+            reason="referral bonus (referee)",
+        )
     if program.referrer_bonus:
         referrer = lock_customer(session=session, customer_id=referral.referrer_id)
-        credit(session=session, customer=referrer, kind=EntryKind.bonus, points=program.referrer_bonus,
-               expires_at=expires_at, at=now, reason=f"referral bonus for customer {customer.id}")
+        credit(
+            session=session,
+            customer=referrer,
+            kind=EntryKind.bonus,
+            points=program.referrer_bonus,
+            expires_at=expires_at,
+            at=now,
+            reason=f"referral bonus for customer {customer.id}",
+        )
 
 
 def record_purchase(
@@ -142,8 +156,13 @@ def record_purchase(
             limit=limits.points_per_transaction,
         )
     purchase = Purchase(
-        customer_id=customer.id, store_id=store_id, cashier_id=cashier_id, amount=amount,
-        currency=program.currency, points_earned=points, created_at=now,
+        customer_id=customer.id,
+        store_id=store_id,
+        cashier_id=cashier_id,
+        amount=amount,
+        currency=program.currency,
+        points_earned=points,
+        created_at=now,
     )
     session.add(purchase)
     session.flush()
@@ -151,9 +170,16 @@ def record_purchase(
     if points > 0:
         reason = f"purchase of {amount} {program.currency}" + (f" ({promotion.name})" if promotion else "")
         entry = credit(
-            session=session, customer=customer, kind=EntryKind.earn, points=points,
-            expires_at=expiry_for(earned_at=now, expiry_months=program.expiry_months), at=now,
-            purchase_id=purchase.id, store_id=store_id, staff_user_id=cashier_id, reason=reason,
+            session=session,
+            customer=customer,
+            kind=EntryKind.earn,
+            points=points,
+            expires_at=expiry_for(earned_at=now, expiry_months=program.expiry_months),
+            at=now,
+            purchase_id=purchase.id,
+            store_id=store_id,
+            staff_user_id=cashier_id,
+            reason=reason,
         )
     if customer.referred_by_id is not None:
         # The unpaid referral row is the latch: only the referee's first purchase finds it.
@@ -189,14 +215,24 @@ def refund_purchase(
         )
     purchase.refunded_amount += amount
     # Reverse in proportion to what has been refunded so far, so partial refunds add up exactly.
-    owed = int((purchase.points_earned * purchase.refunded_amount / purchase.amount).quantize(Decimal(1), ROUND_HALF_UP))
+    owed = int(
+        (purchase.points_earned * purchase.refunded_amount / purchase.amount).quantize(Decimal(1), ROUND_HALF_UP)
+    )
     points = owed - purchase.points_reversed
     purchase.points_reversed = owed
     if points > 0:
         debit(
-            session=session, customer=customer, kind=EntryKind.refund, points=points, allow_negative=True,
-            prefer_purchase_id=purchase.id, at=now, purchase_id=purchase.id, store_id=store_id,
-            staff_user_id=cashier_id, reason=f"refund of {amount} {purchase.currency}",
+            session=session,
+            customer=customer,
+            kind=EntryKind.refund,
+            points=points,
+            allow_negative=True,
+            prefer_purchase_id=purchase.id,
+            at=now,
+            purchase_id=purchase.id,
+            store_id=store_id,
+            staff_user_id=cashier_id,
+            reason=f"refund of {amount} {purchase.currency}",
         )
     evaluate_tier(session=session, customer=customer, now=now)
     return purchase, points
@@ -215,8 +251,10 @@ def _claim_stock(*, session: Session, reward: Reward) -> None:
 def _check_redeemable(*, reward: Reward | None, reward_id: int, customer: Customer, now: datetime) -> Reward:
     if reward is None or reward.program_id != customer.program_id:
         raise NotFound(f"There is no reward {reward_id} in this program.")
-    if not reward.active or (reward.active_from and reward.active_from > now) or (
-        reward.active_until and reward.active_until <= now
+    if (
+        not reward.active
+        or (reward.active_from and reward.active_from > now)
+        or (reward.active_until and reward.active_until <= now)
     ):
         raise RewardUnavailable(f"'{reward.name}' is not available right now.")
     return reward
@@ -234,38 +272,67 @@ def redeem_reward(
     now = now or utcnow()
     customer = lock_customer(session=session, customer_id=customer_id)
     reward = _check_redeemable(reward=session.get(Reward, reward_id), reward_id=reward_id, customer=customer, now=now)
-    return _issue_redemption(session=session, customer=customer, reward=reward, points=reward.points_cost,
-                             store_id=store_id, cashier_id=cashier_id, now=now)
+    return _issue_redemption(
+        session=session,
+        customer=customer,
+        reward=reward,
+        points=reward.points_cost,
+        store_id=store_id,
+        cashier_id=cashier_id,
+        now=now,
+    )
 
 
-def grant_reward(*, session: Session, customer_id: int, reward_id: int, store_id: int | None,
-                 now: datetime | None = None) -> Redemption:
+def grant_reward(
+    *, session: Session, customer_id: int, reward_id: int, store_id: int | None, now: datetime | None = None
+) -> Redemption:
     """A reward given, not bought (a geofenced offer's gift): a redemption for no points, its code for the till."""
     now = now or utcnow()
     customer = lock_customer(session=session, customer_id=customer_id)
     reward = _check_redeemable(reward=session.get(Reward, reward_id), reward_id=reward_id, customer=customer, now=now)
-    return _issue_redemption(session=session, customer=customer, reward=reward, points=0, store_id=store_id,
-                             cashier_id=None, now=now)
+    return _issue_redemption(
+        session=session, customer=customer, reward=reward, points=0, store_id=store_id, cashier_id=None, now=now
+    )
 
 
-def _issue_redemption(*, session: Session, customer: Customer, reward: Reward, points: int, store_id: int | None,
-                      cashier_id: int | None, now: datetime) -> Redemption:
+def _issue_redemption(
+    *,
+    session: Session,
+    customer: Customer,
+    reward: Reward,
+    points: int,
+    store_id: int | None,
+    cashier_id: int | None,
+    now: datetime,
+) -> Redemption:
     if reward.kind is RewardKind.tier_upgrade:
         current = evaluate_tier(session=session, customer=customer, now=now)
         target = session.get(Tier, reward.tier_id)
         if current is not None and target is not None and current.threshold >= target.threshold:
             raise RewardUnavailable(f"The card is already in the {current.name} tier or above.")
     redemption = Redemption(
-        customer_id=customer.id, reward_id=reward.id, store_id=store_id, cashier_id=cashier_id,
-        points=points, created_at=now,
+        customer_id=customer.id,
+        reward_id=reward.id,
+        store_id=store_id,
+        cashier_id=cashier_id,
+        points=points,
+        created_at=now,
         code=codes.readable_code(4) + "-" + codes.readable_code(4) + "-" + codes.readable_code(4),
     )
     session.add(redemption)
     session.flush()
     if points:
-        debit(session=session, customer=customer, kind=EntryKind.redeem, points=points, at=now,
-              redemption_id=redemption.id, store_id=store_id, staff_user_id=cashier_id,
-              reason=f"redeemed {reward.name}")
+        debit(
+            session=session,
+            customer=customer,
+            kind=EntryKind.redeem,
+            points=points,
+            at=now,
+            redemption_id=redemption.id,
+            store_id=store_id,
+            staff_user_id=cashier_id,
+            reason=f"redeemed {reward.name}",
+        )
     _claim_stock(session=session, reward=reward)
     if reward.kind is RewardKind.tier_upgrade:
         customer.tier_override_id = reward.tier_id
@@ -275,13 +342,21 @@ def _issue_redemption(*, session: Session, customer: Customer, reward: Reward, p
     return redemption
 
 
-def grant_bonus(*, session: Session, customer_id: int, points: int, reason: str,
-                now: datetime | None = None) -> LedgerEntry:
+def grant_bonus(
+    *, session: Session, customer_id: int, points: int, reason: str, now: datetime | None = None
+) -> LedgerEntry:
     """Points given, not earned (a geofenced offer's bonus); they expire like earned points."""
     now = now or utcnow()
     customer = lock_customer(session=session, customer_id=customer_id)
-    return credit(session=session, customer=customer, kind=EntryKind.bonus, points=points, at=now, reason=reason,
-                  expires_at=expiry_for(earned_at=now, expiry_months=customer.program.expiry_months))
+    return credit(
+        session=session,
+        customer=customer,
+        kind=EntryKind.bonus,
+        points=points,
+        at=now,
+        reason=reason,
+        expires_at=expiry_for(earned_at=now, expiry_months=customer.program.expiry_months),
+    )
 
 
 def adjust_points(
@@ -292,9 +367,22 @@ def adjust_points(
     customer = lock_customer(session=session, customer_id=customer_id)
     if points > 0:
         return credit(
-            session=session, customer=customer, kind=EntryKind.adjust, points=points,
-            expires_at=expiry_for(earned_at=now, expiry_months=customer.program.expiry_months), at=now,
-            staff_user_id=staff_user_id, reason=reason,
+            session=session,
+            customer=customer,
+            kind=EntryKind.adjust,
+            points=points,
+            expires_at=expiry_for(earned_at=now, expiry_months=customer.program.expiry_months),
+            at=now,
+            staff_user_id=staff_user_id,
+            reason=reason,
         )
-    return debit(session=session, customer=customer, kind=EntryKind.adjust, points=-points, allow_negative=True,
-                 at=now, staff_user_id=staff_user_id, reason=reason)
+    return debit(
+        session=session,
+        customer=customer,
+        kind=EntryKind.adjust,
+        points=-points,
+        allow_negative=True,
+        at=now,
+        staff_user_id=staff_user_id,
+        reason=reason,
+    )

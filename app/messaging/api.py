@@ -35,6 +35,7 @@ TWIML = "text/xml"
 
 # --- push ------------------------------------------------------------------------------------------
 
+
 @bp.get("/api/v1/push/vapid-public-key")
 @endpoint(roles=None, response=VapidKeyRead, tags=["push"], errors=[404])
 def vapid_public_key():
@@ -46,13 +47,17 @@ def vapid_public_key():
 
 
 @bp.post("/api/v1/me/push-subscriptions")
-@endpoint(roles=[Role.customer], body=PushSubscriptionCreate, response=PushSubscriptionRead, status=201,
-          tags=["me"])
+@endpoint(roles=[Role.customer], body=PushSubscriptionCreate, response=PushSubscriptionRead, status=201, tags=["me"])
 def create_push_subscription(body: PushSubscriptionCreate):
     """Keep this browser's push subscription for the calling customer (and their opt-in, if shown)."""
-    return service.subscribe(session=get_session(), customer_id=current_principal().customer_id, body=body,
-                             settings=get_settings().messaging, user_agent=request.user_agent.string,
-                             ip_address=request.remote_addr)
+    return service.subscribe(
+        session=get_session(),
+        customer_id=current_principal().customer_id,
+        body=body,
+        settings=get_settings().messaging,
+        user_agent=request.user_agent.string,
+        ip_address=request.remote_addr,
+    )
 
 
 @bp.delete("/api/v1/me/push-subscriptions")
@@ -64,6 +69,7 @@ def delete_push_subscription(query: PushSubscriptionQuery):
 
 # --- the outbox, for staff ---------------------------------------------------------------------------
 
+
 @bp.get("/api/v1/messages")
 @endpoint(roles=STAFF_WRITERS, query=MessageQuery, response=list[MessageRead], tags=["messages"])
 def list_messages(query: MessageQuery):
@@ -73,10 +79,16 @@ def list_messages(query: MessageQuery):
 
 # --- voice recordings ------------------------------------------------------------------------------
 
+
 def _recording_read(recording) -> VoiceRecordingRead:
     base = get_settings().public_base_url.rstrip("/")
-    return VoiceRecordingRead(id=recording.id, title=recording.title, content_type=recording.content_type,
-                              url=base + service.recording_path(recording), size=len(recording.data))
+    return VoiceRecordingRead(
+        id=recording.id,
+        title=recording.title,
+        content_type=recording.content_type,
+        url=base + service.recording_path(recording),
+        size=len(recording.data),
+    )
 
 
 @bp.post("/api/v1/voice-recordings")
@@ -86,9 +98,13 @@ def upload_recording():
     upload = request.files.get("file")
     if request.mimetype != "multipart/form-data" or upload is None:
         raise UnsupportedMediaType("Send multipart/form-data with the audio in a 'file' part.")
-    recording = service.store_recording(session=get_session(), data=upload.read(), content_type=upload.mimetype,
-                                        title=request.form.get("title", ""),
-                                        created_by_id=current_principal().user_id)
+    recording = service.store_recording(
+        session=get_session(),
+        data=upload.read(),
+        content_type=upload.mimetype,
+        title=request.form.get("title", ""),
+        created_by_id=current_principal().user_id,
+    )
     return _recording_read(recording)
 
 
@@ -96,11 +112,15 @@ def upload_recording():
 def recording_audio(token: str, ext: str):
     """The audio itself, public by its unguessable name: Twilio fetches it during the call."""
     recording = service.recording_by_token(session=get_session(), token=token)
-    return Response(recording.data, mimetype=recording.content_type,
-                    headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+    return Response(
+        recording.data,
+        mimetype=recording.content_type,
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 # --- Twilio webhooks -------------------------------------------------------------------------------
+
 
 def _public_url() -> str:
     """The URL Twilio signed: the configured public base, whatever the proxy in front rewrote."""
@@ -146,16 +166,22 @@ def _message_in_url() -> Message | None:
 @bp.post("/webhooks/twilio/status")
 @twilio_webhook
 def twilio_message_status():
-    service.sms_status(session=get_session(), message_id=request.args.get("m"), sid=_form("MessageSid"),
-                       status=_form("MessageStatus"), error_code=_form("ErrorCode") or None)
+    service.sms_status(
+        session=get_session(),
+        message_id=request.args.get("m"),
+        sid=_form("MessageSid"),
+        status=_form("MessageStatus"),
+        error_code=_form("ErrorCode") or None,
+    )
     return Response(status=204)
 
 
 @bp.post("/webhooks/twilio/sms")
 @twilio_webhook
 def twilio_inbound_sms():
-    reply = sms.handle_keyword(session=get_session(), phone=_form("From"), body=_form("Body"),
-                               settings=get_settings().messaging)
+    reply = sms.handle_keyword(
+        session=get_session(), phone=_form("From"), body=_form("Body"), settings=get_settings().messaging
+    )
     response = MessagingResponse()
     if reply:
         response.message(reply)
@@ -188,13 +214,17 @@ def twilio_voice_twiml():
     business, recipient = _voice_context(message)
     answered_by = request.values.get("AnsweredBy", "")
     if answered_by in voice.MACHINE_END:
-        twiml = voice.voicemail_twiml(content=message.content, business=business,
-                                      recording_url=_recording_url(message), messaging=messaging)
+        twiml = voice.voicemail_twiml(
+            content=message.content, business=business, recording_url=_recording_url(message), messaging=messaging
+        )
     elif answered_by in ("human", "unknown"):
-        twiml = voice.live_twiml(content=message.content, business=business,
-                                 first_name=recipient.first_name if recipient else "",
-                                 opt_out_url=webhook_url(get_settings(), "/webhooks/twilio/voice/opt-out",
-                                                         m=message.id), messaging=messaging)
+        twiml = voice.live_twiml(
+            content=message.content,
+            business=business,
+            first_name=recipient.first_name if recipient else "",
+            opt_out_url=webhook_url(get_settings(), "/webhooks/twilio/voice/opt-out", m=message.id),
+            messaging=messaging,
+        )
     elif answered_by:  # fax, or a machine whose greeting never ended
         twiml = voice.hangup_twiml()
     else:
@@ -207,8 +237,9 @@ def twilio_voice_twiml():
 def twilio_voice_amd():
     """Async AMD's verdict: recorded, then the live call is sent to the TwiML for it."""
     answered_by, call_sid = _form("AnsweredBy"), _form("CallSid")
-    message = service.call_answered(session=get_session(), message_id=request.args.get("m"), call_sid=call_sid,
-                                    answered_by=answered_by)
+    message = service.call_answered(
+        session=get_session(), message_id=request.args.get("m"), call_sid=call_sid, answered_by=answered_by
+    )
     if message is not None:
         get_session().commit()
         # Not through the outbox: the machine is recording now, seconds matter, and a
@@ -221,8 +252,9 @@ def twilio_voice_amd():
 @bp.post("/webhooks/twilio/voice/status")
 @twilio_webhook
 def twilio_voice_status():
-    service.call_status(session=get_session(), message_id=request.args.get("m"), call_sid=_form("CallSid"),
-                        status=_form("CallStatus"))
+    service.call_status(
+        session=get_session(), message_id=request.args.get("m"), call_sid=_form("CallSid"), status=_form("CallStatus")
+    )
     return Response(status=204)
 
 
@@ -239,10 +271,16 @@ def twilio_voice_opt_out():
         customers = [get_session().get(Customer, message.customer_id)]
     else:
         customers = sms.customers_with_phone(get_session(), _form("From"))
-    service.revoke_consent(session=get_session(), customers=customers, channels=[Channel.voice],
-                           source="voice-keypress", note=f"pressed {voice.OPT_OUT_DIGIT} during a call")
-    return Response(voice.said_twiml(f"You will get no more calls from {business}. Goodbye.", messaging),
-                    mimetype=TWIML)
+    service.revoke_consent(
+        session=get_session(),
+        customers=customers,
+        channels=[Channel.voice],
+        source="voice-keypress",
+        note=f"pressed {voice.OPT_OUT_DIGIT} during a call",
+    )
+    return Response(
+        voice.said_twiml(f"You will get no more calls from {business}. Goodbye.", messaging), mimetype=TWIML
+    )
 
 
 @bp.post("/webhooks/twilio/voice/inbound")
@@ -250,6 +288,9 @@ def twilio_voice_opt_out():
 def twilio_voice_inbound():
     """A call to the opt-out number: a menu whose key stops our calls to the caller's number."""
     business, _ = _voice_context(None)
-    twiml = voice.opt_out_menu_twiml(business=business, messaging=get_settings().messaging,
-                                     action_url=webhook_url(get_settings(), "/webhooks/twilio/voice/opt-out"))
+    twiml = voice.opt_out_menu_twiml(
+        business=business,
+        messaging=get_settings().messaging,
+        action_url=webhook_url(get_settings(), "/webhooks/twilio/voice/opt-out"),
+    )
     return Response(twiml, mimetype=TWIML)

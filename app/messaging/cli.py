@@ -26,8 +26,13 @@ def work(once: bool, idle: float | None) -> None:
     # SIGTERM finishes the batch in hand; anything cut off harder is re-leased by another worker.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo("message worker started")
-    handled = run_worker(database=current_app.extensions["database"], senders=build_senders(current_app),
-                         settings=settings, once=once, stop=stop)
+    handled = run_worker(
+        database=current_app.extensions["database"],
+        senders=build_senders(current_app),
+        settings=settings,
+        once=once,
+        stop=stop,
+    )
     click.echo(f"message worker stopped after {handled} messages")
 
 

@@ -71,11 +71,13 @@ class MessagingSettings(BaseModel):
     quiet_hours: QuietHours = Field(default_factory=QuietHours)
     # Keyed by the ISO region of the customer's phone number ("FR", "US"...).
     quiet_hours_by_region: dict[str, QuietHours] = Field(default_factory=dict)
-    frequency_caps: dict[str, FrequencyCap] = Field(default_factory=lambda: {
-        "sms": FrequencyCap(count=4, hours=168),
-        "push": FrequencyCap(count=7, hours=168),
-        "voice": FrequencyCap(count=1, hours=168),
-    })
+    frequency_caps: dict[str, FrequencyCap] = Field(
+        default_factory=lambda: {
+            "sms": FrequencyCap(count=4, hours=168),
+            "push": FrequencyCap(count=7, hours=168),
+            "voice": FrequencyCap(count=1, hours=168),
+        }
+    )
     total_cap: FrequencyCap | None = Field(default_factory=lambda: FrequencyCap(count=10, hours=168))
 
     # --- web push ---

@@ -42,15 +42,32 @@ def customer_fields(session: Session, customer_id: int) -> dict:
 def customers_fields(session: Session, customer_ids: list[int]) -> dict[int, dict]:
     """`customer_fields` of many customers in one query (a campaign batch); absent ids are left out."""
     rows = session.execute(
-        select(Customer.id, Customer.first_name, Customer.last_name, Card.member_number, Customer.points_balance,
-               Tier.name, Program.name)
-        .join(Program, Program.id == Customer.program_id).outerjoin(Card, Card.customer_id == Customer.id)
-        .outerjoin(Tier, Tier.id == Customer.tier_id).where(Customer.id.in_(customer_ids))
+        select(
+            Customer.id,
+            Customer.first_name,
+            Customer.last_name,
+            Card.member_number,
+            Customer.points_balance,
+            Tier.name,
+            Program.name,
+        )
+        .join(Program, Program.id == Customer.program_id)
+        .outerjoin(Card, Card.customer_id == Customer.id)
+        .outerjoin(Tier, Tier.id == Customer.tier_id)
+        .where(Customer.id.in_(customer_ids))
     ).all()
-    return {customer_id: {"first_name": first, "last_name": last, "name": f"{first} {last}".strip(),
-                          "member_number": member_number or "", "points": points, "tier": tier or "",
-                          "program": program}
-            for customer_id, first, last, member_number, points, tier, program in rows}
+    return {
+        customer_id: {
+            "first_name": first,
+            "last_name": last,
+            "name": f"{first} {last}".strip(),
+            "member_number": member_number or "",
+            "points": points,
+            "tier": tier or "",
+            "program": program,
+        }
+        for customer_id, first, last, member_number, points, tier, program in rows
+    }
 
 
 @functools.lru_cache(maxsize=512)
@@ -61,13 +78,15 @@ def _template(source: str) -> Template:
 def render(content: Mapping, context: Mapping) -> dict:
     """Every top-level text field rendered as a sandboxed Jinja template; other values kept."""
     try:
-        return {key: _template(value).render(context) if isinstance(value, str) else value
-                for key, value in content.items()}
+        return {
+            key: _template(value).render(context) if isinstance(value, str) else value for key, value in content.items()
+        }
     except TemplateError as exc:
         raise MessageRejected(f"The message template does not render: {exc}.") from exc
 
 
 # --- push ---
+
 
 def push_payload(content: Mapping) -> bytes:
     """The plaintext the browser's service worker receives: the notification to show."""
@@ -140,6 +159,7 @@ def check_sms(content: Mapping, *, max_segments: int) -> Segments:
 
 
 # --- voice ---
+
 
 def check_voice(content: Mapping) -> None:
     if not content.get("recording_id") and not str(content.get("script") or "").strip():

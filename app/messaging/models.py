@@ -35,9 +35,7 @@ class Message(Base):
     marketing: Mapped[bool] = mapped_column(Boolean, default=False)
     # The consent channel a marketing message needs (sms, push, voice).
     consent_channel: Mapped[str | None] = mapped_column(String(24))
-    state: Mapped[MessageState] = mapped_column(
-        str_enum(MessageState), default=MessageState.queued
-    )
+    state: Mapped[MessageState] = mapped_column(str_enum(MessageState), default=MessageState.queued)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -56,10 +56,19 @@ CAP_LOCK_NAMESPACE = 5_401
 
 
 def enqueue(
-    *, session: Session, customer_id: int | None, channel: str, content: dict, dedupe_key: str,
-    template: str = "", not_before: datetime | None = None, variables: dict | None = None,
-    marketing: bool | None = None, consent: Channel | None = None,
-    settings: MessagingSettings | None = None, fields: dict | None = None,
+    *,
+    session: Session,
+    customer_id: int | None,
+    channel: str,
+    content: dict,
+    dedupe_key: str,
+    template: str = "",
+    not_before: datetime | None = None,
+    variables: dict | None = None,
+    marketing: bool | None = None,
+    consent: Channel | None = None,
+    settings: MessagingSettings | None = None,
+    fields: dict | None = None,
 ) -> int | None:
     """Add a message unless one with this dedupe key exists; its id, or None if it did.
 
@@ -76,16 +85,30 @@ def enqueue(
     if marketing and (customer_id is None or consent is None):
         raise content_rules.MessageRejected("A marketing message needs a customer and the consent it relies on.")
     if policy.render:
-        context = {**(variables or {}), **(fields if fields is not None else
-                                           customer_fields_or_empty(session, customer_id))}
+        context = {
+            **(variables or {}),
+            **(fields if fields is not None else customer_fields_or_empty(session, customer_id)),
+        }
         content = content_rules.render(content, context)
     content = _checked(channel, content, marketing=marketing, settings=settings)
     now = utcnow()
-    return session.execute(_insert_statement(session.get_bind().dialect.name), {
-        "customer_id": customer_id, "channel": channel, "content": content, "dedupe_key": dedupe_key,
-        "template": template, "marketing": marketing, "consent_channel": consent.value if consent else None,
-        "state": MessageState.queued, "not_before": not_before or now, "attempts": 0, "details": {},
-        "created_at": now}).scalar()
+    return session.execute(
+        _insert_statement(session.get_bind().dialect.name),
+        {
+            "customer_id": customer_id,
+            "channel": channel,
+            "content": content,
+            "dedupe_key": dedupe_key,
+            "template": template,
+            "marketing": marketing,
+            "consent_channel": consent.value if consent else None,
+            "state": MessageState.queued,
+            "not_before": not_before or now,
+            "attempts": 0,
+            "details": {},
+            "created_at": now,
+        },
+    ).scalar()
 
 
 @functools.cache
@@ -103,8 +126,10 @@ def _checked(channel: str, content: dict, *, marketing: bool, settings: Messagin
         content_rules.check_push(content)
     elif channel == "sms":
         if marketing:
-            content = {**content, "body": content_rules.with_opt_out(str(content.get("body") or ""),
-                                                                   settings.sms_opt_out_footer)}
+            content = {
+                **content,
+                "body": content_rules.with_opt_out(str(content.get("body") or ""), settings.sms_opt_out_footer),
+            }
         content_rules.check_sms(content, max_segments=settings.sms_max_segments)
     elif channel == "voice":
         content_rules.check_voice(content)
@@ -113,8 +138,10 @@ def _checked(channel: str, content: dict, *, marketing: bool, settings: Messagin
 
 # --- claiming ----------------------------------------------------------------------------------
 
-def claim_batch(*, session: Session, limit: int, now: datetime,
-                settings: MessagingSettings | None = None) -> list[Message]:
+
+def claim_batch(
+    *, session: Session, limit: int, now: datetime, settings: MessagingSettings | None = None
+) -> list[Message]:
     """Take due rows, apply the send-time rules, lease the ones that may go; those are returned."""
     return _claim(session, limit, now, settings or DEFAULTS)[0]
 
@@ -125,7 +152,10 @@ def _claim(session: Session, limit: int, now: datetime, settings: MessagingSetti
         (Message.state == MessageState.sending) & (Message.lease_until < now),
     )
     rows = session.scalars(
-        select(Message).where(due).order_by(Message.not_before, Message.id).limit(limit)
+        select(Message)
+        .where(due)
+        .order_by(Message.not_before, Message.id)
+        .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
     gate = _Gate(session, [m for m in rows if m.marketing and m.customer_id is not None], settings, now)
@@ -146,13 +176,18 @@ def _lease(session: Session, claimed: list[Message], *, until: datetime) -> None
     if not claimed:
         return
     session.execute(
-        update(Message).where(Message.id.in_([m.id for m in claimed]))
+        update(Message)
+        .where(Message.id.in_([m.id for m in claimed]))
         .values(state=MessageState.sending, lease_until=until, attempts=Message.attempts + 1, reason=None),
         execution_options={"synchronize_session": False},
     )
     for row in claimed:
-        for name, value in (("state", MessageState.sending), ("lease_until", until), ("attempts", row.attempts + 1),
-                            ("reason", None)):
+        for name, value in (
+            ("state", MessageState.sending),
+            ("lease_until", until),
+            ("attempts", row.attempts + 1),
+            ("reason", None),
+        ):
             set_committed_value(row, name, value)
 
 
@@ -167,8 +202,10 @@ class _Gate:
             return
         if session.get_bind().dialect.name == "postgresql":
             # Two workers must not both let through the message that reaches a customer's cap.
-            session.execute(text("SELECT pg_advisory_xact_lock(:ns, id) FROM unnest(CAST(:ids AS int[])) AS id"),
-                            {"ns": CAP_LOCK_NAMESPACE, "ids": customer_ids})
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, id) FROM unnest(CAST(:ids AS int[])) AS id"),
+                {"ns": CAP_LOCK_NAMESPACE, "ids": customer_ids},
+            )
         self.recipients = rules.load_recipients(session, customer_ids)
         self.consents = rules.latest_consents(session, customer_ids)
         self.caps = rules.CapCounter(session, customer_ids, settings, now)
@@ -208,8 +245,15 @@ def _apply(row: Message, decision: rules.Decision, *, now: datetime) -> bool:
 
 # --- sending and settling ----------------------------------------------------------------------
 
-def drain_once(*, database: Database, senders: dict[str, Sender], batch_size: int | None = None,
-               settings: MessagingSettings | None = None, executor: Executor | None = None) -> int:
+
+def drain_once(
+    *,
+    database: Database,
+    senders: dict[str, Sender],
+    batch_size: int | None = None,
+    settings: MessagingSettings | None = None,
+    executor: Executor | None = None,
+) -> int:
     """Claim one batch, send each concurrently, record each outcome.
 
     Returns how many due rows it handled: sent or tried, and also suppressed or deferred.
@@ -231,8 +275,14 @@ class Outcome:
     then: Callable[[Session], None] | None = None
 
 
-def _send_all(claimed: list[Message], *, database: Database, senders: dict[str, Sender],
-              settings: MessagingSettings, executor: Executor | None) -> None:
+def _send_all(
+    claimed: list[Message],
+    *,
+    database: Database,
+    senders: dict[str, Sender],
+    settings: MessagingSettings,
+    executor: Executor | None,
+) -> None:
     """Send concurrently and record outcomes as they come back, all that came back meanwhile in
     one transaction (group commit). A new send starts only when an outcome is recorded, so at
     most `concurrency` messages are ever sent-but-unrecorded: all a killed worker can leave."""
@@ -240,8 +290,9 @@ def _send_all(claimed: list[Message], *, database: Database, senders: dict[str, 
     waiting = iter(claimed)
 
     def start(count: int) -> set[Future]:
-        return {pool.submit(attempt, m, sender=senders.get(m.channel), settings=settings)
-                for m in islice(waiting, count)}
+        return {
+            pool.submit(attempt, m, sender=senders.get(m.channel), settings=settings) for m in islice(waiting, count)
+        }
 
     try:
         pending = start(settings.concurrency)
@@ -267,8 +318,9 @@ def attempt(message: Message, *, sender: Sender | None, settings: MessagingSetti
         log.warning("message %s (%s) failed: %s", message.id, message.channel, exc)
         revoke = (lambda session, why=str(exc): _revoke(session, message, why)) if isinstance(exc, OptedOut) else None
         return Outcome(message, _failure(message, exc, settings), then=revoke)
-    return Outcome(message, {"state": MessageState.sent, "provider_id": provider_id, "sent_at": utcnow(),
-                             "error": None})
+    return Outcome(
+        message, {"state": MessageState.sent, "provider_id": provider_id, "sent_at": utcnow(), "error": None}
+    )
 
 
 def settle(database: Database, outcomes: list[Outcome]) -> None:
@@ -294,15 +346,23 @@ def settle(database: Database, outcomes: list[Outcome]) -> None:
 
 def _settle_statement(names: tuple[str, ...]):
     table = Message.__table__
-    return (update(table)
-            .where(table.c.id == bindparam("_id"), table.c.state == MessageState.sending,
-                   table.c.attempts == bindparam("_attempts"))
-            .values(lease_until=None, **{name: bindparam(f"_v_{name}") for name in names}))
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("_id"),
+            table.c.state == MessageState.sending,
+            table.c.attempts == bindparam("_attempts"),
+        )
+        .values(lease_until=None, **{name: bindparam(f"_v_{name}") for name in names})
+    )
 
 
 def _params(outcome: Outcome) -> dict:
-    return {"_id": outcome.message.id, "_attempts": outcome.message.attempts,
-            **{f"_v_{name}": value for name, value in outcome.values.items()}}
+    return {
+        "_id": outcome.message.id,
+        "_attempts": outcome.message.attempts,
+        **{f"_v_{name}": value for name, value in outcome.values.items()},
+    }
 
 
 def send_one(message: Message, *, database: Database, sender: Sender | None, settings: MessagingSettings) -> None:
@@ -317,8 +377,11 @@ def _failure(message: Message, error: Exception, settings: MessagingSettings) ->
     out_of_tries = message.attempts >= settings.max_attempts and not channel_policy(message.channel).own_retry_limit
     if isinstance(error, Undeliverable) or out_of_tries:
         return {"state": MessageState.failed, "error": text_}
-    values = {"state": MessageState.queued, "error": text_,
-              "not_before": utcnow() + timedelta(seconds=backoff(message.attempts, error, settings))}
+    values = {
+        "state": MessageState.queued,
+        "error": text_,
+        "not_before": utcnow() + timedelta(seconds=backoff(message.attempts, error, settings)),
+    }
     if isinstance(error, RetryLater) and error.details:
         values["details"] = {**(message.details or {}), **error.details}
     return values
@@ -338,5 +401,11 @@ def _revoke(session: Session, message: Message, why: str) -> None:
     if customer is None:
         return
     consent = Channel(message.consent_channel or message.channel)
-    record_consents(session=session, customer=customer, consents={consent: False}, source=f"provider:{message.channel}",
-                    disclosure=why[:2000], ip_address=None)
+    record_consents(
+        session=session,
+        customer=customer,
+        consents={consent: False},
+        source=f"provider:{message.channel}",
+        disclosure=why[:2000],
+        ip_address=None,
+    )

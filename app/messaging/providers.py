@@ -115,12 +115,23 @@ class ChannelSpec:
 _CHANNELS: dict[str, ChannelSpec] = {}
 
 
-def register_channel(channel: str, factory: Callable[[Flask], Sender], *, marketing: bool = False,
-                     consent: Channel | None = None, render: bool | None = None, own_retry_limit: bool = False) -> None:
+def register_channel(
+    channel: str,
+    factory: Callable[[Flask], Sender],
+    *,
+    marketing: bool = False,
+    consent: Channel | None = None,
+    render: bool | None = None,
+    own_retry_limit: bool = False,
+) -> None:
     if marketing and consent is None:
         raise ValueError(f"marketing channel {channel!r} needs the consent channel it checks")
-    policy = ChannelPolicy(marketing=marketing, consent=consent, render=marketing if render is None else render,
-                           own_retry_limit=own_retry_limit)
+    policy = ChannelPolicy(
+        marketing=marketing,
+        consent=consent,
+        render=marketing if render is None else render,
+        own_retry_limit=own_retry_limit,
+    )
     _CHANNELS[channel] = ChannelSpec(factory, policy)
 
 
@@ -137,6 +148,7 @@ def build_senders(app: Flask) -> dict[str, Sender]:
 
 
 # The built-in channels. Their modules load only when a worker builds its senders.
+
 
 def _push(app: Flask) -> Sender:
     from app.messaging.webpush import make_push_sender

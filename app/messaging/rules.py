@@ -61,10 +61,14 @@ def load_recipients(session: Session, customer_ids: Iterable[int]) -> dict[int, 
 
 # --- consent ---
 
+
 def latest_consents(session: Session, customer_ids: Iterable[int]) -> dict[tuple[int, str], Consent]:
     """The customer's current answer per channel: the newest row (consents are append-only)."""
-    latest = (select(func.max(Consent.id)).where(Consent.customer_id.in_(set(customer_ids)))
-              .group_by(Consent.customer_id, Consent.channel))
+    latest = (
+        select(func.max(Consent.id))
+        .where(Consent.customer_id.in_(set(customer_ids)))
+        .group_by(Consent.customer_id, Consent.channel)
+    )
     return {(c.customer_id, c.channel.value): c for c in session.scalars(select(Consent).where(Consent.id.in_(latest)))}
 
 
@@ -166,8 +170,9 @@ def next_allowed(now: datetime, zones: Iterable[str], rule: QuietHours) -> datet
     return None
 
 
-def quiet_hours_decision(session: Session, recipient: Recipient, settings: MessagingSettings,
-                         now: datetime) -> Decision:
+def quiet_hours_decision(
+    session: Session, recipient: Recipient, settings: MessagingSettings, now: datetime
+) -> Decision:
     region = phone_region(recipient.phone)
     rule = settings.quiet_hours.tightened_by(settings.quiet_hours_by_region.get(region or ""))
     zones = recipient_zones(session, recipient)
@@ -175,27 +180,33 @@ def quiet_hours_decision(session: Session, recipient: Recipient, settings: Messa
     if moment is None:
         return Decision(send=False, reason=f"no time inside quiet hours in every zone of {', '.join(zones)}")
     if moment > now:
-        return Decision(send=False, until=moment,
-                        reason=f"quiet hours: waits until {rule.start:%H:%M} in {', '.join(zones)}")
+        return Decision(
+            send=False, until=moment, reason=f"quiet hours: waits until {rule.start:%H:%M} in {', '.join(zones)}"
+        )
     return SEND
 
 
 # --- frequency caps ---
 
+
 class CapCounter:
     """Marketing messages each customer has been sent (or is being sent) within the cap windows."""
 
-    def __init__(self, session: Session, customer_ids: Iterable[int], settings: MessagingSettings,
-                 now: datetime) -> None:
+    def __init__(
+        self, session: Session, customer_ids: Iterable[int], settings: MessagingSettings, now: datetime
+    ) -> None:
         self.settings, self.now = settings, now
         caps = list(settings.frequency_caps.values()) + ([settings.total_cap] if settings.total_cap else [])
         self.since = now - timedelta(hours=max((c.hours for c in caps), default=0))
         rows = session.execute(
-            select(Message.customer_id, Message.channel, Message.sent_at)
-            .where(Message.customer_id.in_(set(customer_ids)), Message.marketing.is_(True),
-                   or_(Message.state == MessageState.sending,
-                       Message.state.in_([MessageState.sent, MessageState.delivered])
-                       & (Message.sent_at >= self.since)))
+            select(Message.customer_id, Message.channel, Message.sent_at).where(
+                Message.customer_id.in_(set(customer_ids)),
+                Message.marketing.is_(True),
+                or_(
+                    Message.state == MessageState.sending,
+                    Message.state.in_([MessageState.sent, MessageState.delivered]) & (Message.sent_at >= self.since),
+                ),
+            )
         ).all()
         self.recent: dict[int, list[tuple[str, datetime]]] = {}
         for customer_id, sent_channel, sent_at in rows:
@@ -204,8 +215,9 @@ class CapCounter:
 
     def _count(self, customer_id: int, channel: str | None, cap: FrequencyCap) -> int:
         since = self.now - timedelta(hours=cap.hours)
-        stored = sum(1 for ch, at in self.recent.get(customer_id, ())
-                     if (channel is None or ch == channel) and at >= since)
+        stored = sum(
+            1 for ch, at in self.recent.get(customer_id, ()) if (channel is None or ch == channel) and at >= since
+        )
         return stored + self.added[(customer_id, channel)]
 
     def decision(self, customer_id: int, channel: str) -> Decision:

@@ -26,6 +26,7 @@ PROGRESS = {MessageState.queued: 0, MessageState.sending: 1, MessageState.sent: 
 
 # --- outbox view ---------------------------------------------------------------------------------
 
+
 def list_messages(*, session: Session, query: MessageQuery) -> list[Message]:
     statement = select(Message).order_by(Message.id.desc()).limit(query.limit).offset(query.offset)
     if query.customer_id is not None:
@@ -39,18 +40,27 @@ def list_messages(*, session: Session, query: MessageQuery) -> list[Message]:
 
 # --- consent ---------------------------------------------------------------------------------------
 
-def revoke_consent(*, session: Session, customers: Iterable[Customer], channels: Iterable[Channel], source: str,
-                   note: str) -> int:
+
+def revoke_consent(
+    *, session: Session, customers: Iterable[Customer], channels: Iterable[Channel], source: str, note: str
+) -> int:
     """Withdraw consent (STOP, a key pressed in a call, a carrier's opt-out): appended, never edited."""
     count = 0
     for customer in customers:
-        record_consents(session=session, customer=customer, consents={c: False for c in channels}, source=source,
-                        disclosure=note[:2000], ip_address=None)
+        record_consents(
+            session=session,
+            customer=customer,
+            consents={c: False for c in channels},
+            source=source,
+            disclosure=note[:2000],
+            ip_address=None,
+        )
         count += 1
     return count
 
 
 # --- push subscriptions ----------------------------------------------------------------------------
+
 
 class PushEndpointRefused(Unprocessable):
     slug, title = "push-endpoint-refused", "Push endpoint refused"
@@ -65,8 +75,15 @@ def _check_endpoint(endpoint: str, settings: MessagingSettings) -> None:
         raise PushEndpointRefused(f"{host or 'That host'} is not a known push service.", field="endpoint")
 
 
-def subscribe(*, session: Session, customer_id: int, body: PushSubscriptionCreate, settings: MessagingSettings,
-              user_agent: str = "", ip_address: str | None = None) -> PushSubscription:
+def subscribe(
+    *,
+    session: Session,
+    customer_id: int,
+    body: PushSubscriptionCreate,
+    settings: MessagingSettings,
+    user_agent: str = "",
+    ip_address: str | None = None,
+) -> PushSubscription:
     """Store (or move to this customer) the browser's subscription; record the opt-in if one was shown."""
     _check_endpoint(body.endpoint, settings)
     subscription = session.scalar(select(PushSubscription).where(PushSubscription.endpoint == body.endpoint))
@@ -76,15 +93,24 @@ def subscribe(*, session: Session, customer_id: int, body: PushSubscriptionCreat
     subscription.customer_id, subscription.p256dh, subscription.auth = customer_id, body.keys.p256dh, body.keys.auth
     subscription.user_agent = user_agent[:300]
     if body.disclosure:
-        record_consents(session=session, customer=session.get(Customer, customer_id), consents={Channel.push: True},
-                        source="card-page", disclosure=body.disclosure, ip_address=ip_address)
+        record_consents(
+            session=session,
+            customer=session.get(Customer, customer_id),
+            consents={Channel.push: True},
+            source="card-page",
+            disclosure=body.disclosure,
+            ip_address=ip_address,
+        )
     session.flush()
     return subscription
 
 
 def unsubscribe(*, session: Session, customer_id: int, endpoint: str) -> None:
-    subscription = session.scalar(select(PushSubscription).where(
-        PushSubscription.endpoint == endpoint, PushSubscription.customer_id == customer_id))
+    subscription = session.scalar(
+        select(PushSubscription).where(
+            PushSubscription.endpoint == endpoint, PushSubscription.customer_id == customer_id
+        )
+    )
     if subscription is None:
         raise NotFound("This browser has no push subscription on your card.")
     session.delete(subscription)
@@ -93,14 +119,22 @@ def unsubscribe(*, session: Session, customer_id: int, endpoint: str) -> None:
 
 # --- voice recordings --------------------------------------------------------------------------------
 
-def store_recording(*, session: Session, data: bytes, content_type: str, title: str,
-                    created_by_id: int | None) -> VoiceRecording:
+
+def store_recording(
+    *, session: Session, data: bytes, content_type: str, title: str, created_by_id: int | None
+) -> VoiceRecording:
     if content_type not in AUDIO_TYPES:
         raise Unprocessable(f"Upload MP3, WAV or Ogg audio, not {content_type or 'an unnamed type'}.", field="file")
     if not data:
         raise Unprocessable("The uploaded file is empty.", field="file")
-    recording = VoiceRecording(token=secrets.token_urlsafe(24), title=title[:120], content_type=content_type,
-                               data=data, created_by_id=created_by_id, created_at=utcnow())
+    recording = VoiceRecording(
+        token=secrets.token_urlsafe(24),
+        title=title[:120],
+        content_type=content_type,
+        data=data,
+        created_by_id=created_by_id,
+        created_at=utcnow(),
+    )
     session.add(recording)
     session.flush()
     return recording
@@ -120,17 +154,23 @@ def recording_path(recording: VoiceRecording) -> str:
 # --- provider callbacks ----------------------------------------------------------------------------
 
 SMS_STATUS = {
-    "sent": MessageState.sent, "delivered": MessageState.delivered, "read": MessageState.delivered,
-    "undelivered": MessageState.failed, "failed": MessageState.failed, "canceled": MessageState.failed,
+    "sent": MessageState.sent,
+    "delivered": MessageState.delivered,
+    "read": MessageState.delivered,
+    "undelivered": MessageState.failed,
+    "failed": MessageState.failed,
+    "canceled": MessageState.failed,
 }
 CALL_STATUS = {
-    "completed": MessageState.delivered, "busy": MessageState.failed, "no-answer": MessageState.failed,
-    "failed": MessageState.failed, "canceled": MessageState.failed,
+    "completed": MessageState.delivered,
+    "busy": MessageState.failed,
+    "no-answer": MessageState.failed,
+    "failed": MessageState.failed,
+    "canceled": MessageState.failed,
 }
 
 
-def find_message(session: Session, *, message_id: str | None, provider_id: str | None,
-                 channel: str) -> Message | None:
+def find_message(session: Session, *, message_id: str | None, provider_id: str | None, channel: str) -> Message | None:
     """The row a callback is about: by our id in the callback URL, else by the provider's id."""
     message = None
     if message_id and message_id.isdigit():
@@ -144,8 +184,9 @@ def find_message(session: Session, *, message_id: str | None, provider_id: str |
     return message
 
 
-def record_status(session: Session, message: Message, *, provider_id: str | None, new: MessageState | None,
-                  error: str | None = None) -> None:
+def record_status(
+    session: Session, message: Message, *, provider_id: str | None, new: MessageState | None, error: str | None = None
+) -> None:
     """Move the row forward with what the provider reports (never back, never out of failed)."""
     if provider_id and not message.provider_id:
         # Recorded even before the worker does: a worker that dies now must not send it again.
@@ -163,16 +204,21 @@ def record_status(session: Session, message: Message, *, provider_id: str | None
             events.message_delivered.send(message, at=message.delivered_at)
 
 
-def sms_status(*, session: Session, message_id: str | None, sid: str, status: str,
-               error_code: str | None) -> Message | None:
+def sms_status(
+    *, session: Session, message_id: str | None, sid: str, status: str, error_code: str | None
+) -> Message | None:
     message = find_message(session, message_id=message_id, provider_id=sid, channel="sms")
     if message is None:
         return None
     new = SMS_STATUS.get(status)
     if error_code == str(OPTED_OUT) and message.customer_id is not None:
-        revoke_consent(session=session, customers=[session.get(Customer, message.customer_id)],
-                       channels=[Channel.sms], source="provider:twilio-21610",
-                       note="Twilio 21610: the recipient opted out")
+        revoke_consent(
+            session=session,
+            customers=[session.get(Customer, message.customer_id)],
+            channels=[Channel.sms],
+            source="provider:twilio-21610",
+            note="Twilio 21610: the recipient opted out",
+        )
         record_status(session, message, provider_id=sid, new=None)
         message.state, message.reason = MessageState.suppressed, "recipient opted out (Twilio 21610)"
         return message

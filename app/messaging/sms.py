@@ -35,11 +35,13 @@ class TwilioSmsSender(TwilioSender):
 
 
 def make_sms_sender(app: Flask) -> Sender:
-    return make_twilio_sender(app, backend=app.extensions["settings"].messaging.sms_backend, real=TwilioSmsSender,
-                              console=ConsoleSender)
+    return make_twilio_sender(
+        app, backend=app.extensions["settings"].messaging.sms_backend, real=TwilioSmsSender, console=ConsoleSender
+    )
 
 
 # --- inbound keywords ----------------------------------------------------------------------------
+
 
 def keyword(body: str) -> str | None:
     word = body.strip().upper().rstrip(".!")
@@ -57,8 +59,9 @@ def customers_with_phone(session: Session, phone: str) -> list[Customer]:
     return list(session.scalars(select(Customer).where(Customer.phone_index == index).order_by(Customer.id)))
 
 
-def handle_keyword(*, session: Session, phone: str, body: str, settings: MessagingSettings,
-                   ip_address: str | None = None) -> str | None:
+def handle_keyword(
+    *, session: Session, phone: str, body: str, settings: MessagingSettings, ip_address: str | None = None
+) -> str | None:
     """Apply STOP / START / HELP from `phone`; the reply to send back, or None to stay silent."""
     action = keyword(body)
     if action is None:
@@ -70,9 +73,14 @@ def handle_keyword(*, session: Session, phone: str, body: str, settings: Messagi
     if action == "stop":
         channels = [Channel.sms, Channel.voice] if body.strip().upper() == "STOPALL" else [Channel.sms]
         for customer in customers:
-            record_consents(session=session, customer=customer, consents={c: False for c in channels},
-                            source=f"sms-keyword:{body.strip().upper()[:40]}", disclosure=body.strip()[:2000],
-                            ip_address=ip_address)
+            record_consents(
+                session=session,
+                customer=customer,
+                consents={c: False for c in channels},
+                source=f"sms-keyword:{body.strip().upper()[:40]}",
+                disclosure=body.strip()[:2000],
+                ip_address=ip_address,
+            )
         return f"{program}: you are unsubscribed and will get no more messages. Reply START to resubscribe."
     restored = [c for c in customers if _restore(session, c, body.strip().upper())]
     if not restored:
@@ -83,15 +91,27 @@ def handle_keyword(*, session: Session, phone: str, body: str, settings: Messagi
 def _restore(session: Session, customer: Customer, word: str) -> bool:
     """START brings back the opt-in the customer gave before, with that opt-in's disclosure."""
     earlier = session.scalar(
-        select(Consent).where(Consent.customer_id == customer.id, Consent.channel == Channel.sms,
-                              Consent.granted.is_(True), Consent.disclosure != "")
-        .order_by(Consent.id.desc()).limit(1)
+        select(Consent)
+        .where(
+            Consent.customer_id == customer.id,
+            Consent.channel == Channel.sms,
+            Consent.granted.is_(True),
+            Consent.disclosure != "",
+        )
+        .order_by(Consent.id.desc())
+        .limit(1)
     )
     if earlier is None:
         return False
     if current_consents(session=session, customer_id=customer.id).get(Channel.sms) is not earlier:
-        record_consents(session=session, customer=customer, consents={Channel.sms: True},
-                        source=f"sms-keyword:{word[:40]}", disclosure=earlier.disclosure, ip_address=None)
+        record_consents(
+            session=session,
+            customer=customer,
+            consents={Channel.sms: True},
+            source=f"sms-keyword:{word[:40]}",
+            disclosure=earlier.disclosure,
+            ip_address=None,
+        )
     return True
 
 

@@ -32,13 +32,22 @@ class RedirectingHttpClient(TwilioHttpClient):
         self.base = urlsplit(base_url.rstrip("/"))
         self.last_retry_after: float | None = None
 
-    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
-                allow_redirects=False):
+    def request(
+        self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False
+    ):
         parts = urlsplit(url)
         if parts.hostname == TWILIO_API_HOST:
             url = urlunsplit((self.base.scheme, self.base.netloc, self.base.path + parts.path, parts.query, ""))
-        response = super().request(method, url, params=params, data=data, headers=headers, auth=auth,
-                                   timeout=timeout, allow_redirects=allow_redirects)
+        response = super().request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+        )
         # The SDK's exception drops the headers; keep Retry-After for the outbox.
         self.last_retry_after = parse_retry_after((response.headers or {}).get("Retry-After"))
         return response
@@ -55,10 +64,12 @@ class TwilioClients:
 
     def get(self) -> Client:
         if not hasattr(self._local, "client"):
-            http = RedirectingHttpClient(base_url=self.settings.twilio_api_base_url,
-                                         timeout=self.settings.twilio_timeout_seconds)
-            self._local.client = Client(self.settings.twilio_account_sid,
-                                        self.settings.twilio_auth_token.get_secret_value(), http_client=http)
+            http = RedirectingHttpClient(
+                base_url=self.settings.twilio_api_base_url, timeout=self.settings.twilio_timeout_seconds
+            )
+            self._local.client = Client(
+                self.settings.twilio_account_sid, self.settings.twilio_auth_token.get_secret_value(), http_client=http
+            )
         return self._local.client
 
 

@@ -20,8 +20,7 @@ def generate_vapid_key(path: Path, *, force: bool = False) -> tuple[bool, str]:
     if path.exists() and not force:
         return False, public_key_of(path.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pem)
     path.chmod(0o600)

@@ -32,14 +32,18 @@ class TwilioVoiceSender(TwilioSender):
 
     def create(self, client, phone: str, message: Message) -> str:
         return client.calls.create(
-            to=phone, from_=self.messaging.twilio_voice_from,
-            url=webhook_url(self.settings, TWIML_PATH, m=message.id), method="POST",
-            machine_detection="DetectMessageEnd", async_amd="true",
+            to=phone,
+            from_=self.messaging.twilio_voice_from,
+            url=webhook_url(self.settings, TWIML_PATH, m=message.id),
+            method="POST",
+            machine_detection="DetectMessageEnd",
+            async_amd="true",
             async_amd_status_callback=webhook_url(self.settings, "/webhooks/twilio/voice/amd", m=message.id),
             async_amd_status_callback_method="POST",
             machine_detection_timeout=self.messaging.voice_machine_detection_timeout,
             status_callback=webhook_url(self.settings, "/webhooks/twilio/voice/status", m=message.id),
-            status_callback_method="POST", timeout=self.messaging.voice_ring_timeout,
+            status_callback_method="POST",
+            timeout=self.messaging.voice_ring_timeout,
         ).sid
 
     def redirect(self, call_sid: str, url: str) -> None:
@@ -57,8 +61,9 @@ class ConsoleVoice(ConsoleSender):
 
 
 def make_voice_sender(app: Flask) -> Sender:
-    return make_twilio_sender(app, backend=app.extensions["settings"].messaging.voice_backend,
-                              real=TwilioVoiceSender, console=ConsoleVoice)
+    return make_twilio_sender(
+        app, backend=app.extensions["settings"].messaging.voice_backend, real=TwilioVoiceSender, console=ConsoleVoice
+    )
 
 
 def voice_provider(app: Flask):
@@ -69,6 +74,7 @@ def voice_provider(app: Flask):
 
 
 # --- TwiML ------------------------------------------------------------------------------------
+
 
 def _say(response: VoiceResponse | Gather, text: str, messaging: MessagingSettings) -> None:
     response.say(text, language=messaging.voice_language)
@@ -101,8 +107,7 @@ def voicemail_twiml(*, content: dict, business: str, recording_url: str | None, 
     return str(response)
 
 
-def live_twiml(*, content: dict, business: str, first_name: str, opt_out_url: str,
-               messaging: MessagingSettings) -> str:
+def live_twiml(*, content: dict, business: str, first_name: str, opt_out_url: str, messaging: MessagingSettings) -> str:
     """A person answered: a short message, and a key that stops these calls."""
     response = VoiceResponse()
     gather = Gather(num_digits=1, action=opt_out_url, method="POST", timeout=5)
@@ -131,8 +136,7 @@ def opt_out_menu_twiml(*, business: str, action_url: str, messaging: MessagingSe
     """Someone calls the opt-out number."""
     response = VoiceResponse()
     gather = Gather(num_digits=1, action=action_url, method="POST", timeout=8)
-    _say(gather, f"You have reached {business}. To stop our calls to this number, press {OPT_OUT_DIGIT}.",
-         messaging)
+    _say(gather, f"You have reached {business}. To stop our calls to this number, press {OPT_OUT_DIGIT}.", messaging)
     response.append(gather)
     response.hangup()
     return str(response)

@@ -51,23 +51,37 @@ class WebPushSender:
 
     def _subscriptions(self, customer_id: int | None) -> list[PushSubscription]:
         with self.database.transaction() as session:
-            return list(session.scalars(select(PushSubscription).where(PushSubscription.customer_id == customer_id)
-                                        .order_by(PushSubscription.id)))
+            return list(
+                session.scalars(
+                    select(PushSubscription)
+                    .where(PushSubscription.customer_id == customer_id)
+                    .order_by(PushSubscription.id)
+                )
+            )
 
     def _push(self, subscription: PushSubscription, payload: bytes, message: Message) -> tuple[str, object]:
         """("ok", location) | ("gone", None) | ("retry", RetryLater) | ("fatal", reason)."""
         # A fresh dict per call: pywebpush writes `aud` (and `exp` when missing) into it.
         claims = {"sub": self.subject, "exp": int(time.time()) + self.settings.vapid_expiry_seconds}
         ttl = int(message.content.get("ttl") or self.settings.push_ttl_seconds)
-        headers = {"Urgency": message.content.get("urgency") or self.settings.push_urgency,
-                   # A resend of a message still waiting at the push service replaces it.
-                   "Topic": f"pointcard-{message.id}"}
+        headers = {
+            "Urgency": message.content.get("urgency") or self.settings.push_urgency,
+            # A resend of a message still waiting at the push service replaces it.
+            "Topic": f"pointcard-{message.id}",
+        }
         try:
             response = webpush(
-                subscription_info={"endpoint": subscription.endpoint,
-                                   "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth}},
-                data=payload, vapid_private_key=self.vapid, vapid_claims=claims, ttl=ttl,
-                timeout=self.settings.push_timeout_seconds, headers=headers, requests_session=self._session(),
+                subscription_info={
+                    "endpoint": subscription.endpoint,
+                    "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
+                },
+                data=payload,
+                vapid_private_key=self.vapid,
+                vapid_claims=claims,
+                ttl=ttl,
+                timeout=self.settings.push_timeout_seconds,
+                headers=headers,
+                requests_session=self._session(),
             )
         except WebPushException as exc:
             return _classify(exc)
@@ -103,8 +117,9 @@ def _classify(exc: WebPushException) -> tuple[str, object]:
     if status in (404, 410):
         return "gone", None
     if status == 429 or (status is not None and status >= 500):
-        return "retry", RetryLater(f"push service answered {status}",
-                                   retry_after=parse_retry_after(exc.response.headers.get("Retry-After")))
+        return "retry", RetryLater(
+            f"push service answered {status}", retry_after=parse_retry_after(exc.response.headers.get("Retry-After"))
+        )
     if status == 413:
         return "fatal", "push service answered 413: payload too large"
     if status is None:

@@ -14,8 +14,14 @@ from app.messaging.providers import Sender
 log = logging.getLogger(__name__)
 
 
-def run_worker(*, database: Database, senders: dict[str, Sender], settings: MessagingSettings,
-               once: bool = False, stop: threading.Event | None = None) -> int:
+def run_worker(
+    *,
+    database: Database,
+    senders: dict[str, Sender],
+    settings: MessagingSettings,
+    once: bool = False,
+    stop: threading.Event | None = None,
+) -> int:
     """Drain until stopped (or, with `once`, until nothing is due). Returns how many rows it handled."""
     stop = stop or threading.Event()
     total = 0

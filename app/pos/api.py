@@ -41,21 +41,35 @@ def scan(body: schemas.ScanRequest):
     upcoming = next_tier(program, customer.tier)
     earned = qualifying_points(session=session, customer=customer, program=program, now=now) if upcoming else 0
     return schemas.ScanResult(
-        member_number=customer.card.member_number, first_name=customer.first_name,
-        balance=customer.points_balance, tier=customer.tier.name if customer.tier else None,
+        member_number=customer.card.member_number,
+        first_name=customer.first_name,
+        balance=customer.points_balance,
+        tier=customer.tier.name if customer.tier else None,
         next_tier=upcoming.name if upcoming else None,
         points_to_next_tier=max(0, upcoming.threshold - earned) if upcoming else None,
         rewards=[
-            schemas.RewardOption(id=r.id, name=r.name, kind=r.kind, points_cost=r.points_cost,
-                                 affordable=r.points_cost <= customer.points_balance)
+            schemas.RewardOption(
+                id=r.id,
+                name=r.name,
+                kind=r.kind,
+                points_cost=r.points_cost,
+                affordable=r.points_cost <= customer.points_balance,
+            )
             for r in available_rewards(session=session, program=program, now=now)
         ],
     )
 
 
 @bp.post("/purchases")
-@endpoint(roles=TILL, body=schemas.PurchaseRequest, response=schemas.PurchaseResult, status=201,
-          idempotent=True, tags=["pos"], errors=[404, 429])
+@endpoint(
+    roles=TILL,
+    body=schemas.PurchaseRequest,
+    response=schemas.PurchaseResult,
+    status=201,
+    idempotent=True,
+    tags=["pos"],
+    errors=[404, 429],
+)
 def create_purchase(body: schemas.PurchaseRequest):
     """Earn points on a purchase. Retrying with the same Idempotency-Key never earns twice."""
     principal, settings, session = current_principal(), get_settings(), get_session()
@@ -65,39 +79,77 @@ def create_purchase(body: schemas.PurchaseRequest):
     if store is not None and store.program_id != card.customer.program_id:
         raise NotFound(f"There is no store {store.id} in this card's program.")
     purchase, _ = record_purchase(
-        session=session, customer_id=card.customer_id, amount=body.amount, currency=body.currency,
-        store=store, cashier_id=principal.user_id,
+        session=session,
+        customer_id=card.customer_id,
+        amount=body.amount,
+        currency=body.currency,
+        store=store,
+        cashier_id=principal.user_id,
         limits=VelocityLimits(settings.max_purchases_per_card_per_hour, settings.max_points_per_transaction),
     )
     customer = card.customer
-    return schemas.PurchaseResult(transaction_id=purchase.id, points_earned=purchase.points_earned,
-                                  balance=customer.points_balance,
-                                  tier=customer.tier.name if customer.tier else None)
+    return schemas.PurchaseResult(
+        transaction_id=purchase.id,
+        points_earned=purchase.points_earned,
+        balance=customer.points_balance,
+        tier=customer.tier.name if customer.tier else None,
+    )
 
 
 @bp.post("/redemptions")
-@endpoint(roles=TILL, body=schemas.RedemptionRequest, response=schemas.RedemptionResult, status=201,
-          idempotent=True, tags=["pos"], errors=[404, 409])
+@endpoint(
+    roles=TILL,
+    body=schemas.RedemptionRequest,
+    response=schemas.RedemptionResult,
+    status=201,
+    idempotent=True,
+    tags=["pos"],
+    errors=[404, 409],
+)
 def create_redemption(body: schemas.RedemptionRequest):
     """Spend points on a reward; 409 when the card has too few points or the reward is gone."""
     principal, session = current_principal(), get_session()
     card = card_by_barcode(session=session, barcode=body.barcode)
-    redemption = redeem_reward(session=session, customer_id=card.customer_id, reward_id=body.reward_id,
-                               store_id=_store_id(principal, None), cashier_id=principal.user_id)
-    return schemas.RedemptionResult(redemption_id=redemption.id, code=redemption.code,
-                                    reward=redemption.reward.name, points_spent=redemption.points,
-                                    balance=card.customer.points_balance)
+    redemption = redeem_reward(
+        session=session,
+        customer_id=card.customer_id,
+        reward_id=body.reward_id,
+        store_id=_store_id(principal, None),
+        cashier_id=principal.user_id,
+    )
+    return schemas.RedemptionResult(
+        redemption_id=redemption.id,
+        code=redemption.code,
+        reward=redemption.reward.name,
+        points_spent=redemption.points,
+        balance=card.customer.points_balance,
+    )
 
 
 @bp.post("/purchases/<int:purchase_id>/refund")
-@endpoint(roles=TILL, body=schemas.RefundRequest, response=schemas.RefundResult, status=201,
-          idempotent=True, tags=["pos"], errors=[404, 409])
+@endpoint(
+    roles=TILL,
+    body=schemas.RefundRequest,
+    response=schemas.RefundResult,
+    status=201,
+    idempotent=True,
+    tags=["pos"],
+    errors=[404, 409],
+)
 def refund(purchase_id: int, body: schemas.RefundRequest):
     """Refund a purchase, wholly or partly, and take back the points it earned."""
     principal, session = current_principal(), get_session()
-    purchase, points = refund_purchase(session=session, purchase_id=purchase_id, amount=body.amount,
-                                       cashier_id=principal.user_id, store_id=_store_id(principal, None))
+    purchase, points = refund_purchase(
+        session=session,
+        purchase_id=purchase_id,
+        amount=body.amount,
+        cashier_id=principal.user_id,
+        store_id=_store_id(principal, None),
+    )
     customer = session.get(Customer, purchase.customer_id)
-    return schemas.RefundResult(transaction_id=purchase.id, refunded_amount=purchase.refunded_amount,
-                                points_reversed=points, balance=customer.points_balance)
-
+    return schemas.RefundResult(
+        transaction_id=purchase.id,
+        refunded_amount=purchase.refunded_amount,
+        points_reversed=points,
+        balance=customer.points_balance,
+    )

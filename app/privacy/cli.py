@@ -14,8 +14,12 @@ privacy_cli = AppGroup("privacy", help="Encryption keys of personal data.")
 
 
 @privacy_cli.command("rotate-key")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=None,
-              help="Customers per transaction (default: POINTCARD_PRIVACY__ROTATE_BATCH_SIZE).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Customers per transaction (default: POINTCARD_PRIVACY__ROTATE_BATCH_SIZE).",
+)
 def rotate_key_cmd(batch_size: int | None) -> None:
     """Re-encrypt every value not under the current key, one committed batch at a time.
 

@@ -219,8 +219,9 @@ class EncryptedJSON(TypeDecorator[dict]):
         self.column = column
 
     def process_bind_param(self, value: dict | None, dialect) -> str | None:
-        return None if value is None else keyring().encrypt(json.dumps(value, separators=(",", ":")),
-                                                             column=self.column)
+        return (
+            None if value is None else keyring().encrypt(json.dumps(value, separators=(",", ":")), column=self.column)
+        )
 
     def process_result_value(self, value: str | None, dialect) -> dict | None:
         return None if value is None else json.loads(keyring().decrypt(value, column=self.column))

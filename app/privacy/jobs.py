@@ -18,17 +18,25 @@ from app.privacy.service import blank_old_message_bodies
 log = logging.getLogger(__name__)
 
 
-def purge_message_bodies(*, database: Database, now: datetime | None = None,
-                         settings: PrivacySettings | None = None) -> int:
+def purge_message_bodies(
+    *, database: Database, now: datetime | None = None, settings: PrivacySettings | None = None
+) -> int:
     """Blank the bodies of finished messages past the retention period; returns how many."""
     settings = settings or environment_settings().privacy
     with database.transaction() as session:
-        blanked = blank_old_message_bodies(session=session, now=now or utcnow(),
-                                           days=settings.message_body_retention_days)
+        blanked = blank_old_message_bodies(
+            session=session, now=now or utcnow(), days=settings.message_body_retention_days
+        )
     log.info("blanked %s message bodies past retention", blanked)
     return blanked
 
 
-
-JOBS: list[Job] = [Job(name="privacy.purge_message_bodies", func=purge_message_bodies, trigger="cron",
-                       trigger_args={"hour": 3, "minute": 41}, timeout_minutes=120)]
+JOBS: list[Job] = [
+    Job(
+        name="privacy.purge_message_bodies",
+        func=purge_message_bodies,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 41},
+        timeout_minutes=120,
+    )
+]

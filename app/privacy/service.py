@@ -32,8 +32,11 @@ ERASED_REASON = "customer erased"
 
 
 def _row(obj: Base, *, leave_out: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
-    return {column.key: getattr(obj, column.key) for column in obj.__mapper__.column_attrs
-            if column.key not in _SECRETS | _CONTACT_INDEXES | set(leave_out)}
+    return {
+        column.key: getattr(obj, column.key)
+        for column in obj.__mapper__.column_attrs
+        if column.key not in _SECRETS | _CONTACT_INDEXES | set(leave_out)
+    }
 
 
 def _all(session: Session, model: type[Base], *where, order=None) -> list[dict[str, Any]]:
@@ -66,26 +69,41 @@ def export_customer(*, session: Session, customer_id: int) -> dict[str, Any]:
 
 def _profile(customer: Customer) -> dict[str, Any]:
     profile = _row(customer, leave_out={"referred_by_id", "tier_override_id", "tier_id"})
-    profile.update(program=customer.program.name, tier=customer.tier.name if customer.tier else None,
-                   card=_row(customer.card, leave_out={"customer_id"}))
+    profile.update(
+        program=customer.program.name,
+        tier=customer.tier.name if customer.tier else None,
+        card=_row(customer.card, leave_out={"customer_id"}),
+    )
     return profile
 
 
 def _referrals(session: Session, customer_id: int) -> list[dict[str, Any]]:
     """That a referral happened and when; the other customer is not this customer's data."""
-    rows = session.scalars(select(Referral).where(
-        (Referral.referrer_id == customer_id) | (Referral.referee_id == customer_id)).order_by(Referral.id))
-    return [{"role": "referrer" if row.referrer_id == customer_id else "referred",
-             "created_at": row.created_at, "rewarded_at": row.rewarded_at} for row in rows]
+    rows = session.scalars(
+        select(Referral)
+        .where((Referral.referrer_id == customer_id) | (Referral.referee_id == customer_id))
+        .order_by(Referral.id)
+    )
+    return [
+        {
+            "role": "referrer" if row.referrer_id == customer_id else "referred",
+            "created_at": row.created_at,
+            "rewarded_at": row.rewarded_at,
+        }
+        for row in rows
+    ]
 
 
 def _wallets(session: Session, card: Card) -> dict[str, Any]:
     apple = session.scalar(select(ApplePass).where(ApplePass.card_id == card.id))
     google = session.scalar(select(GoogleWalletObject).where(GoogleWalletObject.card_id == card.id))
-    devices = [] if apple is None else _all(session, AppleDeviceRegistration,
-                                            AppleDeviceRegistration.pass_id == apple.id)
-    return {"apple_pass": None if apple is None else {**_row(apple, leave_out={"card_id"}), "devices": devices},
-            "google_object": None if google is None else _row(google, leave_out={"card_id"})}
+    devices = (
+        [] if apple is None else _all(session, AppleDeviceRegistration, AppleDeviceRegistration.pass_id == apple.id)
+    )
+    return {
+        "apple_pass": None if apple is None else {**_row(apple, leave_out={"card_id"}), "devices": devices},
+        "google_object": None if google is None else _row(google, leave_out={"card_id"}),
+    }
 
 
 def _marketing(session: Session, customer_id: int) -> dict[str, Any]:
@@ -114,9 +132,11 @@ def erase_customer(*, session: Session, customer_id: int, now: datetime | None =
     _cancel_and_blank_messages(session, customer_id)
     for model in (LocationPing, GeoOfferDelivery, PushSubscription, CustomerTag, CustomerScore):
         session.execute(delete(model).where(model.customer_id == customer_id))
-    session.execute(update(Enrollment).where(Enrollment.customer_id == customer_id,
-                                             Enrollment.state == EnrollmentState.active)
-                    .values(state=EnrollmentState.exited, ended_at=now))
+    session.execute(
+        update(Enrollment)
+        .where(Enrollment.customer_id == customer_id, Enrollment.state == EnrollmentState.active)
+        .values(state=EnrollmentState.exited, ended_at=now)
+    )
     # The consent rows stay as the record of what was agreed; the address it came from goes.
     session.execute(update(Consent).where(Consent.customer_id == customer_id).values(ip_address=None))
     customer.first_name, customer.last_name, customer.timezone = "", "", None
@@ -129,10 +149,16 @@ def erase_customer(*, session: Session, customer_id: int, now: datetime | None =
 
 def _cancel_and_blank_messages(session: Session, customer_id: int) -> None:
     # A row a worker holds right now (sending) is left to finish; retention blanks it later.
-    session.execute(update(Message).where(Message.customer_id == customer_id, Message.state == MessageState.queued)
-                    .values(state=MessageState.suppressed, reason=ERASED_REASON, lease_until=None))
-    session.execute(update(Message).where(Message.customer_id == customer_id, Message.state != MessageState.sending)
-                    .values(content={}, details={}, error=None))
+    session.execute(
+        update(Message)
+        .where(Message.customer_id == customer_id, Message.state == MessageState.queued)
+        .values(state=MessageState.suppressed, reason=ERASED_REASON, lease_until=None)
+    )
+    session.execute(
+        update(Message)
+        .where(Message.customer_id == customer_id, Message.state != MessageState.sending)
+        .values(content={}, details={}, error=None)
+    )
 
 
 # --- retention -----------------------------------------------------------------------------------
@@ -143,8 +169,11 @@ def blank_old_message_bodies(*, session: Session, now: datetime, days: int) -> i
     finished = (MessageState.sent, MessageState.delivered, MessageState.failed, MessageState.suppressed)
     not_blank = (cast(Message.content, Text) != "{}") | (cast(Message.details, Text) != "{}")  # JSON has no =
     result = session.execute(
-        update(Message).where(Message.created_at < now - timedelta(days=days), Message.state.in_(finished), not_blank)
-        .values(content={}, details={}, error=None).execution_options(synchronize_session=False))
+        update(Message)
+        .where(Message.created_at < now - timedelta(days=days), Message.state.in_(finished), not_blank)
+        .values(content={}, details={}, error=None)
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount
 
 
@@ -160,15 +189,21 @@ def _stale(column, key_id: str):
 def stale_ids(*, session: Session, after_id: int, limit: int) -> list[int]:
     """Ids of customers with a contact field not under the current key, in id order."""
     table, key_id = Customer.__table__, crypto.keyring().current_key_id
-    return list(session.scalars(
-        select(table.c.id).where(table.c.id > after_id, _stale(table.c.email, key_id) | _stale(table.c.phone, key_id))
-        .order_by(table.c.id).limit(limit)))
+    return list(
+        session.scalars(
+            select(table.c.id)
+            .where(table.c.id > after_id, _stale(table.c.email, key_id) | _stale(table.c.phone, key_id))
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+    )
 
 
 def count_stale(*, session: Session) -> int:
     table, key_id = Customer.__table__, crypto.keyring().current_key_id
-    return session.scalar(select(func.count()).select_from(table).where(
-        _stale(table.c.email, key_id) | _stale(table.c.phone, key_id)))
+    return session.scalar(
+        select(func.count()).select_from(table).where(_stale(table.c.email, key_id) | _stale(table.c.phone, key_id))
+    )
 
 
 def reencrypt(*, session: Session, customer_ids: list[int]) -> None:
@@ -177,5 +212,6 @@ def reencrypt(*, session: Session, customer_ids: list[int]) -> None:
     The blind indexes do not change (same values, same index key)."""
     table = Customer.__table__
     for row_id, email, phone in session.execute(
-            select(table.c.id, table.c.email, table.c.phone).where(table.c.id.in_(customer_ids))):
+        select(table.c.id, table.c.email, table.c.phone).where(table.c.id.in_(customer_ids))
+    ):
         session.execute(update(table).where(table.c.id == row_id).values(email=email, phone=phone))

@@ -54,16 +54,20 @@ def relevant_texts(*, session: Session, stores: list[Store]) -> dict[int, str]:
     return _offer_texts(session, stores) if _offer_texts is not None and stores else {}
 
 
-def nearest_stores(*, session: Session, program: Program, latitude: float, longitude: float,
-                   limit: int = 10) -> list[Store]:
+def nearest_stores(
+    *, session: Session, program: Program, latitude: float, longitude: float, limit: int = 10
+) -> list[Store]:
     """The program's active stores nearest the point, nearest first."""
     # Equirectangular ordering needs only arithmetic, so SQLite and PostgreSQL both rank in SQL.
     squeeze = math.cos(math.radians(latitude))
-    flat = (Store.latitude - latitude) * (Store.latitude - latitude) + (
-        (Store.longitude - longitude) * squeeze) * ((Store.longitude - longitude) * squeeze)
+    flat = (Store.latitude - latitude) * (Store.latitude - latitude) + ((Store.longitude - longitude) * squeeze) * (
+        (Store.longitude - longitude) * squeeze
+    )
     candidates = session.scalars(
-        select(Store).where(Store.program_id == program.id, Store.active.is_(True))
-        .order_by(flat, Store.id).limit(limit * _CANDIDATE_FACTOR)
+        select(Store)
+        .where(Store.program_id == program.id, Store.active.is_(True))
+        .order_by(flat, Store.id)
+        .limit(limit * _CANDIDATE_FACTOR)
     ).all()
     return sorted(candidates, key=lambda s: distance_m(latitude, longitude, s.latitude, s.longitude))[:limit]
 
@@ -75,9 +79,11 @@ def customer_reference_point(*, session: Session, program: Program, customer_id:
     if position is not None:
         return position
     store = session.scalar(
-        select(Store).join(Purchase, Purchase.store_id == Store.id)
+        select(Store)
+        .join(Purchase, Purchase.store_id == Store.id)
         .where(Purchase.customer_id == customer_id, Store.active.is_(True))
-        .order_by(Purchase.created_at.desc(), Purchase.id.desc()).limit(1)
+        .order_by(Purchase.created_at.desc(), Purchase.id.desc())
+        .limit(1)
     )
     if store is not None:
         return store.latitude, store.longitude
@@ -94,7 +100,8 @@ def nearby_places(*, session: Session, customer: Customer, limit: int = 10) -> l
     point = customer_reference_point(session=session, program=customer.program, customer_id=customer.id)
     if point is None:
         return []
-    stores = nearest_stores(session=session, program=customer.program, latitude=point[0], longitude=point[1],
-                            limit=limit)
+    stores = nearest_stores(
+        session=session, program=customer.program, latitude=point[0], longitude=point[1], limit=limit
+    )
     texts = relevant_texts(session=session, stores=stores)
     return [(store, texts.get(store.id)) for store in stores]

@@ -59,13 +59,26 @@ def card(card_token: str):
     found = card_by_access_token(session=session, access_token=card_token)
     customer, program, now = found.customer, found.customer.program, utcnow()
     language = pick_language()
-    response = make_response(render_template(
-        "card.html", card=found, customer=customer, program=program, tier=customer.tier, links=card_links(found),
-        progress=_tier_progress(session, customer, now), history=_history(session, customer.id),
-        rewards=available_rewards(session=session, program=program, now=now),
-        consents={c.value: row.granted for c, row in current_consents(session=session, customer_id=customer.id).items()},
-        share_url=_share_url(customer.referral_code), badges=wallet_badges(language), lang=language,
-        t=translator(language)))
+    response = make_response(
+        render_template(
+            "card.html",
+            card=found,
+            customer=customer,
+            program=program,
+            tier=customer.tier,
+            links=card_links(found),
+            progress=_tier_progress(session, customer, now),
+            history=_history(session, customer.id),
+            rewards=available_rewards(session=session, program=program, now=now),
+            consents={
+                c.value: row.granted for c, row in current_consents(session=session, customer_id=customer.id).items()
+            },
+            share_url=_share_url(customer.referral_code),
+            badges=wallet_badges(language),
+            lang=language,
+            t=translator(language),
+        )
+    )
     response.headers["Vary"] = "Accept-Language"
     response.headers["Cache-Control"] = "no-store"  # a balance and a secret URL: never cached
     return response
@@ -93,8 +106,11 @@ def _tier_progress(session, customer, now) -> dict | None:
 
 
 def _history(session, customer_id: int) -> list[LedgerEntry]:
-    return list(session.scalars(select(LedgerEntry).where(LedgerEntry.customer_id == customer_id)
-                                .order_by(LedgerEntry.id.desc()).limit(20)))
+    return list(
+        session.scalars(
+            select(LedgerEntry).where(LedgerEntry.customer_id == customer_id).order_by(LedgerEntry.id.desc()).limit(20)
+        )
+    )
 
 
 # --- the public sign-up page ---------------------------------------------------------------
@@ -143,20 +159,25 @@ def join_without_script():
     if not (values["email"] or values["phone"]):
         return _join_page(values=values, errors=[t("contact_hint")], status=422)
     try:
-        body = EnrollRequest.model_validate({
-            "first_name": values["first_name"] or None, "last_name": values["last_name"],
-            "email": values["email"] or None, "phone": values["phone"] or None,
-            "referral_code": values["referral_code"] or None,
-            "consents": {channel: f"consent_{channel}" in form for channel in CONSENT_CHANNELS},
-            # The text this page showed beside the boxes, in the language it was shown in.
-            "consent_text": t("join_consent", program=get_program(session=get_session()).name),
-        })
+        body = EnrollRequest.model_validate(
+            {
+                "first_name": values["first_name"] or None,
+                "last_name": values["last_name"],
+                "email": values["email"] or None,
+                "phone": values["phone"] or None,
+                "referral_code": values["referral_code"] or None,
+                "consents": {channel: f"consent_{channel}" in form for channel in CONSENT_CHANNELS},
+                # The text this page showed beside the boxes, in the language it was shown in.
+                "consent_text": t("join_consent", program=get_program(session=get_session()).name),
+            }
+        )
         with request_transaction() as session:
             customer = _enroll(session, body)
             card_url = card_links(customer.card)["card_url"]
     except ValidationError as exc:
-        return _join_page(values=values, errors=[f"{e['field']}: {e['message']}" for e in validation_errors(exc)],
-                          status=422)
+        return _join_page(
+            values=values, errors=[f"{e['field']}: {e['message']}" for e in validation_errors(exc)], status=422
+        )
     except Problem as problem:
         return _join_page(values=values, errors=[problem.detail], status=problem.status)
     return redirect(card_url, code=303)
@@ -165,18 +186,30 @@ def join_without_script():
 def _enroll(session, body: EnrollRequest) -> Customer:
     # The same call as the enrol API: the service is the one place that enrols.
     return enroll_customer(
-        session=session, program=get_program(session=session), first_name=body.first_name,
+        session=session,
+        program=get_program(session=session),
+        first_name=body.first_name,
         last_name=body.last_name,
-        email=body.email, phone=body.phone, consents=body.consents.by_channel(), consent_source="enrolment",
-        disclosure=body.consent_text, ip_address=request.remote_addr, referral_code=body.referral_code)
+        email=body.email,
+        phone=body.phone,
+        consents=body.consents.by_channel(),
+        consent_source="enrolment",
+        disclosure=body.consent_text,
+        ip_address=request.remote_addr,
+        referral_code=body.referral_code,
+    )
 
 
 def _known_referral(code: str) -> bool:
     if not REFERRAL_CODE.match(code):
         return False
     program = get_program(session=get_session())
-    return get_session().scalar(select(Customer.id).where(
-        Customer.program_id == program.id, Customer.referral_code == code.upper())) is not None
+    return (
+        get_session().scalar(
+            select(Customer.id).where(Customer.program_id == program.id, Customer.referral_code == code.upper())
+        )
+        is not None
+    )
 
 
 def _join_page(*, values: dict, asked_code: str = "", errors: Sequence[str] = (), status: int = 200):
@@ -185,9 +218,20 @@ def _join_page(*, values: dict, asked_code: str = "", errors: Sequence[str] = ()
     referral = None
     if asked_code:
         referral = "known" if values.get("referral_code") else "unknown"
-    response = make_response(render_template(
-        "join.html", program=program, values=values, referral=referral, asked_code=asked_code[:32],
-        errors=list(errors), channels=CONSENT_CHANNELS, lang=language, t=translator(language)), status)
+    response = make_response(
+        render_template(
+            "join.html",
+            program=program,
+            values=values,
+            referral=referral,
+            asked_code=asked_code[:32],
+            errors=list(errors),
+            channels=CONSENT_CHANNELS,
+            lang=language,
+            t=translator(language),
+        ),
+        status,
+    )
     response.headers["Vary"] = "Accept-Language"
     response.headers["Cache-Control"] = "no-store"  # it may echo what was typed
     return response

@@ -75,11 +75,14 @@ def resolve(target: Target, settings: WebhooksSettings) -> Address:
         raise AddressRefused(f"{target.host} does not resolve: {exc}.") from exc
     addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
     local_http = target.scheme == "http"  # parse() allowed it for a loopback name only
-    refused = [a for a in addresses if not (is_public(a) or settings.allow_private_addresses
-                                            or (local_http and a.is_loopback))]
+    refused = [
+        a for a in addresses if not (is_public(a) or settings.allow_private_addresses or (local_http and a.is_loopback))
+    ]
     if refused or not addresses:
-        raise AddressRefused(f"{target.host} resolves to {refused[0] if refused else 'nothing'}, which is not a "
-                             "public address; webhooks go to the internet only.")
+        raise AddressRefused(
+            f"{target.host} resolves to {refused[0] if refused else 'nothing'}, which is not a "
+            "public address; webhooks go to the internet only."
+        )
     return addresses[0]
 
 

@@ -26,22 +26,39 @@ ADMIN = [Role.admin]
 
 
 def _read(endpoint_: WebhookEndpoint, *, with_secret: bool = False) -> EndpointRead:
-    fields = {"id": endpoint_.id, "url": endpoint_.url, "description": endpoint_.description,
-              "events": endpoint_.events, "active": endpoint_.active, "disabled_reason": endpoint_.disabled_reason,
-              "secret_hint": endpoint_.secret[-4:], "created_at": endpoint_.created_at,
-              "previous_secret_until": endpoint_.previous_secret_until if endpoint_.previous_secret else None,
-              "updated_at": endpoint_.updated_at}
+    fields = {
+        "id": endpoint_.id,
+        "url": endpoint_.url,
+        "description": endpoint_.description,
+        "events": endpoint_.events,
+        "active": endpoint_.active,
+        "disabled_reason": endpoint_.disabled_reason,
+        "secret_hint": endpoint_.secret[-4:],
+        "created_at": endpoint_.created_at,
+        "previous_secret_until": endpoint_.previous_secret_until if endpoint_.previous_secret else None,
+        "updated_at": endpoint_.updated_at,
+    }
     return EndpointWithSecret(**fields, secret=endpoint_.secret) if with_secret else EndpointRead(**fields)
 
 
 def _delivery_read(delivery: WebhookDelivery, next_attempt_at=None) -> DeliveryRead:
     return DeliveryRead(
-        id=delivery.id, uuid=delivery.uuid, event_id=delivery.event_id, event_type=delivery.event_type,
-        state=delivery.state, attempts=delivery.attempts, next_attempt_at=next_attempt_at,
-        last_attempt_at=delivery.last_attempt_at, last_status_code=delivery.last_status_code,
-        last_response=delivery.last_response, last_error=delivery.last_error,
-        last_duration_ms=delivery.last_duration_ms, delivered_at=delivery.delivered_at,
-        created_at=delivery.created_at, payload=delivery.payload)
+        id=delivery.id,
+        uuid=delivery.uuid,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        state=delivery.state,
+        attempts=delivery.attempts,
+        next_attempt_at=next_attempt_at,
+        last_attempt_at=delivery.last_attempt_at,
+        last_status_code=delivery.last_status_code,
+        last_response=delivery.last_response,
+        last_error=delivery.last_error,
+        last_duration_ms=delivery.last_duration_ms,
+        delivered_at=delivery.delivered_at,
+        created_at=delivery.created_at,
+        payload=delivery.payload,
+    )
 
 
 @bp.get("/webhooks")
@@ -55,8 +72,9 @@ def list_endpoints():
 @endpoint(roles=ADMIN, body=EndpointCreate, response=EndpointWithSecret, status=201, tags=["webhooks"], errors=[422])
 def create_endpoint(body: EndpointCreate):
     """Register an https endpoint for some events. The answer holds its signing secret, shown only now."""
-    created = service.create_endpoint(session=get_session(), body=body, settings=get_settings().webhooks,
-                                      created_by_id=current_principal().user_id)
+    created = service.create_endpoint(
+        session=get_session(), body=body, settings=get_settings().webhooks, created_by_id=current_principal().user_id
+    )
     return _read(created, with_secret=True)
 
 
@@ -71,8 +89,11 @@ def get_endpoint(endpoint_id: int):
 @endpoint(roles=ADMIN, body=EndpointUpdate, response=EndpointRead, tags=["webhooks"], errors=[404, 422])
 def update_endpoint(endpoint_id: int, body: EndpointUpdate):
     """Change the URL, events or description, or pause (active: false) and resume it."""
-    return _read(service.update_endpoint(session=get_session(), endpoint_id=endpoint_id, body=body,
-                                         settings=get_settings().webhooks))
+    return _read(
+        service.update_endpoint(
+            session=get_session(), endpoint_id=endpoint_id, body=body, settings=get_settings().webhooks
+        )
+    )
 
 
 @bp.delete("/webhooks/<int:endpoint_id>")
@@ -87,8 +108,9 @@ def delete_endpoint(endpoint_id: int):
 def rotate_secret(endpoint_id: int, body: SecretRotation):
     """A new signing secret, shown only now. The old one keeps signing too (a second v1) for
     `old_secret_hours` (default 24), so the receiver can switch over without missing a delivery."""
-    rotated = service.rotate_secret(session=get_session(), endpoint_id=endpoint_id,
-                                    old_secret_hours=body.old_secret_hours)
+    rotated = service.rotate_secret(
+        session=get_session(), endpoint_id=endpoint_id, old_secret_hours=body.old_secret_hours
+    )
     return _read(rotated, with_secret=True)
 
 
@@ -111,5 +133,4 @@ def list_deliveries(endpoint_id: int, query: DeliveryQuery):
 @endpoint(roles=ADMIN, response=DeliveryRead, status=202, tags=["webhooks"], errors=[404, 409])
 def retry_delivery(endpoint_id: int, delivery_id: int):
     """Send a finished delivery again (same Pointcard-Delivery id, so receivers can drop repeats)."""
-    return _delivery_read(service.redeliver(session=get_session(), endpoint_id=endpoint_id,
-                                            delivery_id=delivery_id))
+    return _delivery_read(service.redeliver(session=get_session(), endpoint_id=endpoint_id, delivery_id=delivery_id))

@@ -13,8 +13,9 @@ from app.webhooks.service import purge_deliveries
 log = logging.getLogger(__name__)
 
 
-def purge_old_deliveries(*, database: Database, now: datetime | None = None,
-                         settings: WebhooksSettings | None = None) -> int:
+def purge_old_deliveries(
+    *, database: Database, now: datetime | None = None, settings: WebhooksSettings | None = None
+) -> int:
     """Delete finished deliveries (their payloads hold customer data) past the retention period."""
     settings = settings or environment_settings().webhooks
     with database.transaction() as session:
@@ -23,6 +24,12 @@ def purge_old_deliveries(*, database: Database, now: datetime | None = None,
     return deleted
 
 
-
-JOBS: list[Job] = [Job(name="webhooks.purge_old_deliveries", func=purge_old_deliveries, trigger="cron",
-                       trigger_args={"hour": 4, "minute": 41}, timeout_minutes=60)]
+JOBS: list[Job] = [
+    Job(
+        name="webhooks.purge_old_deliveries",
+        func=purge_old_deliveries,
+        trigger="cron",
+        trigger_args={"hour": 4, "minute": 41},
+        timeout_minutes=60,
+    )
+]

@@ -41,7 +41,8 @@ class EndpointRead(Output):
     disabled_reason: str | None
     secret_hint: str = Field(description="The secret's last four characters, to tell secrets apart.")
     previous_secret_until: datetime | None = Field(
-        description="Until then the secret before the last rotation also signs every delivery.")
+        description="Until then the secret before the last rotation also signs every delivery."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -51,8 +52,9 @@ class EndpointWithSecret(EndpointRead):
 
 
 class SecretRotation(Input):
-    old_secret_hours: float = Field(default=24, ge=0, le=168,
-                                    description="How long the old secret still signs (a second v1); 0: not at all.")
+    old_secret_hours: float = Field(
+        default=24, ge=0, le=168, description="How long the old secret still signs (a second v1); 0: not at all."
+    )
 
 
 class DeliveryQuery(Page):

@@ -65,8 +65,9 @@ class WebhookSender:
         if settings.ca_file is not None:
             context.load_verify_locations(cafile=str(settings.ca_file))
         # No redirects (a 3xx could point inside), no proxies from the environment, no cookies kept.
-        self.client = httpx.Client(verify=context, timeout=timeout, follow_redirects=False, trust_env=False,
-                                   headers={"User-Agent": USER_AGENT})
+        self.client = httpx.Client(
+            verify=context, timeout=timeout, follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT}
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -82,8 +83,15 @@ class WebhookSender:
                 # A worker died after the receiver's 2xx was recorded, before its outbox row was:
                 # the receiver has it, so it does not go again.
                 return "already-delivered"
-            request = (delivery.uuid, delivery.event_type, delivery.payload, endpoint.url,
-                       service.signing_secrets(endpoint, now=utcnow()), endpoint.id, endpoint.active)
+            request = (
+                delivery.uuid,
+                delivery.event_type,
+                delivery.payload,
+                endpoint.url,
+                service.signing_secrets(endpoint, now=utcnow()),
+                endpoint.id,
+                endpoint.active,
+            )
         uuid, event_type, payload, url, secrets_, endpoint_id, active = request
         if not active and event_type != "ping":
             self._record(delivery_id, DeliveryState.failed, error="the endpoint is switched off")
@@ -97,25 +105,40 @@ class WebhookSender:
             raise Undeliverable(str(exc)) from exc
         except Exception as exc:  # timeouts, refused connections, TLS failures: recorded, then retried
             error = f"{type(exc).__name__}: {exc}"
-            self._record(delivery_id, DeliveryState.failed if final else DeliveryState.pending, error=error,
-                         started=started)
+            self._record(
+                delivery_id, DeliveryState.failed if final else DeliveryState.pending, error=error, started=started
+            )
             raise self._retry(message, error, None, final) from exc
         return self._settle(message, delivery_id, endpoint_id, response, started, final)
 
-    def _settle(self, message: Message, delivery_id: int, endpoint_id: int, response: Answer,
-                started: float, final: bool) -> str:
+    def _settle(
+        self, message: Message, delivery_id: int, endpoint_id: int, response: Answer, started: float, final: bool
+    ) -> str:
         code, excerpt = response.status_code, response.excerpt
         if 200 <= code < 300:
             self._record(delivery_id, DeliveryState.delivered, code=code, response=excerpt, started=started)
             return f"{code}"
         if code == 410:
             reason = "the receiver answered 410 Gone"
-            self._record(delivery_id, DeliveryState.failed, code=code, response=excerpt, error=reason,
-                         started=started, disable=(endpoint_id, reason))
+            self._record(
+                delivery_id,
+                DeliveryState.failed,
+                code=code,
+                response=excerpt,
+                error=reason,
+                started=started,
+                disable=(endpoint_id, reason),
+            )
             raise Undeliverable(reason)
         error = f"the receiver answered {code}"
-        self._record(delivery_id, DeliveryState.failed if final else DeliveryState.pending, code=code,
-                     response=excerpt, error=error, started=started)
+        self._record(
+            delivery_id,
+            DeliveryState.failed if final else DeliveryState.pending,
+            code=code,
+            response=excerpt,
+            error=error,
+            started=started,
+        )
         raise self._retry(message, error, parse_retry_after(response.retry_after), final)
 
     def _retry(self, message: Message, error: str, retry_after: float | None, final: bool) -> Exception:
@@ -145,15 +168,35 @@ class WebhookSender:
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         url = f"{target.scheme}://{literal}:{target.port}{target.path}"
         with self.client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response:
-            return Answer(response.status_code, _excerpt(response, self.settings.response_excerpt_chars),
-                          response.headers.get("retry-after"))
+            return Answer(
+                response.status_code,
+                _excerpt(response, self.settings.response_excerpt_chars),
+                response.headers.get("retry-after"),
+            )
 
-    def _record(self, delivery_id: int, state: DeliveryState, *, code: int | None = None, response: str | None = None,
-                error: str | None = None, started: float | None = None, disable: tuple[int, str] | None = None) -> None:
+    def _record(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        code: int | None = None,
+        response: str | None = None,
+        error: str | None = None,
+        started: float | None = None,
+        disable: tuple[int, str] | None = None,
+    ) -> None:
         duration = int((time.monotonic() - started) * 1000) if started is not None else None
         with self.database.transaction() as session:
-            service.record_attempt(session, delivery_id, state=state, status_code=code, response=response,
-                                   error=error, duration_ms=duration, at=utcnow())
+            service.record_attempt(
+                session,
+                delivery_id,
+                state=state,
+                status_code=code,
+                response=response,
+                error=error,
+                duration_ms=duration,
+                at=utcnow(),
+            )
             if disable is not None:
                 service.disable_endpoint(session, *disable)
 

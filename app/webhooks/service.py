@@ -30,6 +30,7 @@ class EndpointRefused(Unprocessable):
 
 # --- endpoints ---------------------------------------------------------------------------------
 
+
 def _checked_url(url: str, settings: WebhooksSettings) -> str:
     try:
         addresses.check(url, settings)
@@ -38,19 +39,28 @@ def _checked_url(url: str, settings: WebhooksSettings) -> str:
     return url.strip()
 
 
-def create_endpoint(*, session: Session, body: EndpointCreate, settings: WebhooksSettings,
-                    created_by_id: int | None) -> WebhookEndpoint:
+def create_endpoint(
+    *, session: Session, body: EndpointCreate, settings: WebhooksSettings, created_by_id: int | None
+) -> WebhookEndpoint:
     now = utcnow()
-    endpoint = WebhookEndpoint(url=_checked_url(body.url, settings), description=body.description,
-                               events=[str(e) for e in body.events], secret=signing.new_secret(), active=body.active,
-                               created_by_id=created_by_id, created_at=now, updated_at=now)
+    endpoint = WebhookEndpoint(
+        url=_checked_url(body.url, settings),
+        description=body.description,
+        events=[str(e) for e in body.events],
+        secret=signing.new_secret(),
+        active=body.active,
+        created_by_id=created_by_id,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(endpoint)
     session.flush()
     return endpoint
 
 
-def update_endpoint(*, session: Session, endpoint_id: int, body: EndpointUpdate,
-                    settings: WebhooksSettings) -> WebhookEndpoint:
+def update_endpoint(
+    *, session: Session, endpoint_id: int, body: EndpointUpdate, settings: WebhooksSettings
+) -> WebhookEndpoint:
     endpoint = get_or_404(session, WebhookEndpoint, endpoint_id)
     changes = body.model_dump(exclude_unset=True)
     if "url" in changes:
@@ -100,20 +110,28 @@ def list_endpoints(*, session: Session) -> list[WebhookEndpoint]:
 
 # --- deliveries ----------------------------------------------------------------------------------
 
-def list_deliveries(*, session: Session, endpoint_id: int,
-                    query: DeliveryQuery) -> list[tuple[WebhookDelivery, datetime | None]]:
+
+def list_deliveries(
+    *, session: Session, endpoint_id: int, query: DeliveryQuery
+) -> list[tuple[WebhookDelivery, datetime | None]]:
     """Newest first, each with when its next try is due (while it is pending)."""
     get_or_404(session, WebhookEndpoint, endpoint_id)
-    statement = (select(WebhookDelivery, Message.not_before)
-                 .outerjoin(Message, Message.id == WebhookDelivery.message_id)
-                 .where(WebhookDelivery.endpoint_id == endpoint_id)
-                 .order_by(WebhookDelivery.id.desc()).limit(query.limit).offset(query.offset))
+    statement = (
+        select(WebhookDelivery, Message.not_before)
+        .outerjoin(Message, Message.id == WebhookDelivery.message_id)
+        .where(WebhookDelivery.endpoint_id == endpoint_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(query.limit)
+        .offset(query.offset)
+    )
     if query.state is not None:
         statement = statement.where(WebhookDelivery.state == query.state)
     if query.event_type is not None:
         statement = statement.where(WebhookDelivery.event_type == query.event_type)
-    return [(delivery, not_before if delivery.state is DeliveryState.pending else None)
-            for delivery, not_before in session.execute(statement)]
+    return [
+        (delivery, not_before if delivery.state is DeliveryState.pending else None)
+        for delivery, not_before in session.execute(statement)
+    ]
 
 
 def redeliver(*, session: Session, endpoint_id: int, delivery_id: int) -> WebhookDelivery:
@@ -133,11 +151,18 @@ def redeliver(*, session: Session, endpoint_id: int, delivery_id: int) -> Webhoo
 def _queue_message(session: Session, delivery: WebhookDelivery, *, key: str) -> None:
     # The message carries only the delivery's id: the secret and payload stay in webhook tables,
     # out of the outbox view staff can read, and a retry signs with the endpoint's current secret.
-    delivery.message_id = enqueue(session=session, customer_id=None, channel=CHANNEL,
-                                  content={"delivery_id": delivery.id}, dedupe_key=key, template=delivery.event_type)
+    delivery.message_id = enqueue(
+        session=session,
+        customer_id=None,
+        channel=CHANNEL,
+        content={"delivery_id": delivery.id},
+        dedupe_key=key,
+        template=delivery.event_type,
+    )
 
 
 # --- events --------------------------------------------------------------------------------------
+
 
 @dataclass
 class Event:
@@ -152,15 +177,17 @@ class Event:
 def subscribers(session: Session, types: Iterable[str]) -> dict[str, list[WebhookEndpoint]]:
     wanted = set(types)
     by_type: dict[str, list[WebhookEndpoint]] = {}
-    for endpoint in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
-                                    .order_by(WebhookEndpoint.id)):
+    for endpoint in session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True)).order_by(WebhookEndpoint.id)
+    ):
         for event_type in wanted.intersection(endpoint.events or ()):
             by_type.setdefault(event_type, []).append(endpoint)
     return by_type
 
 
-def queue_events(*, session: Session, events: list[Event],
-                 endpoints: dict[str, list[WebhookEndpoint]] | None = None) -> int:
+def queue_events(
+    *, session: Session, events: list[Event], endpoints: dict[str, list[WebhookEndpoint]] | None = None
+) -> int:
     """One delivery (and one outbox message) per event and subscribed endpoint; how many."""
     endpoints = subscribers(session, {e.type for e in events}) if endpoints is None else endpoints
     events = [e for e in events if endpoints.get(e.type)]
@@ -174,9 +201,17 @@ def queue_events(*, session: Session, events: list[Event],
         for endpoint in endpoints[event.type]:
             if (endpoint.id, event.id) in seen:
                 continue
-            delivery = WebhookDelivery(uuid=new_uuid(), endpoint_id=endpoint.id, event_id=event.id,
-                                       event_type=str(event.type), customer_id=event.customer_id, payload=payload,
-                                       state=DeliveryState.pending, attempts=0, created_at=utcnow())
+            delivery = WebhookDelivery(
+                uuid=new_uuid(),
+                endpoint_id=endpoint.id,
+                event_id=event.id,
+                event_type=str(event.type),
+                customer_id=event.customer_id,
+                payload=payload,
+                state=DeliveryState.pending,
+                attempts=0,
+                created_at=utcnow(),
+            )
             session.add(delivery)
             deliveries.append(delivery)
     session.flush()
@@ -191,9 +226,11 @@ def _existing(session: Session, events: list[Event], endpoint_ids: set[int]) -> 
     stable = [e.id for e in events if not _is_uuid4(e.id)]
     if not stable:
         return set()
-    rows = session.execute(select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id)  # the unique index
-                           .where(WebhookDelivery.endpoint_id.in_(sorted(endpoint_ids)),
-                                  WebhookDelivery.event_id.in_(stable)))
+    rows = session.execute(
+        select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id).where(  # the unique index
+            WebhookDelivery.endpoint_id.in_(sorted(endpoint_ids)), WebhookDelivery.event_id.in_(stable)
+        )
+    )
     return {tuple(row) for row in rows}
 
 
@@ -222,13 +259,24 @@ def customer_snapshots(session: Session, customer_ids: set[int]) -> dict[int, di
         return {}
     rows = session.execute(
         select(Customer, Card.member_number, Tier.name)
-        .outerjoin(Card, Card.customer_id == Customer.id).outerjoin(Tier, Tier.id == Customer.tier_id)
-        .where(Customer.id.in_(sorted(customer_ids))))
-    return {customer.id: {"id": customer.id, "program_id": customer.program_id, "member_number": member_number,
-                          "first_name": customer.first_name, "last_name": customer.last_name,
-                          "email": customer.email, "phone": customer.phone,
-                          "points_balance": customer.points_balance, "tier": tier}
-            for customer, member_number, tier in rows}
+        .outerjoin(Card, Card.customer_id == Customer.id)
+        .outerjoin(Tier, Tier.id == Customer.tier_id)
+        .where(Customer.id.in_(sorted(customer_ids)))
+    )
+    return {
+        customer.id: {
+            "id": customer.id,
+            "program_id": customer.program_id,
+            "member_number": member_number,
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "email": customer.email,
+            "phone": customer.phone,
+            "points_balance": customer.points_balance,
+            "tier": tier,
+        }
+        for customer, member_number, tier in rows
+    }
 
 
 def ping(*, session: Session, endpoint_id: int) -> WebhookDelivery:
@@ -236,11 +284,13 @@ def ping(*, session: Session, endpoint_id: int) -> WebhookDelivery:
     endpoint = get_or_404(session, WebhookEndpoint, endpoint_id)
     event = Event(type=EventType.ping, data={"endpoint_id": endpoint.id, "message": "Pointcard webhook test"})
     queue_events(session=session, events=[event], endpoints={EventType.ping: [endpoint]})
-    return session.scalar(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id,
-                                                        WebhookDelivery.event_id == event.id))
+    return session.scalar(
+        select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.event_id == event.id)
+    )
 
 
 # --- records of each attempt (written by the sender, in its own transaction) -----------------
+
 
 def delivery_for_send(session: Session, delivery_id: int) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
     delivery = session.get(WebhookDelivery, delivery_id)
@@ -249,8 +299,17 @@ def delivery_for_send(session: Session, delivery_id: int) -> tuple[WebhookDelive
     return delivery, delivery.endpoint
 
 
-def record_attempt(session: Session, delivery_id: int, *, state: DeliveryState, status_code: int | None,
-                   response: str | None, error: str | None, duration_ms: int | None, at: datetime) -> None:
+def record_attempt(
+    session: Session,
+    delivery_id: int,
+    *,
+    state: DeliveryState,
+    status_code: int | None,
+    response: str | None,
+    error: str | None,
+    duration_ms: int | None,
+    at: datetime,
+) -> None:
     delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
     if delivery is None:
         return
@@ -276,6 +335,8 @@ def forget_customer(*, session: Session, customer_id: int) -> int:
 
 def purge_deliveries(*, session: Session, now: datetime, settings: WebhooksSettings) -> int:
     cutoff = now - timedelta(days=settings.retention_days)
-    return session.execute(delete(WebhookDelivery).where(WebhookDelivery.created_at < cutoff,
-                                                         WebhookDelivery.state != DeliveryState.pending)).rowcount
-
+    return session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.created_at < cutoff, WebhookDelivery.state != DeliveryState.pending
+        )
+    ).rowcount

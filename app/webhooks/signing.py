@@ -34,8 +34,9 @@ def signature_header(*, secrets_: list[str], body: bytes, timestamp: int) -> str
     return ",".join([f"t={timestamp}"] + [f"v1={_digest(secret, body, timestamp)}" for secret in secrets_])
 
 
-def verify(*, secret: str, body: bytes, header: str, now: float | None = None,
-           tolerance: int = TOLERANCE_SECONDS) -> bool:
+def verify(
+    *, secret: str, body: bytes, header: str, now: float | None = None, tolerance: int = TOLERANCE_SECONDS
+) -> bool:
     """True when one v1 signature matches and the timestamp is recent."""
     fields = [part.split("=", 1) for part in header.split(",") if "=" in part]
     stamps = [value for name, value in fields if name.strip() == "t"]

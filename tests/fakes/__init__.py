@@ -13,8 +13,7 @@ class ServedInThread:
     _server = None
 
     def _serve(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def start(self):
         self._thread.start()
@@ -33,4 +32,3 @@ class LocalServer(ServedInThread):
         self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._serve()
-

@@ -7,14 +7,23 @@ from sqlalchemy import select
 from app.messaging.models import Message
 from app.messaging.outbox import enqueue
 
-DISCLOSURE = ("Yes, send me Pointcard offers by text, push notification and prerecorded voicemail. "
-              "Consent is not a condition of purchase. Reply STOP to opt out.")
+DISCLOSURE = (
+    "Yes, send me Pointcard offers by text, push notification and prerecorded voicemail. "
+    "Consent is not a condition of purchase. Reply STOP to opt out."
+)
 # Quiet hours that never bite: for tests about something else, whatever the wall clock says.
 ALL_DAY = {"start": "00:00", "end": "23:59:59.999999"}
 
 
-def customer(world, name: str = "Ada Lovelace", *, phone: str | None = None, timezone: str | None = "Europe/Paris",
-             consents: tuple[str, ...] = ("sms", "push", "voice"), consent_text: str = DISCLOSURE) -> int:
+def customer(
+    world,
+    name: str = "Ada Lovelace",
+    *,
+    phone: str | None = None,
+    timezone: str | None = "Europe/Paris",
+    consents: tuple[str, ...] = ("sms", "push", "voice"),
+    consent_text: str = DISCLOSURE,
+) -> int:
     fields = {"consents": {c: True for c in consents}, "consent_text": consent_text}
     if phone:
         fields["phone"] = phone
@@ -25,8 +34,9 @@ def customer(world, name: str = "Ada Lovelace", *, phone: str | None = None, tim
 
 def queue(database, *, customer_id: int | None, channel: str, content: dict, key: str, **kwargs) -> int | None:
     with database.transaction() as session:
-        return enqueue(session=session, customer_id=customer_id, channel=channel, content=content,
-                       dedupe_key=key, **kwargs)
+        return enqueue(
+            session=session, customer_id=customer_id, channel=channel, content=content, dedupe_key=key, **kwargs
+        )
 
 
 def messages(database, **filters) -> list[Message]:

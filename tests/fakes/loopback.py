@@ -49,8 +49,9 @@ class LoopbackProvider:
 
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, answer = provider._accept(json.loads(body), self.headers.get("Idempotency-Key"),
-                                                  self.headers.get("X-Worker", "?"))
+                status, answer = provider._accept(
+                    json.loads(body), self.headers.get("Idempotency-Key"), self.headers.get("X-Worker", "?")
+                )
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -69,8 +70,7 @@ class LoopbackProvider:
 
         self._server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def start(self) -> LoopbackProvider:
         self._thread.start()
@@ -124,8 +124,11 @@ class LoopbackSender:
             self._local.session = requests.Session()
         try:
             response = self._local.session.post(
-                f"{self.url}/messages", json={"id": message.id, "content": message.content},
-                headers={"Idempotency-Key": f"message-{message.id}", "X-Worker": self._worker}, timeout=self.timeout)
+                f"{self.url}/messages",
+                json={"id": message.id, "content": message.content},
+                headers={"Idempotency-Key": f"message-{message.id}", "X-Worker": self._worker},
+                timeout=self.timeout,
+            )
         except requests.RequestException as exc:
             raise RetryLater(f"loopback unreachable: {exc}") from exc
         if response.status_code == 429 or response.status_code >= 500:

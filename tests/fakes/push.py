@@ -87,10 +87,12 @@ class FakePushService:
         name = uuid.uuid4().hex
         key, auth = ec.generate_private_key(ec.SECP256R1()), uuid.uuid4().bytes
         self._keys[name] = (key, auth)
-        point = key.public_key().public_bytes(serialization.Encoding.X962,
-                                              serialization.PublicFormat.UncompressedPoint)
-        return {"endpoint": f"{self.url}/push/{name}", "expirationTime": None,
-                "keys": {"p256dh": b64url(point), "auth": b64url(auth)}}
+        point = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        return {
+            "endpoint": f"{self.url}/push/{name}",
+            "expirationTime": None,
+            "keys": {"p256dh": b64url(point), "auth": b64url(auth)},
+        }
 
     def respond(self, subscription: dict, status: int, *, times: int = 1, headers: dict | None = None) -> None:
         name = subscription["endpoint"].rsplit("/", 1)[1]
@@ -158,8 +160,9 @@ class FakePushService:
         if self.vapid_public_key is not None:
             assert k == self.vapid_public_key, "signed with a key other than the server's"
         public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64url(k))
-        claims = jwt.decode(token, public, algorithms=["ES256"], audience=self.url,
-                            options={"require": ["exp", "sub", "aud"]})
+        claims = jwt.decode(
+            token, public, algorithms=["ES256"], audience=self.url, options={"require": ["exp", "sub", "aud"]}
+        )
         assert claims["exp"] <= time.time() + 24 * 3600, "exp more than 24 hours ahead"
         assert re.match(r"^(mailto:[^@\s]+@[^@\s]+|https://\S+)$", claims["sub"]), f"bad sub {claims['sub']!r}"
         return claims

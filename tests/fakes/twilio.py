@@ -122,8 +122,14 @@ class FakeTwilio:
     def _handle(self, request: Request) -> Response:
         kind, groups = self._route(request.path)
         body = request.get_data()
-        openapi_request = MockRequest(TWILIO_HOST_URL, request.method, request.path, headers=dict(request.headers),
-                                      data=body, content_type=request.content_type or "")
+        openapi_request = MockRequest(
+            TWILIO_HOST_URL,
+            request.method,
+            request.path,
+            headers=dict(request.headers),
+            data=body,
+            content_type=request.content_type or "",
+        )
         problems = self._validate_request(openapi_request, kind) if kind else [f"unknown path {request.path}"]
         if not problems and not self._authorized(request, groups):
             return self._error(401, 20003, "Authenticate", request, kind)
@@ -171,11 +177,16 @@ class FakeTwilio:
         with self._lock:
             self.requests.append(Call(kind or "unknown", path, form, status))
 
-    def _error(self, status: int, code: int, message: str, request: Request, kind: str | None,
-               headers: dict | None = None) -> Response:
+    def _error(
+        self, status: int, code: int, message: str, request: Request, kind: str | None, headers: dict | None = None
+    ) -> Response:
         self._record(kind, request.path, parse_qs(request.get_data().decode(), keep_blank_values=True), status)
-        body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-                "status": status}
+        body = {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
         return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers or {})
 
     # --- resources, shaped like the description's own examples ---
@@ -189,19 +200,35 @@ class FakeTwilio:
         if kind == "message":
             sid = "SM" + uuid.uuid4().hex
             payload = self._example("/2010-04-01/Accounts/{AccountSid}/Messages.json", "201")
-            payload.update(sid=sid, account_sid=self.account_sid, to=one["To"], body=one.get("Body", ""),
-                           status="accepted" if "MessagingServiceSid" in one else "queued",
-                           messaging_service_sid=one.get("MessagingServiceSid"), **{"from": one.get("From")},
-                           uri=f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json")
+            payload.update(
+                sid=sid,
+                account_sid=self.account_sid,
+                to=one["To"],
+                body=one.get("Body", ""),
+                status="accepted" if "MessagingServiceSid" in one else "queued",
+                messaging_service_sid=one.get("MessagingServiceSid"),
+                **{"from": one.get("From")},
+                uri=f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+            )
             return 201, payload
         if kind == "call":
             sid = "CA" + uuid.uuid4().hex
             payload = self._example("/2010-04-01/Accounts/{AccountSid}/Calls.json", "201")
-            payload.update(sid=sid, account_sid=self.account_sid, to=one["To"], status="queued",
-                           direction="outbound-api", **{"from": one["From"]},
-                           uri=f"/2010-04-01/Accounts/{self.account_sid}/Calls/{sid}.json")
+            payload.update(
+                sid=sid,
+                account_sid=self.account_sid,
+                to=one["To"],
+                status="queued",
+                direction="outbound-api",
+                **{"from": one["From"]},
+                uri=f"/2010-04-01/Accounts/{self.account_sid}/Calls/{sid}.json",
+            )
             return 201, payload
         payload = self._example("/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json", "200")
-        payload.update(sid=groups[1], account_sid=self.account_sid, status="in-progress",
-                       uri=f"/2010-04-01/Accounts/{self.account_sid}/Calls/{groups[1]}.json")
+        payload.update(
+            sid=groups[1],
+            account_sid=self.account_sid,
+            status="in-progress",
+            uri=f"/2010-04-01/Accounts/{self.account_sid}/Calls/{groups[1]}.json",
+        )
         return 200, payload

@@ -24,8 +24,12 @@ CHANNEL = "loopback"
 
 
 def register(url: str, *, marketing: bool) -> None:
-    register_channel(CHANNEL, lambda app: LoopbackSender(url, timeout=2.0), marketing=marketing,
-                     consent=Channel.sms if marketing else None)
+    register_channel(
+        CHANNEL,
+        lambda app: LoopbackSender(url, timeout=2.0),
+        marketing=marketing,
+        consent=Channel.sms if marketing else None,
+    )
 
 
 def main(url: str, marketing: bool) -> None:
@@ -35,8 +39,9 @@ def main(url: str, marketing: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     senders = build_senders(app)
     print("ready", flush=True)
-    run_worker(database=app.extensions["database"], senders=senders,
-               settings=app.extensions["settings"].messaging, stop=stop)
+    run_worker(
+        database=app.extensions["database"], senders=senders, settings=app.extensions["settings"].messaging, stop=stop
+    )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,12 @@ def _pass_response(apple_pass: ApplePass) -> Response:
     if since is not None and modified <= since:
         response = _NotModified(status=304)
     else:
-        data = service.build_pass(session=get_session(), apple_pass=apple_pass, settings=get_settings().apple,
-                                  web_service_url=web_service_url())
+        data = service.build_pass(
+            session=get_session(),
+            apple_pass=apple_pass,
+            settings=get_settings().apple,
+            web_service_url=web_service_url(),
+        )
         response = Response(data, mimetype=MEDIA_TYPE)
     response.last_modified = modified
     # The pass carries its own secret: no shared cache may keep it.
@@ -64,8 +68,11 @@ def _pass_response(apple_pass: ApplePass) -> Response:
 
 def _authenticated(pass_type_id: str, serial_number: str) -> ApplePass:
     return service.authenticated_pass(
-        session=get_session(), settings=get_settings().apple, pass_type_id=pass_type_id,
-        serial_number=serial_number, authorization=request.headers.get("Authorization"),
+        session=get_session(),
+        settings=get_settings().apple,
+        pass_type_id=pass_type_id,
+        serial_number=serial_number,
+        authorization=request.headers.get("Authorization"),
     )
 
 
@@ -82,8 +89,9 @@ def download_pass(card_token: str) -> Response:
 def register_device(device_library_id: str, pass_type_id: str, serial_number: str) -> Response:
     apple_pass = _authenticated(pass_type_id, serial_number)
     body = parse_body(schemas.DeviceRegistration)
-    created = service.register_device(session=get_session(), apple_pass=apple_pass,
-                                      device_library_id=device_library_id, push_token=body.pushToken)
+    created = service.register_device(
+        session=get_session(), apple_pass=apple_pass, device_library_id=device_library_id, push_token=body.pushToken
+    )
     return Response(status=201 if created else 200)
 
 
@@ -100,8 +108,11 @@ def unregister_device(device_library_id: str, pass_type_id: str, serial_number: 
 def updated_serials(device_library_id: str, pass_type_id: str) -> Response:
     """No Authorization here: Apple's protocol lets the device library id stand for the device."""
     found = service.updated_serials(
-        session=get_session(), settings=get_settings().apple, device_library_id=device_library_id,
-        pass_type_id=pass_type_id, since=request.args.get("passesUpdatedSince"),
+        session=get_session(),
+        settings=get_settings().apple,
+        device_library_id=device_library_id,
+        pass_type_id=pass_type_id,
+        since=request.args.get("passesUpdatedSince"),
     )
     if found is None:
         return Response(status=204)
@@ -124,8 +135,13 @@ def device_logs() -> Response:
 
 @bp.errorhandler(service.PassAuthenticationFailed)
 def _wrong_pass_token(exc: service.PassAuthenticationFailed) -> Response:
-    return problem_response(exc.status, slug=exc.slug, title=exc.title, detail=exc.detail,
-                            headers={"WWW-Authenticate": 'ApplePass realm="passkit"'})
+    return problem_response(
+        exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        headers={"WWW-Authenticate": 'ApplePass realm="passkit"'},
+    )
 
 
 @bp.record_once
@@ -143,8 +159,10 @@ def _announce_credentials(state) -> None:
         if not app.extensions.get("apple_wallet.warned"):
             app.extensions["apple_wallet.warned"] = True
             log.warning("!" * 78)
-            log.warning("Apple Wallet: signing passes with DEVELOPMENT certificates from %s.",
-                        app.extensions["settings"].apple.certs_dir)
+            log.warning(
+                "Apple Wallet: signing passes with DEVELOPMENT certificates from %s.",
+                app.extensions["settings"].apple.certs_dir,
+            )
             log.warning("Wallet on a real iPhone will refuse them; see certs.example/README.md for real ones.")
             log.warning("!" * 78)
 

@@ -32,32 +32,57 @@ from app.wallet.apple import schema
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REQUIRED_IMAGES = tuple(f"{name}{scale}.png" for name in ("icon", "logo") for scale in ("", "@2x", "@3x"))
 ALLOWED_IMAGES = frozenset(f"{name}{scale}.png" for name in ("icon", "logo", "strip") for scale in ("", "@2x", "@3x"))
-SERVICE_KEYS = frozenset({
-    "formatVersion", "passTypeIdentifier", "teamIdentifier", "serialNumber", "authenticationToken",
-    "webServiceURL", "barcode", "barcodes", "locations", "voided", "expirationDate",
-})
+SERVICE_KEYS = frozenset(
+    {
+        "formatVersion",
+        "passTypeIdentifier",
+        "teamIdentifier",
+        "serialNumber",
+        "authenticationToken",
+        "webServiceURL",
+        "barcode",
+        "barcodes",
+        "locations",
+        "voided",
+        "expirationDate",
+    }
+)
 _LPROJ = re.compile(r"^[a-z]{2,3}([-_][A-Za-z0-9]+)*\.lproj$")
 # One "key" = "value"; entry, or a comment, or blank space, as in Apple's .strings files.
-_STRINGS_TOKEN = re.compile(
-    r'\s+|/\*.*?\*/|//[^\n]*|"(?:[^"\\]|\\.)*"\s*=\s*"(?:[^"\\]|\\.)*"\s*;', re.DOTALL
-)
+_STRINGS_TOKEN = re.compile(r'\s+|/\*.*?\*/|//[^\n]*|"(?:[^"\\]|\\.)*"\s*=\s*"(?:[^"\\]|\\.)*"\s*;', re.DOTALL)
 
 # The same identity keys every real pass gets, so the load check can apply the whole schema.
 _SAMPLE_IDENTITY = {
-    "formatVersion": 1, "passTypeIdentifier": "pass.sample.design-check", "teamIdentifier": "SAMPLE0000",
-    "serialNumber": "sample", "organizationName": "Sample", "description": "Sample",
-    "authenticationToken": "0123456789abcdef", "webServiceURL": "https://example.invalid/passkit",
+    "formatVersion": 1,
+    "passTypeIdentifier": "pass.sample.design-check",
+    "teamIdentifier": "SAMPLE0000",
+    "serialNumber": "sample",
+    "organizationName": "Sample",
+    "description": "Sample",
+    "authenticationToken": "0123456789abcdef",
+    "webServiceURL": "https://example.invalid/passkit",
     "barcodes": [{"format": "PKBarcodeFormatQR", "message": "sample", "messageEncoding": "iso-8859-1"}],
 }
 _AWKWARD = 'Zoë "Z" O\'Brien \\ {%'
 SAMPLE_CONTEXTS: tuple[dict[str, Any], ...] = (
-    {"member": {"name": _AWKWARD, "first_name": _AWKWARD, "number": "1234567897"},
-     "program": {"name": _AWKWARD, "slug": "sample"}, "balance": 123456, "tier": _AWKWARD,
-     "next_reward": {"name": _AWKWARD, "points": 300, "points_to_go": 17}, "rewards_ready": 2,
-     "closed": False},
-    {"member": {"name": "A", "first_name": "A", "number": "1234567897"},
-     "program": {"name": "P", "slug": "sample"}, "balance": -40, "tier": "", "next_reward": None,
-     "rewards_ready": 0, "closed": True},
+    {
+        "member": {"name": _AWKWARD, "first_name": _AWKWARD, "number": "1234567897"},
+        "program": {"name": _AWKWARD, "slug": "sample"},
+        "balance": 123456,
+        "tier": _AWKWARD,
+        "next_reward": {"name": _AWKWARD, "points": 300, "points_to_go": 17},
+        "rewards_ready": 2,
+        "closed": False,
+    },
+    {
+        "member": {"name": "A", "first_name": "A", "number": "1234567897"},
+        "program": {"name": "P", "slug": "sample"},
+        "balance": -40,
+        "tier": "",
+        "next_reward": None,
+        "rewards_ready": 0,
+        "closed": True,
+    },
 )
 
 
@@ -67,8 +92,10 @@ class DesignError(Exception):
 
 def _environment(directory: Path) -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory), undefined=jinja2.StrictUndefined,
-        autoescape=False, keep_trailing_newline=True,
+        loader=jinja2.FileSystemLoader(directory),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
     )
     environment.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
     return environment

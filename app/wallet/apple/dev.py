@@ -29,16 +29,40 @@ def _name(*attributes: tuple) -> x509.Name:
     return x509.Name([x509.NameAttribute(oid, value) for oid, value in attributes])
 
 
-def _certificate(*, subject: x509.Name, issuer: x509.Name, public_key, signing_key, ca: bool,
-                 path_length: int | None = None, client_auth: bool = False) -> x509.Certificate:
+def _certificate(
+    *,
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key,
+    signing_key,
+    ca: bool,
+    path_length: int | None = None,
+    client_auth: bool = False,
+) -> x509.Certificate:
     now = datetime.now(UTC) - timedelta(minutes=5)
     builder = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
-        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + _VALIDITY)
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + _VALIDITY)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=not ca, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=ca,
-                                     crl_sign=ca, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not ca,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
     if client_auth:  # Apple's Pass Type ID certificates double as APNs client certificates
@@ -64,8 +88,7 @@ def _pem(certificate: x509.Certificate) -> bytes:
 
 
 def _private(key, password: str | None = None) -> bytes:
-    encryption = (serialization.BestAvailableEncryption(password.encode()) if password
-                  else serialization.NoEncryption())
+    encryption = serialization.BestAvailableEncryption(password.encode()) if password else serialization.NoEncryption()
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
@@ -79,21 +102,48 @@ def _write(directory: Path, name: str, data: bytes, *, secret: bool = False) -> 
 def _chain(apple) -> tuple[x509.Certificate, x509.Certificate, x509.Certificate, rsa.RSAPrivateKey]:
     """(root, intermediate, pass certificate, pass key): the shape of Apple's real chain."""
     root_key, wwdr_key, pass_key = _rsa(), _rsa(), _rsa()
-    root_name = _name((NameOID.COMMON_NAME, "Pointcard Development Root CA"),
-                      (NameOID.ORGANIZATION_NAME, DEV_ORGANIZATION), (NameOID.COUNTRY_NAME, "US"))
-    wwdr_name = _name((NameOID.COMMON_NAME, "Pointcard Development WWDR Certification Authority"),
-                      (NameOID.ORGANIZATIONAL_UNIT_NAME, "G4"), (NameOID.ORGANIZATION_NAME, DEV_ORGANIZATION),
-                      (NameOID.COUNTRY_NAME, "US"))
-    pass_name = _name((NameOID.USER_ID, apple.pass_type_id),
-                      (NameOID.COMMON_NAME, f"Pass Type ID: {apple.pass_type_id}"),
-                      (NameOID.ORGANIZATIONAL_UNIT_NAME, apple.team_id),
-                      (NameOID.ORGANIZATION_NAME, apple.organization_name), (NameOID.COUNTRY_NAME, "US"))
-    root = _certificate(subject=root_name, issuer=root_name, public_key=root_key.public_key(),
-                        signing_key=root_key, ca=True, path_length=1)
-    wwdr = _certificate(subject=wwdr_name, issuer=root_name, public_key=wwdr_key.public_key(),
-                        signing_key=root_key, ca=True, path_length=0)
-    certificate = _certificate(subject=pass_name, issuer=wwdr_name, public_key=pass_key.public_key(),
-                               signing_key=wwdr_key, ca=False, client_auth=True)
+    root_name = _name(
+        (NameOID.COMMON_NAME, "Pointcard Development Root CA"),
+        (NameOID.ORGANIZATION_NAME, DEV_ORGANIZATION),
+        (NameOID.COUNTRY_NAME, "US"),
+    )
+    wwdr_name = _name(
+        (NameOID.COMMON_NAME, "Pointcard Development WWDR Certification Authority"),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, "G4"),
+        (NameOID.ORGANIZATION_NAME, DEV_ORGANIZATION),
+        (NameOID.COUNTRY_NAME, "US"),
+    )
+    pass_name = _name(
+        (NameOID.USER_ID, apple.pass_type_id),
+        (NameOID.COMMON_NAME, f"Pass Type ID: {apple.pass_type_id}"),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, apple.team_id),
+        (NameOID.ORGANIZATION_NAME, apple.organization_name),
+        (NameOID.COUNTRY_NAME, "US"),
+    )
+    root = _certificate(
+        subject=root_name,
+        issuer=root_name,
+        public_key=root_key.public_key(),
+        signing_key=root_key,
+        ca=True,
+        path_length=1,
+    )
+    wwdr = _certificate(
+        subject=wwdr_name,
+        issuer=root_name,
+        public_key=wwdr_key.public_key(),
+        signing_key=root_key,
+        ca=True,
+        path_length=0,
+    )
+    certificate = _certificate(
+        subject=pass_name,
+        issuer=wwdr_name,
+        public_key=pass_key.public_key(),
+        signing_key=wwdr_key,
+        ca=False,
+        client_auth=True,
+    )
     return root, wwdr, certificate, pass_key
 
 
@@ -115,5 +165,7 @@ def create_dev_credentials(settings, *, force: bool = False) -> str:
     _write(directory, PASS_KEY, _private(pass_key, password), secret=True)
     _write(directory, APNS_KEY, _private(ec.generate_private_key(ec.SECP256R1())), secret=True)
     _write(directory, APNS_KEY_INFO, json.dumps({"key_id": DEV_APNS_KEY_ID, "team_id": apple.team_id}).encode())
-    return (f"development credentials for {apple.pass_type_id} (team {apple.team_id}) written to {directory}; "
-            "passes signed with them do not open in Wallet on a real device")
+    return (
+        f"development credentials for {apple.pass_type_id} (team {apple.team_id}) written to {directory}; "
+        "passes signed with them do not open in Wallet on a real device"
+    )

@@ -54,8 +54,15 @@ class PassPusher(Protocol):
 class ProviderToken:
     """The ES256 JWT APNs wants in `authorization: bearer`, reused until it nears an hour."""
 
-    def __init__(self, *, key: ec.EllipticCurvePrivateKey, key_id: str, team_id: str,
-                 clock: Callable[[], float] = time.time, lifetime: float = TOKEN_LIFETIME_SECONDS) -> None:
+    def __init__(
+        self,
+        *,
+        key: ec.EllipticCurvePrivateKey,
+        key_id: str,
+        team_id: str,
+        clock: Callable[[], float] = time.time,
+        lifetime: float = TOKEN_LIFETIME_SECONDS,
+    ) -> None:
         self._key, self._key_id, self._team_id = key, key_id, team_id
         self._clock, self._lifetime = clock, lifetime
         self._token: str | None = None
@@ -67,8 +74,9 @@ class ProviderToken:
             now = self._clock()
             if self._token is None or now - self._issued_at >= self._lifetime:
                 self._issued_at = now
-                self._token = jwt.encode({"iss": self._team_id, "iat": int(now)}, self._key,
-                                         algorithm="ES256", headers={"kid": self._key_id})
+                self._token = jwt.encode(
+                    {"iss": self._team_id, "iat": int(now)}, self._key, algorithm="ES256", headers={"kid": self._key_id}
+                )
             return self._token
 
     def discard(self) -> None:
@@ -130,13 +138,21 @@ def _reason(response: httpx.Response) -> tuple[str, datetime | None]:
 class ApnsPusher:
     """The real sender: one HTTP/2 connection kept open for the worker's life."""
 
-    def __init__(self, *, settings: AppleWalletSettings, database: Database, token: ProviderToken | None,
-                 client_certificate: ClientCertificate | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: AppleWalletSettings,
+        database: Database,
+        token: ProviderToken | None,
+        client_certificate: ClientCertificate | None = None,
+    ) -> None:
         if token is None and client_certificate is None:
             raise CredentialsMissing("APNs needs apns_key.p8 (token auth) or the Pass Type ID certificate")
         self._topic, self._token, self._database = settings.pass_type_id, token, database
         self._client = httpx.Client(
-            http2=True, base_url=settings.apns_host.rstrip("/"), timeout=settings.apns_timeout_seconds,
+            http2=True,
+            base_url=settings.apns_host.rstrip("/"),
+            timeout=settings.apns_timeout_seconds,
             verify=_ssl_context(settings, client_certificate),
         )
 
@@ -162,8 +178,12 @@ class ApnsPusher:
         status = response.status_code
         if status == 410 or reason in _DEAD_TOKEN_REASONS:
             with self._database.transaction() as session:
-                forget_push_token(session=session, registration_id=message.content["registration_id"],
-                                  push_token=message.content["push_token"], invalid_since=since)
+                forget_push_token(
+                    session=session,
+                    registration_id=message.content["registration_id"],
+                    push_token=message.content["push_token"],
+                    invalid_since=since,
+                )
             raise Undeliverable(f"APNs {status} {reason}: the device no longer takes updates of this pass")
         if status == 429 or status >= 500:
             raise RetryLater(f"APNs {status} {reason}", retry_after=_retry_after(response))
@@ -183,8 +203,11 @@ class ConsolePusher:
     """For `make run` with development certificates: Apple would refuse them, so just log."""
 
     def send(self, message: Message) -> str:
-        log.info("[apple_wallet] would push pass %s to device token %s",
-                 message.content.get("serial_number"), message.content.get("push_token"))
+        log.info(
+            "[apple_wallet] would push pass %s to device token %s",
+            message.content.get("serial_number"),
+            message.content.get("push_token"),
+        )
         return f"console-{message.id}"
 
     def close(self) -> None:
@@ -212,5 +235,6 @@ def make_pusher(app: Flask) -> PassPusher:
             log.warning("Apple Wallet: development credentials, so pass pushes are logged, not sent to Apple")
             return ConsolePusher()
     certificate = None if token is not None else _client_certificate(settings)
-    return ApnsPusher(settings=settings, database=app.extensions["database"], token=token,
-                      client_certificate=certificate)
+    return ApnsPusher(
+        settings=settings, database=app.extensions["database"], token=token, client_certificate=certificate
+    )

@@ -29,19 +29,31 @@ _FIELD = {
         # %@ is replaced by the new value; without it Wallet shows a generic message.
         "changeMessage": {"type": "string"},
         "currencyCode": {"type": "string", "pattern": "^[A-Z]{3}$"},
-        "dataDetectorTypes": {"type": "array", "items": {"enum": [
-            "PKDataDetectorTypePhoneNumber", "PKDataDetectorTypeLink",
-            "PKDataDetectorTypeAddress", "PKDataDetectorTypeCalendarEvent"]}},
-        "dateStyle": {"enum": ["PKDateStyleNone", "PKDateStyleShort", "PKDateStyleMedium",
-                               "PKDateStyleLong", "PKDateStyleFull"]},
-        "timeStyle": {"enum": ["PKDateStyleNone", "PKDateStyleShort", "PKDateStyleMedium",
-                               "PKDateStyleLong", "PKDateStyleFull"]},
+        "dataDetectorTypes": {
+            "type": "array",
+            "items": {
+                "enum": [
+                    "PKDataDetectorTypePhoneNumber",
+                    "PKDataDetectorTypeLink",
+                    "PKDataDetectorTypeAddress",
+                    "PKDataDetectorTypeCalendarEvent",
+                ]
+            },
+        },
+        "dateStyle": {
+            "enum": ["PKDateStyleNone", "PKDateStyleShort", "PKDateStyleMedium", "PKDateStyleLong", "PKDateStyleFull"]
+        },
+        "timeStyle": {
+            "enum": ["PKDateStyleNone", "PKDateStyleShort", "PKDateStyleMedium", "PKDateStyleLong", "PKDateStyleFull"]
+        },
         "ignoresTimeZone": {"type": "boolean"},
         "isRelative": {"type": "boolean"},
-        "numberStyle": {"enum": ["PKNumberStyleDecimal", "PKNumberStylePercent",
-                                 "PKNumberStyleScientific", "PKNumberStyleSpellOut"]},
-        "textAlignment": {"enum": ["PKTextAlignmentLeft", "PKTextAlignmentCenter",
-                                   "PKTextAlignmentRight", "PKTextAlignmentNatural"]},
+        "numberStyle": {
+            "enum": ["PKNumberStyleDecimal", "PKNumberStylePercent", "PKNumberStyleScientific", "PKNumberStyleSpellOut"]
+        },
+        "textAlignment": {
+            "enum": ["PKTextAlignmentLeft", "PKTextAlignmentCenter", "PKTextAlignmentRight", "PKTextAlignmentNatural"]
+        },
         "semantics": {"type": "object"},
     },
 }
@@ -72,8 +84,9 @@ _BARCODE = {
     "required": ["format", "message", "messageEncoding"],
     "additionalProperties": False,
     "properties": {
-        "format": {"enum": ["PKBarcodeFormatQR", "PKBarcodeFormatPDF417", "PKBarcodeFormatAztec",
-                            "PKBarcodeFormatCode128"]},
+        "format": {
+            "enum": ["PKBarcodeFormatQR", "PKBarcodeFormatPDF417", "PKBarcodeFormatAztec", "PKBarcodeFormatCode128"]
+        },
         "message": {"type": "string", "minLength": 1},
         "messageEncoding": {"type": "string"},
         "altText": {"type": "string"},
@@ -108,8 +121,15 @@ PASS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "pass.json of an Apple Wallet store card",
     "type": "object",
-    "required": ["formatVersion", "passTypeIdentifier", "serialNumber", "teamIdentifier",
-                 "organizationName", "description", "storeCard"],
+    "required": [
+        "formatVersion",
+        "passTypeIdentifier",
+        "serialNumber",
+        "teamIdentifier",
+        "organizationName",
+        "description",
+        "storeCard",
+    ],
     "additionalProperties": False,
     "properties": {
         "formatVersion": {"const": 1},
@@ -144,9 +164,11 @@ PASS_SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["message", "encryptionPublicKey"],
             "additionalProperties": False,
-            "properties": {"message": {"type": "string", "maxLength": 64},
-                           "encryptionPublicKey": {"type": "string"},
-                           "requiresAuthentication": {"type": "boolean"}},
+            "properties": {
+                "message": {"type": "string", "maxLength": 64},
+                "encryptionPublicKey": {"type": "string"},
+                "requiresAuthentication": {"type": "boolean"},
+            },
         },
     },
     # Apple: a web service needs both keys, and an app link needs the store identifiers.

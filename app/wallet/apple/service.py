@@ -30,8 +30,10 @@ from app.wallet.locations import nearby_places
 
 CHANNEL = "apple_wallet"
 _BARCODE_FORMATS = {
-    BarcodeFormat.qr: "PKBarcodeFormatQR", BarcodeFormat.pdf417: "PKBarcodeFormatPDF417",
-    BarcodeFormat.aztec: "PKBarcodeFormatAztec", BarcodeFormat.code128: "PKBarcodeFormatCode128",
+    BarcodeFormat.qr: "PKBarcodeFormatQR",
+    BarcodeFormat.pdf417: "PKBarcodeFormatPDF417",
+    BarcodeFormat.aztec: "PKBarcodeFormatAztec",
+    BarcodeFormat.code128: "PKBarcodeFormatCode128",
 }
 
 
@@ -60,9 +62,14 @@ def issue_pass(*, session: Session, card: Card) -> ApplePass:
     if existing is not None:
         return existing
     now = utcnow()
-    apple_pass = ApplePass(card_id=card.id, serial_number=secrets.token_hex(16),
-                           authentication_token=secrets.token_urlsafe(32), update_tag=_tag(now),
-                           updated_at=now, created_at=now)
+    apple_pass = ApplePass(
+        card_id=card.id,
+        serial_number=secrets.token_hex(16),
+        authentication_token=secrets.token_urlsafe(32),
+        update_tag=_tag(now),
+        updated_at=now,
+        created_at=now,
+    )
     try:
         with session.begin_nested():
             session.add(apple_pass)
@@ -71,8 +78,9 @@ def issue_pass(*, session: Session, card: Card) -> ApplePass:
     return apple_pass
 
 
-def authenticated_pass(*, session: Session, settings: AppleWalletSettings, pass_type_id: str,
-                       serial_number: str, authorization: str | None) -> ApplePass:
+def authenticated_pass(
+    *, session: Session, settings: AppleWalletSettings, pass_type_id: str, serial_number: str, authorization: str | None
+) -> ApplePass:
     """The pass named by a device, if the request carries its `ApplePass <token>` header."""
     if pass_type_id != settings.pass_type_id:
         raise PassNotFound(f"This service issues no passes of type {pass_type_id}.")
@@ -91,33 +99,47 @@ def authenticated_pass(*, session: Session, settings: AppleWalletSettings, pass_
 
 def register_device(*, session: Session, apple_pass: ApplePass, device_library_id: str, push_token: str) -> bool:
     """Record that the device wants updates of the pass; True when it is new (Apple's 201)."""
-    registration = session.scalar(select(AppleDeviceRegistration).where(
-        AppleDeviceRegistration.pass_id == apple_pass.id,
-        AppleDeviceRegistration.device_library_id == device_library_id))
+    registration = session.scalar(
+        select(AppleDeviceRegistration).where(
+            AppleDeviceRegistration.pass_id == apple_pass.id,
+            AppleDeviceRegistration.device_library_id == device_library_id,
+        )
+    )
     if registration is not None:
         if registration.push_token != push_token:
             registration.push_token, registration.updated_at = push_token, utcnow()
         return False
     try:
         with session.begin_nested():
-            session.add(AppleDeviceRegistration(pass_id=apple_pass.id, device_library_id=device_library_id,
-                                                push_token=push_token, created_at=utcnow(), updated_at=utcnow()))
+            session.add(
+                AppleDeviceRegistration(
+                    pass_id=apple_pass.id,
+                    device_library_id=device_library_id,
+                    push_token=push_token,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
     except IntegrityError:
         return False  # the device's retry raced its first attempt
     return True
 
 
 def unregister_device(*, session: Session, apple_pass: ApplePass, device_library_id: str) -> None:
-    registration = session.scalar(select(AppleDeviceRegistration).where(
-        AppleDeviceRegistration.pass_id == apple_pass.id,
-        AppleDeviceRegistration.device_library_id == device_library_id))
+    registration = session.scalar(
+        select(AppleDeviceRegistration).where(
+            AppleDeviceRegistration.pass_id == apple_pass.id,
+            AppleDeviceRegistration.device_library_id == device_library_id,
+        )
+    )
     if registration is not None:
         session.delete(registration)
         session.flush()
 
 
-def forget_push_token(*, session: Session, registration_id: int, push_token: str,
-                      invalid_since: datetime | None) -> bool:
+def forget_push_token(
+    *, session: Session, registration_id: int, push_token: str, invalid_since: datetime | None
+) -> bool:
     """APNs says the token is dead: drop the registration unless the device re-registered after."""
     registration = session.get(AppleDeviceRegistration, registration_id)
     if registration is None or registration.push_token != push_token:
@@ -135,14 +157,17 @@ class UpdatedSerials:
     last_updated: str
 
 
-def updated_serials(*, session: Session, settings: AppleWalletSettings, device_library_id: str,
-                    pass_type_id: str, since: str | None) -> UpdatedSerials | None:
+def updated_serials(
+    *, session: Session, settings: AppleWalletSettings, device_library_id: str, pass_type_id: str, since: str | None
+) -> UpdatedSerials | None:
     """The device's passes changed after the tag it last saw; None when there are none (204)."""
     if pass_type_id != settings.pass_type_id:
         return None
-    query = (select(ApplePass.serial_number, ApplePass.update_tag)
-             .join(AppleDeviceRegistration, AppleDeviceRegistration.pass_id == ApplePass.id)
-             .where(AppleDeviceRegistration.device_library_id == device_library_id))
+    query = (
+        select(ApplePass.serial_number, ApplePass.update_tag)
+        .join(AppleDeviceRegistration, AppleDeviceRegistration.pass_id == ApplePass.id)
+        .where(AppleDeviceRegistration.device_library_id == device_library_id)
+    )
     if since is not None and since.strip().isdigit():  # a tag we never gave out means "everything"
         query = query.where(ApplePass.update_tag > int(since))
     rows = session.execute(query.order_by(ApplePass.update_tag)).all()
@@ -168,21 +193,33 @@ def passes_changed(*, session: Session, customer_ids: Iterable[int]) -> int:
     transaction queues nothing twice and every later change gets its own push.
     """
     passes = session.scalars(
-        select(ApplePass).join(Card, Card.id == ApplePass.card_id).where(Card.customer_id.in_(list(customer_ids)))
-        .order_by(ApplePass.id).with_for_update(of=ApplePass)
+        select(ApplePass)
+        .join(Card, Card.id == ApplePass.card_id)
+        .where(Card.customer_id.in_(list(customer_ids)))
+        .order_by(ApplePass.id)
+        .with_for_update(of=ApplePass)
     ).all()
     queued, now = 0, utcnow()
     for apple_pass in passes:
         _bump(apple_pass, now)
         registrations = session.scalars(
-            select(AppleDeviceRegistration).where(AppleDeviceRegistration.pass_id == apple_pass.id)
-            .order_by(AppleDeviceRegistration.id)).all()
+            select(AppleDeviceRegistration)
+            .where(AppleDeviceRegistration.pass_id == apple_pass.id)
+            .order_by(AppleDeviceRegistration.id)
+        ).all()
         for registration in registrations:
-            enqueue(session=session, customer_id=apple_pass.card.customer_id, channel=CHANNEL,
-                    template="apple_pass_update",
-                    content={"registration_id": registration.id, "push_token": registration.push_token,
-                             "serial_number": apple_pass.serial_number},
-                    dedupe_key=f"apple-pass:{registration.id}:{apple_pass.update_tag}")
+            enqueue(
+                session=session,
+                customer_id=apple_pass.card.customer_id,
+                channel=CHANNEL,
+                template="apple_pass_update",
+                content={
+                    "registration_id": registration.id,
+                    "push_token": registration.push_token,
+                    "serial_number": apple_pass.serial_number,
+                },
+                dedupe_key=f"apple-pass:{registration.id}:{apple_pass.update_tag}",
+            )
             queued += 1
     session.flush()
     return queued
@@ -210,8 +247,11 @@ def design_context(*, session: Session, customer: Customer, now: datetime) -> di
     rewards = available_rewards(session=session, program=program, now=now)
     balance = customer.points_balance
     return {
-        "member": {"name": customer.display_name, "first_name": customer.first_name,
-                   "number": customer.card.member_number},
+        "member": {
+            "name": customer.display_name,
+            "first_name": customer.first_name,
+            "number": customer.card.member_number,
+        },
         "program": {"name": program.name, "slug": program.slug},
         "balance": balance,
         "tier": customer.tier.name if customer.tier else "",
@@ -222,48 +262,71 @@ def design_context(*, session: Session, customer: Customer, now: datetime) -> di
 
 
 def _locations(*, session: Session, customer: Customer) -> list[dict[str, Any]]:
-    return [{"latitude": store.latitude, "longitude": store.longitude,
-             "relevantText": offer_text or f"{store.name} is nearby"}
-            for store, offer_text in nearby_places(session=session, customer=customer)]
+    return [
+        {
+            "latitude": store.latitude,
+            "longitude": store.longitude,
+            "relevantText": offer_text or f"{store.name} is nearby",
+        }
+        for store, offer_text in nearby_places(session=session, customer=customer)
+    ]
 
 
 def _iso(moment: datetime) -> str:
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def pass_document(*, session: Session, apple_pass: ApplePass, design: PassDesign, settings: AppleWalletSettings,
-                  web_service_url: str, now: datetime | None = None) -> dict[str, Any]:
+def pass_document(
+    *,
+    session: Session,
+    apple_pass: ApplePass,
+    design: PassDesign,
+    settings: AppleWalletSettings,
+    web_service_url: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """The whole pass.json: the program's design around the card's identity and barcode."""
     card = apple_pass.card
     customer = card.customer
     document = design.render(design_context(session=session, customer=customer, now=now or utcnow()))
     document.setdefault("organizationName", settings.organization_name)
     document.setdefault("description", f"{customer.program.name} loyalty card")
-    document.update({
-        "formatVersion": 1,
-        "passTypeIdentifier": settings.pass_type_id,
-        "teamIdentifier": settings.team_id,
-        "serialNumber": apple_pass.serial_number,
-        "authenticationToken": apple_pass.authentication_token,
-        "webServiceURL": web_service_url,
-        "barcodes": [{"format": _BARCODE_FORMATS[customer.program.barcode_format], "message": card.barcode_token,
-                      "messageEncoding": "iso-8859-1", "altText": card.member_number}],
-        "locations": _locations(session=session, customer=customer),
-    })
+    document.update(
+        {
+            "formatVersion": 1,
+            "passTypeIdentifier": settings.pass_type_id,
+            "teamIdentifier": settings.team_id,
+            "serialNumber": apple_pass.serial_number,
+            "authenticationToken": apple_pass.authentication_token,
+            "webServiceURL": web_service_url,
+            "barcodes": [
+                {
+                    "format": _BARCODE_FORMATS[customer.program.barcode_format],
+                    "message": card.barcode_token,
+                    "messageEncoding": "iso-8859-1",
+                    "altText": card.member_number,
+                }
+            ],
+            "locations": _locations(session=session, customer=customer),
+        }
+    )
     if card.status is CardStatus.closed:
         document.update(voided=True, expirationDate=_iso(card.updated_at))
     return document
 
 
-def build_pass(*, session: Session, apple_pass: ApplePass, settings: AppleWalletSettings,
-               web_service_url: str) -> bytes:
+def build_pass(
+    *, session: Session, apple_pass: ApplePass, settings: AppleWalletSettings, web_service_url: str
+) -> bytes:
     """The signed .pkpass of the pass as it stands now."""
     try:
         credentials = load_credentials(settings)
     except CredentialsMissing as exc:
         raise PassesUnavailable("Apple Wallet passes are not set up on this server yet.") from exc
     design = design_for(settings.templates_dir, apple_pass.card.customer.program.slug)
-    document = pass_document(session=session, apple_pass=apple_pass, design=design, settings=settings,
-                             web_service_url=web_service_url)
-    return build_pkpass(pass_json=document, files=design.files, credentials=credentials,
-                        modified=last_modified(apple_pass))
+    document = pass_document(
+        session=session, apple_pass=apple_pass, design=design, settings=settings, web_service_url=web_service_url
+    )
+    return build_pkpass(
+        pass_json=document, files=design.files, credentials=credentials, modified=last_modified(apple_pass)
+    )

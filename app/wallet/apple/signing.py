@@ -76,7 +76,8 @@ def _load_key(path: Path, password: bytes | None):
         key = serialization.load_pem_private_key(_read(path), password=password)
     except (TypeError, ValueError) as exc:
         raise CredentialsInvalid(
-            f"{path}: cannot read the private key ({exc}); check POINTCARD_APPLE__PASS_KEY_PASSWORD") from exc
+            f"{path}: cannot read the private key ({exc}); check POINTCARD_APPLE__PASS_KEY_PASSWORD"
+        ) from exc
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise CredentialsInvalid(f"{path}: expected an RSA or EC key")
     return key
@@ -100,13 +101,15 @@ def _check(settings: AppleWalletSettings, credentials: Credentials, wwdr_path: P
     pass_type = _attribute(certificate.subject, NameOID.USER_ID)
     if pass_type is not None and pass_type != settings.pass_type_id:
         raise CredentialsInvalid(
-            f"{path} is for {pass_type}, but POINTCARD_APPLE__PASS_TYPE_ID is {settings.pass_type_id}")
+            f"{path} is for {pass_type}, but POINTCARD_APPLE__PASS_TYPE_ID is {settings.pass_type_id}"
+        )
     team = _attribute(certificate.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
     if team is not None and team != settings.team_id:
         raise CredentialsInvalid(f"{path} belongs to team {team}, but POINTCARD_APPLE__TEAM_ID is {settings.team_id}")
     if credentials.not_after < datetime.now(UTC):
         raise CredentialsInvalid(
-            f"{path} expired on {credentials.not_after:%Y-%m-%d}; renew it in the developer portal")
+            f"{path} expired on {credentials.not_after:%Y-%m-%d}; renew it in the developer portal"
+        )
 
 
 def _load(settings: AppleWalletSettings) -> Credentials:

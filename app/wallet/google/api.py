@@ -61,8 +61,12 @@ def callback():
     """Google says a card was saved to or deleted from a wallet (signed ECv2SigningOnly)."""
     request_body = parse_body(CallbackRequest)
     wallet = _configured_wallet()
-    message = verify_callback(request_body, sender_ids=wallet.settings.callback_sender_ids,
-                              recipient_id=wallet.issuer_id, keys=wallet.root_keys)
+    message = verify_callback(
+        request_body,
+        sender_ids=wallet.settings.callback_sender_ids,
+        recipient_id=wallet.issuer_id,
+        keys=wallet.root_keys,
+    )
     with request_transaction() as session:
         outcome = service.record_callback(session=session, message=message)
     # 200 whatever the outcome: Google would only send a duplicate or expired message again.
@@ -79,4 +83,3 @@ def asset(program_slug: str, filename: str):
         if (folder / filename).is_file():
             return send_from_directory(folder, filename, max_age=3600)
     abort(404)
-

@@ -154,20 +154,22 @@ def _verify_once(request: CallbackRequest, *, sender_ids: list[str], recipient_i
     return False
 
 
-def verify_callback(request: CallbackRequest, *, sender_ids: list[str], recipient_id: str,
-                    keys: RootKeys) -> SignedMessage:
+def verify_callback(
+    request: CallbackRequest, *, sender_ids: list[str], recipient_id: str, keys: RootKeys
+) -> SignedMessage:
     """The signed message, once both signatures hold; raises a Problem otherwise."""
     if request.protocol_version != PROTOCOL:
         raise CallbackMalformed(f"Only {PROTOCOL} callbacks are accepted, not {request.protocol_version!r}.")
     verified = _verify_once(request, sender_ids=sender_ids, recipient_id=recipient_id, root_keys=keys.get())
     if not verified:
-        verified = _verify_once(request, sender_ids=sender_ids, recipient_id=recipient_id,
-                                root_keys=keys.get(refresh=True))
+        verified = _verify_once(
+            request, sender_ids=sender_ids, recipient_id=recipient_id, root_keys=keys.get(refresh=True)
+        )
     if not verified:
         raise CallbackSignatureInvalid("The callback is not signed by Google for this issuer.")
     try:
         return SignedMessage.model_validate_json(request.signed_message)
     except ValidationError as exc:
         raise CallbackMalformed(
-            f"The signed message is not a save/delete event: {exc.error_count()} error(s).") from exc
-
+            f"The signed message is not a save/delete event: {exc.error_count()} error(s)."
+        ) from exc

@@ -60,6 +60,8 @@ def load_issuer_id(settings: GoogleWalletSettings) -> str:
         return settings.issuer_id.strip()
     path = settings.certs_dir / "issuer_id"
     if not path.exists():
-        raise NotConfigured(f"no issuer id: set POINTCARD_GOOGLE__ISSUER_ID, write it to {path}, "
-                            "or run 'flask wallet dev-certs' for a local one")
+        raise NotConfigured(
+            f"no issuer id: set POINTCARD_GOOGLE__ISSUER_ID, write it to {path}, "
+            "or run 'flask wallet dev-certs' for a local one"
+        )
     return path.read_text().strip()

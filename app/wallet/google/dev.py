@@ -26,8 +26,9 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _service_account(key: rsa.RSAPrivateKey) -> dict:
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return {
         "type": "service_account",
         "project_id": DEV_PROJECT,
@@ -53,11 +54,14 @@ def create_dev_credentials(settings, force: bool = False) -> str:
     account = _service_account(key)
     _write_private(path, json.dumps(account, indent=2))
     public = google.certs_dir / "service-account.pub.pem"
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     issuer = _dev_issuer_id(google, force=force)
-    return (f"wrote a throwaway service account ({account['client_email']}) to {path}, issuer id {issuer}; "
-            f"save links verify with {public}, and Google refuses them")
+    return (
+        f"wrote a throwaway service account ({account['client_email']}) to {path}, issuer id {issuer}; "
+        f"save links verify with {public}, and Google refuses them"
+    )
 
 
 def _dev_issuer_id(google, *, force: bool) -> str:

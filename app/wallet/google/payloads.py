@@ -58,15 +58,13 @@ def _tojson(value: Any) -> str:
 
 @lru_cache(maxsize=8)
 def _environment(templates_dir: Path) -> Environment:
-    environment = Environment(loader=FileSystemLoader(str(templates_dir)), undefined=StrictUndefined,
-                              autoescape=False)
+    environment = Environment(loader=FileSystemLoader(str(templates_dir)), undefined=StrictUndefined, autoescape=False)
     environment.filters["tojson"] = _tojson
     return environment
 
 
 def render(templates_dir: Path, program_slug: str, name: str, context: dict) -> dict:
-    template = _environment(templates_dir).select_template(
-        [f"{program_slug}/google/{name}", f"default/google/{name}"])
+    template = _environment(templates_dir).select_template([f"{program_slug}/google/{name}", f"default/google/{name}"])
     return json.loads(template.render(**context))
 
 

@@ -194,5 +194,4 @@ def upsert_class(api: WalletApi, payload: dict, *, exists: bool) -> dict:
 
 
 def upsert_object(api: WalletApi, payload: dict, *, exists: bool) -> dict:
-    return _upsert(lambda: api.insert_object(payload), lambda: api.patch_object(payload["id"], payload),
-                   exists=exists)
+    return _upsert(lambda: api.insert_object(payload), lambda: api.patch_object(payload["id"], payload), exists=exists)

@@ -30,8 +30,11 @@ def _crosses_a_reward(customer: Customer, previous_balance: int) -> bool:
 
 @events.balance_changed.connect
 def on_balance_changed(customer: Customer, *, entry: LedgerEntry, previous_balance: int, **_) -> None:
-    _changed(object_session(customer), customer.id,
-             notify=lambda: entry.points > 0 and _crosses_a_reward(customer, previous_balance))
+    _changed(
+        object_session(customer),
+        customer.id,
+        notify=lambda: entry.points > 0 and _crosses_a_reward(customer, previous_balance),
+    )
 
 
 @events.tier_changed.connect

@@ -99,8 +99,17 @@ def _sign(wallet: GoogleWallet, payload: dict, now: datetime) -> str:
     return sign(account=wallet.account, origins=wallet.origins, payload=payload, now=now)
 
 
-def _save_jwt(*, session: Session, card: Card, cls: GoogleWalletClass, obj: GoogleWalletObject, design: dict,
-              wallet: GoogleWallet, now: datetime, link: SaveLink) -> str:
+def _save_jwt(
+    *,
+    session: Session,
+    card: Card,
+    cls: GoogleWalletClass,
+    obj: GoogleWalletObject,
+    design: dict,
+    wallet: GoogleWallet,
+    now: datetime,
+    link: SaveLink,
+) -> str:
     skinny = skinny_payload(object_id=obj.object_id, class_id=cls.class_id)
     if obj.inserted_in_google:
         return _sign(wallet, skinny, now)
@@ -135,19 +144,30 @@ def push_save_link(*, link: SaveLink, wallet: GoogleWallet) -> dict:
     return response
 
 
-def record_save_link_push(*, session: Session, link: SaveLink, class_response: dict,
-                          now: datetime | None = None) -> None:
+def record_save_link_push(
+    *, session: Session, link: SaveLink, class_response: dict, now: datetime | None = None
+) -> None:
     if link.class_payload is not None:
-        service.mark_class_synced(cls=session.get(GoogleWalletClass, link.class_row_id),
-                                  payload=link.class_payload, response=class_response, now=now or utcnow())
+        service.mark_class_synced(
+            cls=session.get(GoogleWalletClass, link.class_row_id),
+            payload=link.class_payload,
+            response=class_response,
+            now=now or utcnow(),
+        )
     if link.object_payload is not None:
         obj = session.get(GoogleWalletObject, link.object_row_id, with_for_update=True)
         obj.inserted_in_google = True
         if obj.version == link.version:
             obj.synced_version = link.version
         else:  # changed while we pushed: our older state may have landed last
-            service.queue_patch(session=session, customer_id=obj.card.customer_id, object_row_id=obj.id,
-                                version=obj.version, force=True, suffix=f":after-link-{uuid.uuid4().hex[:12]}")
+            service.queue_patch(
+                session=session,
+                customer_id=obj.card.customer_id,
+                object_row_id=obj.id,
+                version=obj.version,
+                force=True,
+                suffix=f":after-link-{uuid.uuid4().hex[:12]}",
+            )
     session.flush()
 
 
@@ -157,6 +177,11 @@ def queue_class_sync_if_changed(*, session: Session, cls: GoogleWalletClass, pay
     if cls.payload_hash == new:
         return
     old = (cls.payload_hash or "none")[:12]
-    enqueue(session=session, customer_id=None, channel=service.CHANNEL, template="google_wallet.sync_class",
-            content={"op": "sync_class", "program_id": cls.program_id},
-            dedupe_key=f"google_wallet:class:{cls.id}:{old}->{new[:12]}")
+    enqueue(
+        session=session,
+        customer_id=None,
+        channel=service.CHANNEL,
+        template="google_wallet.sync_class",
+        content={"op": "sync_class", "program_id": cls.program_id},
+        dedupe_key=f"google_wallet:class:{cls.id}:{old}->{new[:12]}",
+    )

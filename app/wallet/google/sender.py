@@ -29,7 +29,9 @@ class GoogleWalletSender:
 
     def send(self, message: Message) -> str:
         operations: dict[str, Callable[[Message], str]] = {
-            "sync_class": self._sync_class, "patch_object": self._patch_object, "add_message": self._add_message,
+            "sync_class": self._sync_class,
+            "patch_object": self._patch_object,
+            "add_message": self._add_message,
         }
         operation = operations.get(message.content.get("op"))
         if operation is None:
@@ -57,8 +59,13 @@ class GoogleWalletSender:
 
     def _patch_object(self, message: Message) -> str:
         with self.database.transaction() as session:
-            plan = sync.plan_patch(session=session, object_row_id=message.content["object_row_id"],
-                                   wallet=self.wallet, force=bool(message.content.get("force")), now=utcnow())
+            plan = sync.plan_patch(
+                session=session,
+                object_row_id=message.content["object_row_id"],
+                wallet=self.wallet,
+                force=bool(message.content.get("force")),
+                now=utcnow(),
+            )
         if plan is None:
             return "object-up-to-date"
         self._attempt(plan, message, lambda: self._write_object(plan))
@@ -71,8 +78,13 @@ class GoogleWalletSender:
 
     def _add_message(self, message: Message) -> str:
         with self.database.transaction() as session:
-            plan = sync.plan_message(session=session, object_row_id=message.content["object_row_id"],
-                                     message=message.content["message"], wallet=self.wallet, now=utcnow())
+            plan = sync.plan_message(
+                session=session,
+                object_row_id=message.content["object_row_id"],
+                message=message.content["message"],
+                wallet=self.wallet,
+                now=utcnow(),
+            )
         if plan is None:
             raise Undeliverable("the card's Google Wallet object is gone")
         self._attempt(plan, message, lambda: self._write_message(plan))

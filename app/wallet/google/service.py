@@ -57,13 +57,23 @@ def _get_or_create(session: Session, model, key: dict, values: dict):
 
 
 def class_row(*, session: Session, program: Program, wallet: GoogleWallet) -> GoogleWalletClass:
-    return _get_or_create(session, GoogleWalletClass, {"program_id": program.id},
-                          {"class_id": class_id_for(wallet.issuer_id, program.slug), "inserted_in_google": False})
+    return _get_or_create(
+        session,
+        GoogleWalletClass,
+        {"program_id": program.id},
+        {"class_id": class_id_for(wallet.issuer_id, program.slug), "inserted_in_google": False},
+    )
 
 
 def object_row(*, session: Session, card: Card, wallet: GoogleWallet) -> GoogleWalletObject:
-    values = {"object_id": object_id_for(wallet.issuer_id, card.member_number), "inserted_in_google": False,
-              "in_wallet": False, "version": 0, "notify_version": 0, "notified_version": 0}
+    values = {
+        "object_id": object_id_for(wallet.issuer_id, card.member_number),
+        "inserted_in_google": False,
+        "in_wallet": False,
+        "version": 0,
+        "notify_version": 0,
+        "notified_version": 0,
+    }
     return _get_or_create(session, GoogleWalletObject, {"card_id": card.id}, values)
 
 
@@ -72,8 +82,10 @@ def object_row(*, session: Session, card: Card, wallet: GoogleWallet) -> GoogleW
 
 def class_payload(*, session: Session, program: Program, wallet: GoogleWallet) -> dict:
     stores = session.scalars(
-        select(Store).where(Store.program_id == program.id, Store.active.is_(True))
-        .order_by(Store.id).limit(MAX_MERCHANT_LOCATIONS)
+        select(Store)
+        .where(Store.program_id == program.id, Store.active.is_(True))
+        .order_by(Store.id)
+        .limit(MAX_MERCHANT_LOCATIONS)
     ).all()
     context = {
         "class_id": class_id_for(wallet.issuer_id, program.slug),
@@ -132,7 +144,8 @@ def mark_class_synced(*, cls: GoogleWalletClass, payload: dict, response: dict, 
 def wallet_object_of(*, session: Session, customer_id: int) -> int | None:
     """The customer's card's object row, if they ever asked for the card in Google Wallet."""
     return session.scalar(
-        select(GoogleWalletObject.id).join(Card, Card.id == GoogleWalletObject.card_id)
+        select(GoogleWalletObject.id)
+        .join(Card, Card.id == GoogleWalletObject.card_id)
         .where(Card.customer_id == customer_id)
     )
 
@@ -147,7 +160,9 @@ def note_change(*, session: Session, object_row_id: int, customer_id: int, notif
     if notify:
         bumped["notify_version"] = GoogleWalletObject.version + 1
     version = session.execute(
-        update(GoogleWalletObject).where(GoogleWalletObject.id == object_row_id).values(**bumped)
+        update(GoogleWalletObject)
+        .where(GoogleWalletObject.id == object_row_id)
+        .values(**bumped)
         .returning(GoogleWalletObject.version)
     ).scalar_one()
     if not _patch_waiting(session=session, customer_id=customer_id, object_row_id=object_row_id):
@@ -161,23 +176,43 @@ def _patch_waiting(*, session: Session, customer_id: int, object_row_id: int) ->
     A worker that takes it meanwhile reads the object under its row lock, which the version
     bump above holds until commit, so it cannot read the state from before this change.
     """
-    return session.scalar(
-        select(Message.id).where(
-            Message.customer_id == customer_id, Message.channel == CHANNEL, Message.state == MessageState.queued,
-            Message.dedupe_key.startswith(f"google_wallet:patch:{object_row_id}:", autoescape=True),
-        ).limit(1)
-    ) is not None
+    return (
+        session.scalar(
+            select(Message.id)
+            .where(
+                Message.customer_id == customer_id,
+                Message.channel == CHANNEL,
+                Message.state == MessageState.queued,
+                Message.dedupe_key.startswith(f"google_wallet:patch:{object_row_id}:", autoescape=True),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
-def queue_patch(*, session: Session, customer_id: int | None, object_row_id: int, version: int,
-                force: bool = False, suffix: str = "") -> None:
-    enqueue(session=session, customer_id=customer_id, channel=CHANNEL, template="google_wallet.patch_object",
-            content={"op": "patch_object", "object_row_id": object_row_id, "version": version, "force": force},
-            dedupe_key=f"google_wallet:patch:{object_row_id}:v{version}{suffix}")
+def queue_patch(
+    *,
+    session: Session,
+    customer_id: int | None,
+    object_row_id: int,
+    version: int,
+    force: bool = False,
+    suffix: str = "",
+) -> None:
+    enqueue(
+        session=session,
+        customer_id=customer_id,
+        channel=CHANNEL,
+        template="google_wallet.patch_object",
+        content={"op": "patch_object", "object_row_id": object_row_id, "version": version, "force": force},
+        dedupe_key=f"google_wallet:patch:{object_row_id}:v{version}{suffix}",
+    )
 
 
-def send_wallet_message(*, session: Session, card: Card, header: str, body: str, dedupe_key: str | None = None,
-                        marketing: bool = True) -> bool:
+def send_wallet_message(
+    *, session: Session, card: Card, header: str, body: str, dedupe_key: str | None = None, marketing: bool = True
+) -> bool:
     """Queue a message on the card in Google Wallet (TEXT_AND_NOTIFY while under Google's daily cap).
 
     For campaigns and geofenced offers. An offer notifies the phone, so it is marketing: sent
@@ -194,11 +229,20 @@ def send_wallet_message(*, session: Session, card: Card, header: str, body: str,
     key = dedupe_key or message_id
     if len(key) > 100:  # the outbox keeps 200 characters
         key = hashlib.sha256(key.encode()).hexdigest()
-    enqueue(session=session, customer_id=card.customer_id, channel=CHANNEL, template="google_wallet.add_message",
-            content={"op": "add_message", "object_row_id": obj.id,
-                     "message": {"id": message_id, "header": header, "body": body}},
-            dedupe_key=f"google_wallet:message:{obj.id}:{key}", marketing=marketing,
-            consent=Channel.push if marketing else None)
+    enqueue(
+        session=session,
+        customer_id=card.customer_id,
+        channel=CHANNEL,
+        template="google_wallet.add_message",
+        content={
+            "op": "add_message",
+            "object_row_id": obj.id,
+            "message": {"id": message_id, "header": header, "body": body},
+        },
+        dedupe_key=f"google_wallet:message:{obj.id}:{key}",
+        marketing=marketing,
+        consent=Channel.push if marketing else None,
+    )
     return True
 
 
@@ -213,9 +257,12 @@ def record_callback(*, session: Session, message: SignedMessage, now: datetime |
         return "expired"
     # Nonces of expired messages can go: those messages are refused by their expiry.
     session.execute(delete(GoogleWalletCallbackNonce).where(GoogleWalletCallbackNonce.expires_at <= now))
-    if not _insert_ignoring_conflict(session, GoogleWalletCallbackNonce,
-                                     {"nonce": message.nonce, "expires_at": expires_at, "received_at": now},
-                                     ["nonce"]):
+    if not _insert_ignoring_conflict(
+        session,
+        GoogleWalletCallbackNonce,
+        {"nonce": message.nonce, "expires_at": expires_at, "received_at": now},
+        ["nonce"],
+    ):
         return "duplicate"
     obj = session.scalar(select(GoogleWalletObject).where(GoogleWalletObject.object_id == message.object_id))
     if obj is None:
@@ -231,4 +278,3 @@ def _apply_event(obj: GoogleWalletObject, event_type: str, now: datetime) -> Non
         obj.in_wallet, obj.saved_at, obj.inserted_in_google = True, now, True
     else:
         obj.in_wallet, obj.deleted_at = False, now
-

@@ -48,7 +48,9 @@ class ObjectPlan:
 
 def _lock_object(session: Session, row_id: int) -> GoogleWalletObject | None:
     return session.execute(
-        select(GoogleWalletObject).where(GoogleWalletObject.id == row_id).with_for_update()
+        select(GoogleWalletObject)
+        .where(GoogleWalletObject.id == row_id)
+        .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
 
@@ -65,8 +67,7 @@ def plan_class(*, session: Session, program_id: int, wallet: GoogleWallet, force
 
 
 def settle_class(*, session: Session, plan: ClassPlan, response: dict, now: datetime) -> None:
-    mark_class_synced(cls=session.get(GoogleWalletClass, plan.row_id), payload=plan.payload, response=response,
-                      now=now)
+    mark_class_synced(cls=session.get(GoogleWalletClass, plan.row_id), payload=plan.payload, response=response, now=now)
 
 
 def _object_plan(session: Session, obj: GoogleWalletObject, wallet: GoogleWallet, now: datetime) -> ObjectPlan:
@@ -75,18 +76,31 @@ def _object_plan(session: Session, obj: GoogleWalletObject, wallet: GoogleWallet
     version = obj.version
     card = obj.card
     cls = session.scalar(select(GoogleWalletClass).where(GoogleWalletClass.program_id == card.customer.program_id))
-    class_plan = None if cls is None or cls.inserted_in_google else plan_class(
-        session=session, program_id=cls.program_id, wallet=wallet, force=True)
-    return ObjectPlan(row_id=obj.id, customer_id=card.customer_id, object_id=obj.object_id, version=version,
-                      exists=obj.inserted_in_google, class_plan=class_plan,
-                      payload=object_payload(session=session, card=card, wallet=wallet, now=now))
+    class_plan = (
+        None
+        if cls is None or cls.inserted_in_google
+        else plan_class(session=session, program_id=cls.program_id, wallet=wallet, force=True)
+    )
+    return ObjectPlan(
+        row_id=obj.id,
+        customer_id=card.customer_id,
+        object_id=obj.object_id,
+        version=version,
+        exists=obj.inserted_in_google,
+        class_plan=class_plan,
+        payload=object_payload(session=session, card=card, wallet=wallet, now=now),
+    )
 
 
-def _reserve_notification(session: Session, obj: GoogleWalletObject, *, kind: str, cap: int,
-                          now: datetime) -> int | None:
+def _reserve_notification(
+    session: Session, obj: GoogleWalletObject, *, kind: str, cap: int, now: datetime
+) -> int | None:
     """A slot under Google's cap (the object row is locked), or None: then send silently."""
-    recent = session.scalar(select(func.count(GoogleWalletNotification.id)).where(
-        GoogleWalletNotification.object_row_id == obj.id, GoogleWalletNotification.sent_at > now - WINDOW))
+    recent = session.scalar(
+        select(func.count(GoogleWalletNotification.id)).where(
+            GoogleWalletNotification.object_row_id == obj.id, GoogleWalletNotification.sent_at > now - WINDOW
+        )
+    )
     if recent >= cap:
         log.info("object %s had %s notifications in 24 h: this %s goes out silently", obj.object_id, recent, kind)
         return None
@@ -96,8 +110,9 @@ def _reserve_notification(session: Session, obj: GoogleWalletObject, *, kind: st
     return slot.id
 
 
-def plan_patch(*, session: Session, object_row_id: int, wallet: GoogleWallet, force: bool,
-               now: datetime) -> ObjectPlan | None:
+def plan_patch(
+    *, session: Session, object_row_id: int, wallet: GoogleWallet, force: bool, now: datetime
+) -> ObjectPlan | None:
     """The object to write, or None when Google already holds its current version."""
     obj = _lock_object(session, object_row_id)
     if obj is None or (not force and obj.synced_version == obj.version):
@@ -105,21 +120,24 @@ def plan_patch(*, session: Session, object_row_id: int, wallet: GoogleWallet, fo
     plan = _object_plan(session, obj, wallet, now)
     if obj.notify_version > obj.notified_version:
         plan.claimed_notify_from, obj.notified_version = obj.notified_version, plan.version
-        plan.notification_id = _reserve_notification(session, obj, kind="update",
-                                                     cap=wallet.settings.notifications_per_day, now=now)
+        plan.notification_id = _reserve_notification(
+            session, obj, kind="update", cap=wallet.settings.notifications_per_day, now=now
+        )
         if plan.notification_id is not None:
             plan.payload["notifyPreference"] = NOTIFY_ON_UPDATE
     return plan
 
 
-def plan_message(*, session: Session, object_row_id: int, message: dict, wallet: GoogleWallet,
-                 now: datetime) -> ObjectPlan | None:
+def plan_message(
+    *, session: Session, object_row_id: int, message: dict, wallet: GoogleWallet, now: datetime
+) -> ObjectPlan | None:
     obj = _lock_object(session, object_row_id)
     if obj is None:
         return None
     plan = _object_plan(session, obj, wallet, now)
-    plan.notification_id = _reserve_notification(session, obj, kind="message",
-                                                 cap=wallet.settings.notifications_per_day, now=now)
+    plan.notification_id = _reserve_notification(
+        session, obj, kind="message", cap=wallet.settings.notifications_per_day, now=now
+    )
     plan.message = {**message, "messageType": "TEXT_AND_NOTIFY" if plan.notification_id else "TEXT"}
     return plan
 
@@ -145,5 +163,11 @@ def settle_object(*, session: Session, plan: ObjectPlan, wrote_object: bool, mes
     else:
         # Changed while we sent: a patch that read the newer state may already have landed
         # before ours, so send again, now.
-        queue_patch(session=session, customer_id=plan.customer_id, object_row_id=obj.id, version=obj.version,
-                    force=True, suffix=f":after-{message_id}")
+        queue_patch(
+            session=session,
+            customer_id=plan.customer_id,
+            object_row_id=obj.id,
+            version=obj.version,
+            force=True,
+            suffix=f":after-{message_id}",
+        )

@@ -44,13 +44,17 @@ class GoogleWallet:
         if self._uses_console():
             log.warning("Google Wallet: no real service account, so REST calls are only logged")
             return ConsoleWalletApi()
-        return RestWalletApi(base_url=self.settings.api_base_url, account=self.account,
-                             timeout=self.settings.http_timeout_seconds)
+        return RestWalletApi(
+            base_url=self.settings.api_base_url, account=self.account, timeout=self.settings.http_timeout_seconds
+        )
 
     @cached_property
     def root_keys(self) -> RootKeys:
-        return RootKeys(url=self.settings.callback_keys_url, cache_seconds=self.settings.callback_keys_cache_seconds,
-                        timeout=self.settings.http_timeout_seconds)
+        return RootKeys(
+            url=self.settings.callback_keys_url,
+            cache_seconds=self.settings.callback_keys_cache_seconds,
+            timeout=self.settings.http_timeout_seconds,
+        )
 
     def _uses_console(self) -> bool:
         if self.settings.sender != "auto":
