@@ -6,8 +6,8 @@ import logging
 
 from flask import Flask, jsonify
 from sqlalchemy import text
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.exceptions import NotFound
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from app.auth.abuse import init_abuse_guard, register_security_headers

@@ -7,8 +7,11 @@ from app.db import Base
 from app.geo import models as geo_models  # noqa: F401
 from app.idempotency import IdempotencyKey  # noqa: F401
 from app.loyalty import models as loyalty_models  # noqa: F401
-from app.messaging.models import Message  # noqa: F401
-from app.messaging.models import PushSubscription, VoiceRecording  # noqa: F401
+from app.messaging.models import (  # noqa: F401
+    Message,
+    PushSubscription,
+    VoiceRecording,
+)
 from app.wallet.apple import models as apple_wallet_models  # noqa: F401
 from app.wallet.google import models as google_wallet_models  # noqa: F401
 from app.webhooks import models as webhook_models  # noqa: F401

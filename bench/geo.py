@@ -29,17 +29,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geopy.distance import geodesic  # noqa: E402
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from geopy.distance import geodesic
+from sqlalchemy import create_engine, select, text
 
-from app.db import Database  # noqa: E402
-from app.db_cli import upgrade  # noqa: E402
-from app.geo import fences, service  # noqa: E402
-from app.geo.config import GeoSettings  # noqa: E402
-from app.geo.models import GeoOffer  # noqa: E402
-from app.geo.schemas import GeoOfferCreate  # noqa: E402
-from app.loyalty.cli import _seed  # noqa: E402
-from app.loyalty.models import Program, Store  # noqa: E402
+from app.db import Database
+from app.db_cli import upgrade
+from app.geo import fences, service
+from app.geo.config import GeoSettings
+from app.geo.models import GeoOffer
+from app.geo.schemas import GeoOfferCreate
+from app.loyalty.cli import _seed
+from app.loyalty.models import Program, Store
 
 AREA = {"lat": (42.0, 52.0), "lon": (-5.0, 10.0)}
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -48,7 +48,7 @@ SETTINGS = GeoSettings()
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 Fence = tuple[int, float, float, float]

@@ -87,7 +87,7 @@ def _client_process(
             if began >= stop_at:
                 break
             n += 1
-            body = '{"barcode":"%s","amount":"12.34","currency":"USD"}' % rng.choice(barcodes)
+            body = f'{{"barcode":"{rng.choice(barcodes)}","amount":"12.34","currency":"USD"}}'
             headers = dict(base_headers)
             headers["Idempotency-Key"] = f"{prefix}-{n}"
             t0 = time.perf_counter()
@@ -616,10 +616,9 @@ def _children(pid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            with suppress(OSError, IndexError, ValueError):
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
+            with suppress(OSError, IndexError, ValueError), open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
     return found
 
 

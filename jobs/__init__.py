@@ -10,6 +10,7 @@ so this process runs nothing more and exits, to be restarted as a standby.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -82,11 +83,8 @@ class Leadership:
             return held
 
     def close(self) -> None:
-        with self._guard:
-            try:
-                self.connection.close()
-            except SQLAlchemyError:
-                pass  # already gone: so is the lock
+        with self._guard, contextlib.suppress(SQLAlchemyError):  # already gone: so is the lock
+            self.connection.close()
 
 
 def run_job(name: str) -> None:

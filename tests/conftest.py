@@ -42,7 +42,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 # Fixed privacy keys for this process and the ones it starts, so no test writes instance/.
-os.environ.setdefault("POINTCARD_PRIVACY__KEYS", '{"test1": "%s"}' % base64.b64encode(bytes(range(32))).decode())
+os.environ.setdefault("POINTCARD_PRIVACY__KEYS", f'{{"test1": "{base64.b64encode(bytes(range(32))).decode()}"}}')
 os.environ.setdefault("POINTCARD_PRIVACY__CURRENT_KEY_ID", "test1")
 os.environ.setdefault("POINTCARD_PRIVACY__INDEX_KEY", base64.b64encode(bytes(range(32, 64))).decode())
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -177,13 +177,13 @@ def pg_db(pg_backend) -> Iterator[TestDatabase]:
 
 
 def make_settings(url: str, **overrides) -> Settings:
-    values = dict(
-        env="test",
-        database_url=url,
-        secret_key="test-signing-secret-" + "0123456789abcdef" * 4,
-        rate_limits_enabled=False,
-        public_base_url="http://card.test",
-    )
+    values = {
+        "env": "test",
+        "database_url": url,
+        "secret_key": "test-signing-secret-" + "0123456789abcdef" * 4,
+        "rate_limits_enabled": False,
+        "public_base_url": "http://card.test",
+    }
     values.update(overrides)
     return Settings(**values)
 

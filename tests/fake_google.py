@@ -253,7 +253,7 @@ class FakeGoogle:
         try:
             endpoint, args = self._routes.bind_to_environ(environ).match()
             response = getattr(self, f"_{endpoint}")(request, **args)
-        except Exception as exc:  # noqa: BLE001  (a routing miss or a bug: answer, never hang)
+        except Exception as exc:
             code = getattr(exc, "code", 500)
             response = _error(code if isinstance(code, int) else 500, str(exc))
         return response(environ, start_response)

@@ -46,7 +46,7 @@ class FakeReceiver(ServedInThread):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 answer = receiver._answer(self.path, dict(self.headers.items()), body)
                 data = answer.body.encode()

@@ -15,7 +15,7 @@ ALL_ROLES = list(Role)
 
 
 def _url(rule) -> str:
-    return rule.build({arg: 1 for arg in rule.arguments}, append_unknown=False)[1]
+    return rule.build(dict.fromkeys(rule.arguments, 1), append_unknown=False)[1]
 
 
 def _routes(app):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -272,7 +273,7 @@ def test_a_cron_campaign_runs_in_the_programs_time_zone_and_shows_in_the_calenda
     start = (utcnow() + timedelta(days=1)).date()  # 28 days to come: four of each weekday
     calendar = world.client.get(f"/api/v1/campaigns/calendar?start={start}&days=28", headers=headers).get_json()
     mondays = [datetime.fromisoformat(entry["at"]) for entry in calendar if entry["campaign_id"] == campaign["id"]]
-    assert len(mondays) == 4 and all(b - a == timedelta(weeks=1) for a, b in zip(mondays, mondays[1:]))
+    assert len(mondays) == 4 and all(b - a == timedelta(weeks=1) for a, b in itertools.pairwise(mondays))
     assert all(not entry["sent"] for entry in calendar)
 
 

@@ -23,7 +23,7 @@ class FakeNominatim(BaseHTTPRequestHandler):
 
     user_agents: list[str] = []
 
-    def do_GET(self):  # noqa: N802 - the http.server name
+    def do_GET(self):
         query = parse_qs(urlparse(self.path).query)
         FakeNominatim.user_agents.append(self.headers.get("User-Agent", ""))
         place = PLACES.get(query.get("q", [""])[0])

@@ -56,7 +56,7 @@ def test_hours_run_past_midnight_and_over_the_end_of_the_week():
 
 
 @pytest.mark.parametrize(
-    "week, why",
+    ("week", "why"),
     [
         ({"fri": ["20:00-02:00"], "sat": ["01:00-09:00"]}, "overlaps"),
         ({"mon": ["09:00-17:00", "16:00-18:00"]}, "overlaps"),

@@ -50,7 +50,7 @@ def test_the_pass_shows_the_open_offer_of_a_store_near_it(world):
 
 
 def test_changing_offers_updates_the_passes(world):
-    card, serial, auth = issued(world, email="ada@example.com")
+    _card, serial, auth = issued(world, email="ada@example.com")
     assert register(world, serial, auth) == 201
     tag = world.client.get(serials_url()).get_json()["lastUpdated"]
     world.enroll("Grace Hopper")  # a card without a pass: the batches step over it

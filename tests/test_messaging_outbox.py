@@ -172,7 +172,7 @@ def test_marketing_is_rendered_at_enqueue_with_the_customers_fields(world):
 
 
 @pytest.mark.parametrize(
-    "template, complaint",
+    ("template", "complaint"),
     [
         ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "unsafe"),
         ("{{ no_such_field }}", "undefined"),

@@ -221,7 +221,7 @@ def test_subscriptions_are_per_customer_and_deleted_on_unsubscribe(world, push):
 
 
 @pytest.mark.parametrize(
-    "change, field",
+    ("change", "field"),
     [
         ({"endpoint": "https://evil.example.com/push/1"}, "endpoint"),
         ({"keys": {"p256dh": "AAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}, "keys.p256dh"),

@@ -234,7 +234,7 @@ def test_a_429_is_retried_by_the_outbox_after_retry_after_not_by_the_sdk(world, 
 
 
 @pytest.mark.parametrize(
-    "status, code, state",
+    ("status", "code", "state"),
     [(500, 20500, MessageState.queued), (503, 20503, MessageState.queued), (400, 21211, MessageState.failed)],
 )
 def test_outages_are_retried_and_bad_requests_fail(world, twilio, status, code, state):

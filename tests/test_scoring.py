@@ -39,7 +39,7 @@ def known_histories() -> dict[str, History]:
         "weekly regular": History("Reg", day(-200), weekly(-3)),
         "weekly gone": History("Gon", day(-200), weekly(-50)),
         "monthly fine": History("Mon", day(-300), every(30, first=day(-291), last=day(-21), amount="60.00")),
-        "won back": History("Bac", day(-200), every(7, first=day(-200), last=day(-37)) + [(day(-2), 9)]),
+        "won back": History("Bac", day(-200), [*every(7, first=day(-200), last=day(-37)), (day(-2), 9)]),
         "one-time old": History("Old", day(-60), [(day(-60), 12)]),
         "one-time recent": History("New", day(-10), [(day(-10), 12)]),
         "never came": History("Nev", day(-100)),

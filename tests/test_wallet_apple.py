@@ -32,10 +32,10 @@ from app.messaging.outbox import drain_once
 from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.apple.designs import SAMPLE_CONTEXTS, DesignError, design_for, load_design
 from app.wallet.apple.dev import DEV_APNS_KEY_ID, create_dev_credentials
-from app.wallet.locations import distance_m, nearest_stores
 from app.wallet.apple.models import AppleDeviceRegistration
 from app.wallet.apple.providers import ConsolePusher, ProviderToken, make_pusher
 from app.wallet.apple.schema import PASS_SCHEMA
+from app.wallet.locations import distance_m, nearest_stores
 from tests.conftest import make_settings, require
 from tests.fake_apns import FakeApns, make_tls_files
 
@@ -413,7 +413,7 @@ def _edit(name: str, old: str, new: str):
 
 
 @pytest.mark.parametrize(
-    "break_design, culprit, words",
+    ("break_design", "culprit", "words"),
     [
         (lambda d: (d / "icon@2x.png").unlink(), "icon@2x.png", "lacks required image"),
         (lambda d: (d / "logo.png").write_bytes(b"GIF89a"), "logo.png", "is not a PNG"),
@@ -557,7 +557,7 @@ def test_a_410_from_apns_removes_that_device_only(world, apns, senders):
     assert [p.device_token for p in apns.pushes] == [PUSH_TOKEN, OTHER_PUSH_TOKEN, OTHER_PUSH_TOKEN]
 
 
-@pytest.mark.parametrize("status, reason", [(429, "TooManyRequests"), (503, "ServiceUnavailable")])
+@pytest.mark.parametrize(("status", "reason"), [(429, "TooManyRequests"), (503, "ServiceUnavailable")])
 def test_throttling_and_outages_requeue_the_push_after_retry_after(world, apns, senders, status, reason):
     card, serial, auth = issued(world)
     register(world, serial, auth)

@@ -107,7 +107,7 @@ def test_the_class_names_the_program_logo_callback_and_at_most_ten_stores(world)
 
 
 @pytest.mark.parametrize(
-    "barcode_format, google_type",
+    ("barcode_format", "google_type"),
     [
         (BarcodeFormat.qr, "QR_CODE"),
         (BarcodeFormat.pdf417, "PDF_417"),

@@ -85,7 +85,7 @@ def test_changes_ride_with_the_waiting_patch_which_sends_the_newest_balance_once
     card, object_id = _saved(world, fake_google)
     for _ in range(3):
         world.purchase(card["barcode"], "1.00")
-    [queued] = _google_messages(world, "patch_object")  # one waits: the later changes ride with it
+    [_queued] = _google_messages(world, "patch_object")  # one waits: the later changes ride with it
     drain(world.app)
     [patch] = _patches(fake_google, object_id)
     assert patch["loyaltyPoints"]["balance"] == {"int": 80}
@@ -131,7 +131,7 @@ def test_past_three_notifications_a_day_updates_and_messages_go_out_silently(wor
 
 
 def test_a_message_goes_out_as_add_message_that_notifies(world, fake_google):
-    card, object_id = _saved(world, fake_google)
+    _card, object_id = _saved(world, fake_google)
     with world.database.transaction() as session:
         enqueued = service.send_wallet_message(
             session=session,
@@ -285,7 +285,7 @@ def test_a_changed_design_updates_the_approved_class_under_review(world, fake_go
         )
     _location(world, card)
     drain(world.app)
-    [patch] = [c for c in fake_google.api_calls("PATCH", "loyaltyClass")]
+    [patch] = list(fake_google.api_calls("PATCH", "loyaltyClass"))
     assert patch.status == 200 and patch.body["reviewStatus"] == "UNDER_REVIEW"
     assert len(patch.body["merchantLocations"]) == 4
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import click
 from flask import current_app
 from flask.cli import AppGroup

@@ -12,11 +12,11 @@ import getpass
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, ContextManager
+from typing import Any
 
 from flask import request
 from sqlalchemy import LargeBinary, event, inspect
@@ -75,7 +75,9 @@ def actor_from_request(*, session: Session, principal: Principal, settings: Audi
     )
 
 
-def audited_request(*, session: Session, principal: Principal | None, settings: AuditSettings) -> ContextManager:
+def audited_request(
+    *, session: Session, principal: Principal | None, settings: AuditSettings
+) -> AbstractContextManager:
     """The audit scope of one API request: staff requests are recorded, others are not."""
     if principal is None or principal.role not in STAFF_ROLES or request.endpoint in settings.skip_endpoints:
         return nullcontext()

@@ -47,7 +47,7 @@ def create_user(*, session: Session, email: str, password: str, role: Role, stor
 def update_user(*, session: Session, user: StaffUser, changes: dict) -> StaffUser:
     """Change a staff user's role, store or active flag; never leaves the service without an admin."""
     role = changes.get("role") or user.role  # null means unchanged for the role and the flag
-    store_id = changes["store_id"] if "store_id" in changes else user.store_id
+    store_id = changes.get("store_id", user.store_id)
     if changes.get("role") and role is not Role.cashier and "store_id" not in changes:
         store_id = None  # only cashiers are bound to a store
     if role is Role.cashier and store_id is None:

@@ -147,7 +147,7 @@ def _group(outcome) -> dict:
 
 def _step(step: int | None, day: int | None, outcomes: dict, states: list) -> dict:
     treatment, holdout = outcomes.get(False, NO_OUTCOME), outcomes.get(True, NO_OUTCOME)
-    counts = {state: 0 for state in MessageState}
+    counts = dict.fromkeys(MessageState, 0)
     suppressed: dict[str, int] = {}
     for state, reason, n in states:
         if state is None or state is MessageState.suppressed:

@@ -8,6 +8,7 @@ at all (None) means they are not known, and the store counts as open.
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -56,7 +57,7 @@ def validate(hours: OpeningHours) -> OpeningHours:
     spans = sorted(
         (span, f"{day} {text}") for day in hours for text in hours[day] for span in _spans(DAYS.index(day), text)
     )
-    for (previous, first), (current, second) in zip(spans, spans[1:]):
+    for (previous, first), (current, second) in itertools.pairwise(spans):
         if current[0] < previous[1]:
             raise ValueError(f"{first} overlaps {second}")
     return {day: sorted(hours[day]) for day in DAYS if hours.get(day)}

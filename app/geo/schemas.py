@@ -6,7 +6,6 @@ from datetime import datetime
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from app.geo import hours
-
 from app.schemas import Input, Latitude, Longitude, Name, Output, TimeZone
 
 LocalTime = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -274,16 +274,21 @@ def _crud(name: str, model, create, update, read, roles_write, roles_read):
 
     plural = f"{name}s"
     for rule, method, view, kwargs in (
-        (f"/{plural}", "GET", _list, dict(roles=roles_read, response=list[read])),
-        (f"/{plural}", "POST", _create, dict(roles=roles_write, body=create, response=read, status=201, errors=[409])),
-        (f"/{plural}/<int:object_id>", "GET", _get, dict(roles=roles_read, response=read, errors=[404])),
+        (f"/{plural}", "GET", _list, {"roles": roles_read, "response": list[read]}),
+        (
+            f"/{plural}",
+            "POST",
+            _create,
+            {"roles": roles_write, "body": create, "response": read, "status": 201, "errors": [409]},
+        ),
+        (f"/{plural}/<int:object_id>", "GET", _get, {"roles": roles_read, "response": read, "errors": [404]}),
         (
             f"/{plural}/<int:object_id>",
             "PATCH",
             _update,
-            dict(roles=roles_write, body=update, response=read, errors=[404, 409]),
+            {"roles": roles_write, "body": update, "response": read, "errors": [404, 409]},
         ),
-        (f"/{plural}/<int:object_id>", "DELETE", _delete, dict(roles=roles_write, errors=[404, 409])),
+        (f"/{plural}/<int:object_id>", "DELETE", _delete, {"roles": roles_write, "errors": [404, 409]}),
     ):
         view.__name__ = f"{method.lower()}_{name}" + ("" if "<" in rule or method == "POST" else "s")
         view.__doc__ = f"{method} {plural.replace('_', ' ')}" + ("" if method != "DELETE" else " (retires it)")

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pydantic import AwareDatetime, EmailStr, Field, model_validator
 
 from app.loyalty.models import BarcodeFormat, Channel, EntryKind, RewardKind, Rounding
-from app.schemas import Currency, Input, Latitude, Longitude, Name, Output, Page, PhoneNumber, TimeZone
+from app.schemas import Input, Name, Output, Page, PhoneNumber, TimeZone
 
 
 class ProgramRead(Output):

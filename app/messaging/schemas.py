@@ -33,7 +33,7 @@ class PushKeys(BaseModel):
 class PushSubscriptionCreate(Input):
     endpoint: str = Field(min_length=8, max_length=2048)
     keys: PushKeys
-    expirationTime: int | None = None  # noqa: N815  (the browser's own field name)
+    expirationTime: int | None = None
     # The text shown when the customer turned notifications on: recorded as their push opt-in.
     disclosure: str | None = Field(default=None, max_length=2000)
 

@@ -50,7 +50,7 @@ def revoke_consent(
         record_consents(
             session=session,
             customer=customer,
-            consents={c: False for c in channels},
+            consents=dict.fromkeys(channels, False),
             source=source,
             disclosure=note[:2000],
             ip_address=None,

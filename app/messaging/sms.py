@@ -76,7 +76,7 @@ def handle_keyword(
             record_consents(
                 session=session,
                 customer=customer,
-                consents={c: False for c in channels},
+                consents=dict.fromkeys(channels, False),
                 source=f"sms-keyword:{body.strip().upper()[:40]}",
                 disclosure=body.strip()[:2000],
                 ip_address=ip_address,

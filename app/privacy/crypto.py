@@ -79,7 +79,7 @@ class Keyring:
         return f"{VERSION}.{self.current_key_id}.{_b64(nonce + sealed)}"
 
     def decrypt(self, stored: str, *, column: str) -> str:
-        version, key_id, payload = _split(stored)
+        _version, key_id, payload = _split(stored)
         if key_id not in self.keys:
             raise PrivacyKeyError(f"a value in {column} is encrypted with key {key_id!r}, which is not configured")
         data = _unb64(payload)

@@ -24,7 +24,7 @@ def customer(
     consents: tuple[str, ...] = ("sms", "push", "voice"),
     consent_text: str = DISCLOSURE,
 ) -> int:
-    fields = {"consents": {c: True for c in consents}, "consent_text": consent_text}
+    fields = {"consents": dict.fromkeys(consents, True), "consent_text": consent_text}
     if phone:
         fields["phone"] = phone
     if timezone:

@@ -47,7 +47,7 @@ class LoopbackProvider:
                 # Headers and body go out as one segment: no 40 ms wait on a delayed ACK.
                 self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status, answer = provider._accept(
                     json.loads(body), self.headers.get("Idempotency-Key"), self.headers.get("X-Worker", "?")

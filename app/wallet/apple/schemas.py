@@ -8,7 +8,7 @@ class DeviceRegistration(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    pushToken: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9]+$")  # noqa: N815 (Apple's name)
+    pushToken: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9]+$")
 
 
 class DeviceLog(BaseModel):

@@ -18,7 +18,6 @@ from app.wallet.google import sync
 from app.wallet.google.providers import NotInGoogle, deadline, upsert_class, upsert_object
 from app.wallet.google.wallet import GoogleWallet, get_wallet
 
-
 LEASE_MARGIN = timedelta(seconds=2)
 
 
