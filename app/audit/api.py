@@ -8,8 +8,8 @@ from sqlalchemy import select
 from app.api import endpoint
 from app.audit.models import AuditRecord
 from app.audit.schemas import AuditQuery, AuditRecordRead
-from app.auth.tokens import Role
 from app.extensions import get_session
+from app.roles import Role
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1")
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.audit.models import AuditRecord
 from app.audit.schemas import AuditRecordRead
+from app.extensions import get_db
 
 audit_cli = AppGroup("audit", help="The audit log of staff changes.")
 
@@ -29,7 +29,7 @@ def show(limit: int, action: str | None, actor_id: int | None, as_json: bool) ->
         )
     if actor_id is not None:
         statement = statement.where(AuditRecord.actor_id == actor_id)
-    with current_app.extensions["database"].transaction() as session:
+    with get_db().transaction() as session:
         records = [AuditRecordRead.model_validate(r) for r in reversed(session.scalars(statement).all())]
     for record in records:
         if as_json:

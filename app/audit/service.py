@@ -19,14 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from flask import request
-from sqlalchemy import LargeBinary, event, inspect
+from sqlalchemy import LargeBinary, inspect
 from sqlalchemy.orm import Session
 
 from app.audit.config import AuditSettings
 from app.audit.models import AuditRecord
-from app.auth.models import StaffUser
-from app.auth.tokens import STAFF_ROLES, Principal
 from app.db import Database, utcnow
+from app.roles import STAFF_ROLES, Principal
 
 ACTOR_KEY = "audit_actor"
 REDACTED = "[redacted]"
@@ -59,11 +58,10 @@ class Actor:
         return values
 
 
-def actor_from_request(*, session: Session, principal: Principal, settings: AuditSettings) -> Actor:
-    user = session.get(StaffUser, principal.user_id)
+def actor_from_request(*, principal: Principal, actor_email: str | None, settings: AuditSettings) -> Actor:
     return Actor(
         actor_id=principal.user_id,
-        actor_email=user.email if user else None,
+        actor_email=actor_email,
         actor_role=principal.role.value,
         ip_address=request.remote_addr,
         user_agent=(request.user_agent.string or None) and request.user_agent.string[:255],
@@ -76,12 +74,13 @@ def actor_from_request(*, session: Session, principal: Principal, settings: Audi
 
 
 def audited_request(
-    *, session: Session, principal: Principal | None, settings: AuditSettings
+    *, session: Session, principal: Principal | None, actor_email: str | None, settings: AuditSettings
 ) -> AbstractContextManager:
-    """The audit scope of one API request: staff requests are recorded, others are not."""
+    """The audit scope of one API request: staff requests are recorded, others are not.
+    `actor_email`: the staff account's, as the request's principal check found it."""
     if principal is None or principal.role not in STAFF_ROLES or request.endpoint in settings.skip_endpoints:
         return nullcontext()
-    return _scope(session, actor_from_request(session=session, principal=principal, settings=settings))
+    return _scope(session, actor_from_request(principal=principal, actor_email=actor_email, settings=settings))
 
 
 @contextmanager
@@ -165,8 +164,7 @@ def record_action(
 # --- what a flush changed ------------------------------------------------------------------
 
 
-@event.listens_for(Session, "after_flush")
-def _record_flushed_changes(session: Session, _flush_context) -> None:
+def record_flushed_changes(session: Session, _flush_context) -> None:
     # After the statements ran but before the session forgets their history: new rows have
     # their ids, and every attribute still knows its value before the flush.
     actor: Actor | None = session.info.get(ACTOR_KEY)

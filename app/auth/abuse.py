@@ -13,14 +13,14 @@ import logging
 import math
 import time
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from limits import RateLimitItem, parse, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
 
-from app.auth.tokens import Principal, Role
 from app.config import Settings
 from app.errors import TooManyRequests
+from app.roles import Principal, Role
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +104,6 @@ def _seconds_until_free(strategy: RateLimiter, item: RateLimitItem, *identifiers
 def _email_key(email: str) -> str:
     # Hashed: the limit storage never holds the addresses people typed.
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
-
-
-def init_abuse_guard(app: Flask, settings: Settings, storage_uri: str) -> None:
-    app.extensions["abuse_guard"] = AbuseGuard(settings, storage_uri)
-
-
-def abuse_guard() -> AbuseGuard:
-    return current_app.extensions["abuse_guard"]
 
 
 # --- security headers --------------------------------------------------------------------------

@@ -1,42 +1,20 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Blueprint
 from sqlalchemy import select
 
 from app.api import endpoint
 from app.auth import service
-from app.auth.abuse import abuse_guard
 from app.auth.models import StaffUser
-from app.auth.schemas import (
-    CardTokenRequest,
-    StaffUserCreate,
-    StaffUserRead,
-    StaffUserUpdate,
-    TokenRequest,
-    TokenResponse,
-)
-from app.auth.tokens import Principal, Role, issue_token
+from app.auth.schemas import StaffUserCreate, StaffUserRead, StaffUserUpdate, TokenRequest
 from app.crud import get_or_404
 from app.errors import Unauthorized
-from app.extensions import get_session, get_settings, limiter
-from app.loyalty.service import card_by_access_token
+from app.extensions import current_services, get_session, get_settings, limiter
+from app.roles import Role
 from app.schemas import Page
+from app.tokens import TokenResponse, token_response
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
-
-
-def _token_response(principal: Principal, minutes: int) -> TokenResponse:
-    settings = get_settings()
-    token = issue_token(
-        principal,
-        secret=settings.signing_secret(),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        lifetime=timedelta(minutes=minutes),
-    )
-    return TokenResponse(access_token=token, expires_in=minutes * 60, role=principal.role)
 
 
 @bp.post("/auth/token")
@@ -47,25 +25,21 @@ def create_token(body: TokenRequest):
 
     After `login_lockout_attempts` failures for one e-mail within the window, every attempt
     for it is refused with 429 for the lockout period, whether the e-mail exists or not."""
-    guard = abuse_guard()
+    guard = current_services().abuse_guard
     guard.refuse_locked_login(body.email)
     try:
-        user = service.authenticate(session=get_session(), email=body.email, password=body.password)
+        user = service.authenticate(
+            session=get_session(),
+            email=body.email,
+            password=body.password,
+            password_cost=get_settings().password_hash_cost,
+        )
     except Unauthorized:
         guard.login_failed(body.email)
         raise
     guard.login_succeeded(body.email)
-    return _token_response(service.principal_for(user), get_settings().staff_token_minutes)
-
-
-@bp.post("/auth/card")
-@limiter.limit(lambda: get_settings().login_rate_limit)
-@endpoint(roles=None, body=CardTokenRequest, response=TokenResponse, tags=["auth"], errors=[404, 429])
-def create_card_token(body: CardTokenRequest):
-    """Exchange the card page's secret for a customer token scoped to that customer."""
-    card = card_by_access_token(session=get_session(), access_token=body.card_token)
-    principal = Principal(role=Role.customer, customer_id=card.customer_id)
-    return _token_response(principal, get_settings().customer_token_minutes)
+    settings = get_settings()
+    return token_response(service.principal_for(user), settings=settings, minutes=settings.staff_token_minutes)
 
 
 @bp.post("/users")
@@ -73,7 +47,12 @@ def create_card_token(body: CardTokenRequest):
 def create_staff_user(body: StaffUserCreate):
     """Create a staff user (admin only); cashiers are bound to a store."""
     return service.create_user(
-        session=get_session(), email=body.email, password=body.password, role=body.role, store_id=body.store_id
+        session=get_session(),
+        email=body.email,
+        password=body.password,
+        role=body.role,
+        store_id=body.store_id,
+        password_cost=get_settings().password_hash_cost,
     )
 
 

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from app.audit.service import audited_transaction, cli_actor
 from app.auth import service
-from app.auth.tokens import Role
 from app.errors import Problem
+from app.extensions import get_db, get_settings
+from app.roles import Role
 
 users_cli = AppGroup("users", help="Staff users.")
 
@@ -20,10 +20,15 @@ users_cli = AppGroup("users", help="Staff users.")
 def create_user(email: str, role: str, store_id: int | None, password: str) -> None:
     """Create a staff user: no prompt when every flag is given."""
     try:
-        actor = cli_actor(settings=current_app.extensions["settings"].audit, command="users create")
-        with audited_transaction(current_app.extensions["database"], actor) as session:
+        actor = cli_actor(settings=get_settings().audit, command="users create")
+        with audited_transaction(get_db(), actor) as session:
             user = service.create_user(
-                session=session, email=email, password=password, role=Role(role), store_id=store_id
+                session=session,
+                email=email,
+                password=password,
+                role=Role(role),
+                store_id=store_id,
+                password_cost=get_settings().password_hash_cost,
             )
     except Problem as exc:
         raise click.ClickException(exc.detail) from exc

@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.auth.tokens import Role
 from app.db import Base, UTCDateTime, str_enum, utcnow
+from app.roles import Role
 
 
 class StaffUser(Base):

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from app.auth.tokens import Role
+from app.roles import Role
 
 
 class TokenRequest(BaseModel):
@@ -13,19 +13,6 @@ class TokenRequest(BaseModel):
     # Not EmailStr: a login only has to match a stored address, not be deliverable.
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
-
-
-class CardTokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    card_token: str = Field(min_length=8, max_length=128, description="The secret from the card page's URL.")
-
-
-class TokenResponse(BaseModel):
-    access_token: str
-    token_type: Literal["Bearer"] = "Bearer"
-    expires_in: int = Field(description="Seconds until the token expires.")
-    role: Role
 
 
 class StaffUserRead(BaseModel):

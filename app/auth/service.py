@@ -4,15 +4,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import StaffUser
-from app.auth.passwords import DUMMY_HASH, hash_password, verify_password
-from app.auth.tokens import Principal, Role
+from app.auth.passwords import dummy_hash, hash_password, verify_password
 from app.errors import Conflict, Unauthorized, Unprocessable
-from app.loyalty.models import Card, CardStatus, Store
+from app.roles import Principal, Role
 
 
-def authenticate(*, session: Session, email: str, password: str) -> StaffUser:
+def authenticate(*, session: Session, email: str, password: str, password_cost: int) -> StaffUser:
     user = session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
-    valid = verify_password(password, user.password_hash if user else DUMMY_HASH)
+    valid = verify_password(password, user.password_hash if user else dummy_hash(password_cost))
     if user is None or not valid or not user.active:
         raise Unauthorized("The e-mail or password is wrong, or the account is disabled.")
     return user
@@ -22,12 +21,14 @@ def principal_for(user: StaffUser) -> Principal:
     return Principal(role=user.role, user_id=user.id, store_id=user.store_id)
 
 
-def create_user(*, session: Session, email: str, password: str, role: Role, store_id: int | None = None) -> StaffUser:
+def create_user(
+    *, session: Session, email: str, password: str, role: Role, store_id: int | None = None, password_cost: int
+) -> StaffUser:
     if role is Role.customer:
         raise Unprocessable("Customers are enrolled, not created as staff.", field="role")
     if role is Role.cashier and store_id is None:
         raise Unprocessable("A cashier works at a store: give its id.", field="store_id")
-    if store_id is not None and session.get(Store, store_id) is None:
+    if store_id is not None and not _store_exists(session, store_id):
         raise Unprocessable(f"There is no store {store_id}.", field="store_id")
     if len(password) < 10:
         raise Unprocessable("Passwords have at least 10 characters.", field="password")
@@ -35,7 +36,7 @@ def create_user(*, session: Session, email: str, password: str, role: Role, stor
         raise Conflict(f"A staff user with e-mail {email} already exists.", field="email")
     user = StaffUser(
         email=email.lower(),
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, cost=password_cost),
         role=role,
         store_id=store_id if role is Role.cashier else None,
     )
@@ -54,7 +55,7 @@ def update_user(*, session: Session, user: StaffUser, changes: dict) -> StaffUse
         raise Unprocessable("A cashier works at a store: give its id.", field="store_id")
     if role is not Role.cashier and store_id is not None:
         raise Unprocessable("Only cashiers are bound to a store.", field="store_id")
-    if store_id is not None and session.get(Store, store_id) is None:
+    if store_id is not None and not _store_exists(session, store_id):
         raise Unprocessable(f"There is no store {store_id}.", field="store_id")
     active = user.active if changes.get("active") is None else changes["active"]
     if user.role is Role.admin and user.active and (role is not Role.admin or not active):
@@ -77,13 +78,17 @@ def _keep_an_admin(session: Session, leaving: StaffUser) -> None:
         raise Conflict("This is the last active admin: make another admin first.", field="role")
 
 
-def check_principal_active(*, session: Session, principal: Principal) -> None:
-    """A token outlives nothing: a disabled user, a changed role or a closed card stops it now."""
-    if principal.role is Role.customer:
-        card = session.scalar(select(Card).where(Card.customer_id == principal.customer_id))
-        if card is None or card.status is not CardStatus.active:
-            raise Unauthorized("This card is closed; its tokens no longer work.")
-        return
+def check_staff_active(session: Session, principal: Principal) -> str:
+    """A token outlives nothing: a disabled user or a changed role or store stops it now. Returns
+    the account's e-mail, which the audit records name."""
     user = session.get(StaffUser, principal.user_id)
     if user is None or not user.active or user.role is not principal.role or user.store_id != principal.store_id:
         raise Unauthorized("This staff account changed or was disabled; log in again.")
+    return user.email
+
+
+def _store_exists(session: Session, store_id: int) -> bool:
+    # The foreign key names the stores table: following it needs no loyalty model.
+    (foreign_key,) = StaffUser.__table__.c.store_id.foreign_keys
+    stores = foreign_key.column.table
+    return session.scalar(select(stores.c.id).where(stores.c.id == store_id)) is not None

@@ -4,21 +4,17 @@ from flask import Blueprint, request
 from sqlalchemy import select
 
 from app.api import current_principal, endpoint
-from app.auth.tokens import Role
-from app.crud import apply_changes, get_or_404
-from app.errors import Conflict, Unprocessable
+from app.crud import get_or_404
+from app.encryption import blind_index
 from app.extensions import get_session, get_settings, limiter
-from app.loyalty import schemas, service
+from app.loyalty import catalog, schemas, service
 from app.loyalty.ledger import lock_customer
-from app.loyalty.models import Card, Channel, Customer, LedgerEntry, Promotion, Reward, Store, Tier
+from app.loyalty.models import Card, Channel, Customer, LedgerEntry, Promotion, Reward, Tier
 from app.loyalty.transactions import adjust_points
-from app.privacy.crypto import blind_index
+from app.roles import ADMIN, ALL_STAFF, CUSTOMER, STAFF_WRITERS, Principal, Role
+from app.tokens import TokenResponse, token_response
 
 bp = Blueprint("loyalty", __name__, url_prefix="/api/v1")
-
-ADMIN = [Role.admin]
-STAFF_WRITERS = [Role.admin, Role.marketer]
-ALL_STAFF = [Role.admin, Role.marketer, Role.cashier]
 
 
 def card_links(card: Card) -> dict[str, str]:
@@ -32,6 +28,17 @@ def card_links(card: Card) -> dict[str, str]:
 
 def _program():
     return service.get_program(session=get_session())
+
+
+@bp.post("/auth/card")
+@limiter.limit(lambda: get_settings().login_rate_limit)
+@endpoint(roles=None, body=schemas.CardTokenRequest, response=TokenResponse, tags=["auth"], errors=[404, 429])
+def create_card_token(body: schemas.CardTokenRequest):
+    """Exchange the card page's secret for a customer token scoped to that customer."""
+    card = service.card_by_access_token(session=get_session(), access_token=body.card_token)
+    settings = get_settings()
+    principal = Principal(role=Role.customer, customer_id=card.customer_id)
+    return token_response(principal, settings=settings, minutes=settings.customer_token_minutes)
 
 
 # --- enrolment and customers ---------------------------------------------------------------
@@ -169,21 +176,21 @@ def rotate_card(customer_id: int):
 
 
 @bp.get("/me")
-@endpoint(roles=[Role.customer], response=schemas.CustomerRead, tags=["me"])
+@endpoint(roles=CUSTOMER, response=schemas.CustomerRead, tags=["me"])
 def get_me():
     """The calling customer's own card: balance, tier, referral code."""
     return customer_read(get_or_404(get_session(), Customer, current_principal().customer_id))
 
 
 @bp.get("/me/ledger")
-@endpoint(roles=[Role.customer], query=schemas.Page, response=list[schemas.LedgerEntryRead], tags=["me"])
+@endpoint(roles=CUSTOMER, query=schemas.Page, response=list[schemas.LedgerEntryRead], tags=["me"])
 def get_my_ledger(query: schemas.Page):
     """The calling customer's points history, newest first."""
     return _ledger(current_principal().customer_id, query)
 
 
 @bp.put("/me/consents")
-@endpoint(roles=[Role.customer], body=schemas.ConsentsUpdate, response=schemas.ConsentsRead, tags=["me"])
+@endpoint(roles=CUSTOMER, body=schemas.ConsentsUpdate, response=schemas.ConsentsRead, tags=["me"])
 def put_my_consents(body: schemas.ConsentsUpdate):
     """Record the customer's choice per channel, with the disclosure shown beside the card page's toggles."""
     session, customer_id = get_session(), current_principal().customer_id
@@ -237,104 +244,183 @@ def get_program():
 @endpoint(roles=ADMIN, body=schemas.ProgramUpdate, response=schemas.ProgramRead, tags=["program"])
 def update_program(body: schemas.ProgramUpdate):
     """Change earning rules; points already earned keep their expiry."""
-    program = _program()
-    apply_changes(program, body)
-    return program
+    return service.update_program(session=get_session(), program=_program(), changes=body)
 
 
-def _crud(name: str, model, create, update, read, roles_write, roles_read):
-    """Register list/create/get/patch/delete for one catalog table of the program."""
-
-    def _list():
-        return list(get_session().scalars(select(model).where(model.program_id == _program().id).order_by(model.id)))
-
-    def _create(body):
-        _check_references(body)
-        obj = model(program_id=_program().id, **body.model_dump())
-        get_session().add(obj)
-        _flush_unique(name)
-        return obj
-
-    def _get(object_id: int):
-        return get_or_404(get_session(), model, object_id, program_id=_program().id)
-
-    def _update(object_id: int, body):
-        obj = _get(object_id)
-        _check_references(body)
-        apply_changes(obj, body)
-        _flush_unique(name)
-        return obj
-
-    def _delete(object_id: int):
-        obj = _get(object_id)
-        if hasattr(obj, "active"):
-            obj.active = False  # history points at it: retire, never delete
-        else:
-            _delete_unreferenced(obj)
-
-    plural = f"{name}s"
-    for rule, method, view, kwargs in (
-        (f"/{plural}", "GET", _list, {"roles": roles_read, "response": list[read]}),
-        (
-            f"/{plural}",
-            "POST",
-            _create,
-            {"roles": roles_write, "body": create, "response": read, "status": 201, "errors": [409]},
-        ),
-        (f"/{plural}/<int:object_id>", "GET", _get, {"roles": roles_read, "response": read, "errors": [404]}),
-        (
-            f"/{plural}/<int:object_id>",
-            "PATCH",
-            _update,
-            {"roles": roles_write, "body": update, "response": read, "errors": [404, 409]},
-        ),
-        (f"/{plural}/<int:object_id>", "DELETE", _delete, {"roles": roles_write, "errors": [404, 409]}),
-    ):
-        view.__name__ = f"{method.lower()}_{name}" + ("" if "<" in rule or method == "POST" else "s")
-        view.__doc__ = f"{method} {plural.replace('_', ' ')}" + ("" if method != "DELETE" else " (retires it)")
-        bp.add_url_rule(rule, view.__name__, endpoint(tags=[plural], **kwargs)(view), methods=[method])
+# --- the catalogue: rewards, tiers, promotions (app/loyalty/catalog.py) ---------------------------
 
 
-def _flush_unique(name: str) -> None:
-    from sqlalchemy.exc import IntegrityError
+@bp.get("/rewards")
+@endpoint(roles=ALL_STAFF, response=list[schemas.RewardRead], tags=["rewards"])
+def list_rewards():
+    """The program's rewards, retired ones included (`active` says which).
 
-    try:
-        get_session().flush()
-    except IntegrityError as exc:  # the one unique rule of the catalog: a tier's threshold
-        raise Conflict(f"Another {name} of the program already has these values.") from exc
-
-
-def _check_references(body) -> None:
-    program_id = _program().id
-    for field, model in (("store_id", Store), ("tier_id", Tier)):
-        object_id = getattr(body, field, None)
-        if object_id is not None:
-            found = get_session().get(model, object_id)
-            if found is None or found.program_id != program_id:
-                raise Unprocessable(
-                    f"There is no {field.removesuffix('_id')} {object_id} in this program.", field=field
-                )
+    Every staff role reads the catalogue: the till offers what a card can afford from it."""
+    return catalog.list_entries(session=get_session(), model=Reward, program_id=_program().id)
 
 
-def _delete_unreferenced(obj) -> None:
-    from sqlalchemy.exc import IntegrityError
-
-    session = get_session()
-    try:
-        with session.begin_nested():
-            session.delete(obj)
-    except IntegrityError as exc:
-        raise Conflict("It is still in use (customers or rewards point at it).") from exc
-
-
-_crud("reward", Reward, schemas.RewardCreate, schemas.RewardUpdate, schemas.RewardRead, STAFF_WRITERS, ALL_STAFF)
-_crud("tier", Tier, schemas.TierCreate, schemas.TierUpdate, schemas.TierRead, ADMIN, ALL_STAFF)
-_crud(
-    "promotion",
-    Promotion,
-    schemas.PromotionCreate,
-    schemas.PromotionUpdate,
-    schemas.PromotionRead,
-    STAFF_WRITERS,
-    STAFF_WRITERS,
+@bp.post("/rewards")
+@endpoint(
+    roles=STAFF_WRITERS,
+    body=schemas.RewardCreate,
+    response=schemas.RewardRead,
+    status=201,
+    tags=["rewards"],
+    errors=[409],
 )
+def create_reward(body: schemas.RewardCreate):
+    """Add a reward: a discount, a free item, a gift card, a charity donation or a tier upgrade.
+
+    Admins and marketers. A gift card or donation names its value; a tier upgrade names the tier (of
+    this program) and how many days it lasts. An optional stock limits how many can be redeemed."""
+    return catalog.create_entry(session=get_session(), model=Reward, program_id=_program().id, values=body)
+
+
+@bp.get("/rewards/<int:reward_id>")
+@endpoint(roles=ALL_STAFF, response=schemas.RewardRead, tags=["rewards"], errors=[404])
+def get_reward(reward_id: int):
+    """One reward of the program.
+
+    404 when the id is not a reward of this program."""
+    return catalog.get_entry(session=get_session(), model=Reward, program_id=_program().id, entry_id=reward_id)
+
+
+@bp.patch("/rewards/<int:reward_id>")
+@endpoint(
+    roles=STAFF_WRITERS, body=schemas.RewardUpdate, response=schemas.RewardRead, tags=["rewards"], errors=[404, 409]
+)
+def update_reward(reward_id: int, body: schemas.RewardUpdate):
+    """Change a reward; only the fields sent change.
+
+    Admins and marketers. Redemptions already made keep the points they cost. A null for a field that
+    must have a value is a 422."""
+    session = get_session()
+    entry = catalog.get_entry(session=session, model=Reward, program_id=_program().id, entry_id=reward_id)
+    return catalog.update_entry(session=session, entry=entry, changes=body)
+
+
+@bp.delete("/rewards/<int:reward_id>")
+@endpoint(roles=STAFF_WRITERS, tags=["rewards"], errors=[404, 409])
+def delete_reward(reward_id: int):
+    """Retire a reward: it leaves the till and the cards.
+
+    Admins and marketers. The row stays (redemptions point at it) with `active` false; nothing is deleted."""
+    session = get_session()
+    entry = catalog.get_entry(session=session, model=Reward, program_id=_program().id, entry_id=reward_id)
+    catalog.remove_entry(session=session, entry=entry)
+
+
+@bp.get("/tiers")
+@endpoint(roles=ALL_STAFF, response=list[schemas.TierRead], tags=["tiers"])
+def list_tiers():
+    """The program's tiers, from the lowest threshold.
+
+    Every staff role reads them. A customer holds the highest tier whose threshold their qualifying
+    points in the rolling window reach."""
+    return catalog.list_entries(session=get_session(), model=Tier, program_id=_program().id)
+
+
+@bp.post("/tiers")
+@endpoint(roles=ADMIN, body=schemas.TierCreate, response=schemas.TierRead, status=201, tags=["tiers"], errors=[409])
+def create_tier(body: schemas.TierCreate):
+    """Add a tier (admin): a name, a threshold of qualifying points, a points multiplier and its benefits.
+
+    Two tiers of one program cannot share a threshold (409). Customers move into it at their next
+    purchase or the nightly recalculation."""
+    return catalog.create_entry(session=get_session(), model=Tier, program_id=_program().id, values=body)
+
+
+@bp.get("/tiers/<int:tier_id>")
+@endpoint(roles=ALL_STAFF, response=schemas.TierRead, tags=["tiers"], errors=[404])
+def get_tier(tier_id: int):
+    """One tier of the program.
+
+    404 when the id is not a tier of this program."""
+    return catalog.get_entry(session=get_session(), model=Tier, program_id=_program().id, entry_id=tier_id)
+
+
+@bp.patch("/tiers/<int:tier_id>")
+@endpoint(roles=ADMIN, body=schemas.TierUpdate, response=schemas.TierRead, tags=["tiers"], errors=[404, 409])
+def update_tier(tier_id: int, body: schemas.TierUpdate):
+    """Change a tier (admin); only the fields sent change.
+
+    A threshold another tier already has is a 409. Customers are re-tiered at their next purchase or the
+    nightly recalculation."""
+    session = get_session()
+    entry = catalog.get_entry(session=session, model=Tier, program_id=_program().id, entry_id=tier_id)
+    return catalog.update_entry(session=session, entry=entry, changes=body)
+
+
+@bp.delete("/tiers/<int:tier_id>")
+@endpoint(roles=ADMIN, tags=["tiers"], errors=[404, 409])
+def delete_tier(tier_id: int):
+    """Delete a tier (admin) that nothing uses.
+
+    409 while customers hold it or a tier-upgrade reward names it: move them or retire the reward first."""
+    session = get_session()
+    entry = catalog.get_entry(session=session, model=Tier, program_id=_program().id, entry_id=tier_id)
+    catalog.remove_entry(session=session, entry=entry)
+
+
+@bp.get("/promotions")
+@endpoint(roles=STAFF_WRITERS, response=list[schemas.PromotionRead], tags=["promotions"])
+def list_promotions():
+    """The program's promotions, ended and retired ones included (admins and marketers).
+
+    A promotion multiplies the points of purchases in its window, optionally at one store or for one
+    tier; the best one applies."""
+    return catalog.list_entries(session=get_session(), model=Promotion, program_id=_program().id)
+
+
+@bp.post("/promotions")
+@endpoint(
+    roles=STAFF_WRITERS,
+    body=schemas.PromotionCreate,
+    response=schemas.PromotionRead,
+    status=201,
+    tags=["promotions"],
+    errors=[409],
+)
+def create_promotion(body: schemas.PromotionCreate):
+    """Add a promotion (admins and marketers): a multiplier over a date window.
+
+    An optional store or tier must belong to this program (422 otherwise). Promotions do not stack: a
+    purchase gets the best multiplier that applies, on top of its tier's."""
+    return catalog.create_entry(session=get_session(), model=Promotion, program_id=_program().id, values=body)
+
+
+@bp.get("/promotions/<int:promotion_id>")
+@endpoint(roles=STAFF_WRITERS, response=schemas.PromotionRead, tags=["promotions"], errors=[404])
+def get_promotion(promotion_id: int):
+    """One promotion of the program (admins and marketers).
+
+    404 when the id is not a promotion of this program."""
+    return catalog.get_entry(session=get_session(), model=Promotion, program_id=_program().id, entry_id=promotion_id)
+
+
+@bp.patch("/promotions/<int:promotion_id>")
+@endpoint(
+    roles=STAFF_WRITERS,
+    body=schemas.PromotionUpdate,
+    response=schemas.PromotionRead,
+    tags=["promotions"],
+    errors=[404, 409],
+)
+def update_promotion(promotion_id: int, body: schemas.PromotionUpdate):
+    """Change a promotion (admins and marketers); only the fields sent change.
+
+    Purchases already made keep the points they earned."""
+    session = get_session()
+    entry = catalog.get_entry(session=session, model=Promotion, program_id=_program().id, entry_id=promotion_id)
+    return catalog.update_entry(session=session, entry=entry, changes=body)
+
+
+@bp.delete("/promotions/<int:promotion_id>")
+@endpoint(roles=STAFF_WRITERS, tags=["promotions"], errors=[404, 409])
+def delete_promotion(promotion_id: int):
+    """Retire a promotion (admins and marketers): it stops applying at once.
+
+    The row stays (purchases point at it) with `active` false."""
+    session = get_session()
+    entry = catalog.get_entry(session=session, model=Promotion, program_id=_program().id, entry_id=promotion_id)
+    catalog.remove_entry(session=session, entry=entry)

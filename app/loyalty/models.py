@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.db import Base, UTCDateTime, str_enum, utcnow
-from app.privacy.crypto import EncryptedString, blind_index
+from app.encryption import EncryptedString, blind_index
 
 
 class Rounding(enum.StrEnum):
@@ -136,7 +136,7 @@ class Customer(Base):
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100), default="")
-    # Encrypted at rest; found through their blind indexes (app/privacy/crypto.py), set with them.
+    # Encrypted at rest; found through their blind indexes (app/encryption.py), set with them.
     email: Mapped[str | None] = mapped_column(EncryptedString("customers.email"))
     phone: Mapped[str | None] = mapped_column(EncryptedString("customers.phone"))
     email_index: Mapped[str | None] = mapped_column(String(64))

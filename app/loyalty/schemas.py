@@ -281,3 +281,7 @@ class CardRead(Output):
     member_number: str
     barcode: str
     card_url: str
+
+
+class CardTokenRequest(Input):
+    card_token: str = Field(min_length=8, max_length=128, description="The secret from the card page's URL.")

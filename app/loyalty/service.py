@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from app.crud import apply_changes
 from app.db import utcnow
-from app.errors import Conflict, NotFound, Unprocessable
+from app.encryption import blind_index
+from app.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.loyalty import codes, events
 from app.loyalty.ledger import credit, expiry_for
 from app.loyalty.models import (
@@ -24,7 +27,7 @@ from app.loyalty.models import (
     Reward,
 )
 from app.loyalty.tiers import evaluate_tier
-from app.privacy.crypto import blind_index
+from app.roles import Principal
 
 
 class CardNotFound(NotFound):
@@ -39,6 +42,13 @@ def get_program(*, session: Session, program_id: int | None = None) -> Program:
     program = session.scalar(query)
     if program is None:
         raise NotFound("No loyalty program is set up yet; run 'flask demo seed' or create one.")
+    return program
+
+
+def update_program(*, session: Session, program: Program, changes: BaseModel) -> Program:
+    """Change the earning rules; points already earned keep their expiry."""
+    apply_changes(program, changes)
+    session.flush()
     return program
 
 
@@ -179,6 +189,13 @@ def card_by_barcode(*, session: Session, barcode: str) -> Card:
         # Same answer for forged, rotated and closed: the till learns nothing from a guess.
         raise CardNotFound("No active card has this barcode.")
     return card
+
+
+def check_card_active(session: Session, principal: Principal) -> None:
+    """A customer's token stops working the moment their card is closed."""
+    card = session.scalar(select(Card).where(Card.customer_id == principal.customer_id))
+    if card is None or card.status is not CardStatus.active:
+        raise Unauthorized("This card is closed; its tokens no longer work.")
 
 
 def card_by_access_token(*, session: Session, access_token: str) -> Card:

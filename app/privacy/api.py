@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint
 
 from app.api import current_principal, endpoint
-from app.auth.tokens import Role
 from app.extensions import get_session
 from app.privacy import service
 from app.privacy.schemas import DataExport
+from app.roles import Role
 
 bp = Blueprint("privacy", __name__, url_prefix="/api/v1")
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from app.privacy import crypto, service
+from app import encryption
+from app.extensions import get_db, get_settings
+from app.privacy import service
 
 privacy_cli = AppGroup("privacy", help="Encryption keys of personal data.")
 
@@ -26,9 +27,9 @@ def rotate_key_cmd(batch_size: int | None) -> None:
     Safe to stop and run again: it picks up whatever is still under an old key. Keep the old
     keys configured until it reports nothing left.
     """
-    database = current_app.extensions["database"]
-    size = batch_size or current_app.extensions["settings"].privacy.rotate_batch_size
-    key_id = crypto.keyring().current_key_id
+    database = get_db()
+    size = batch_size or get_settings().privacy.rotate_batch_size
+    key_id = encryption.keyring().current_key_id
     with database.transaction() as session:
         total = service.count_stale(session=session)
     done, last_id = 0, 0
@@ -47,4 +48,4 @@ def rotate_key_cmd(batch_size: int | None) -> None:
 @privacy_cli.command("generate-key")
 def generate_key_cmd() -> None:
     """Print a new random 32-byte key (base64) for POINTCARD_PRIVACY__KEYS or __INDEX_KEY."""
-    click.echo(crypto.generate_key())
+    click.echo(encryption.generate_key())

@@ -4,6 +4,8 @@ from blinker import Namespace
 
 _signals = Namespace()
 
-#: sender: the Customer, just erased (personal fields already blank, card closed). Packages that
-#: keep copies of the person (webhook events) forget them here.
-customer_erased = _signals.signal("customer-erased")
+customer_erased = _signals.signal(
+    "customer-erased",
+    doc="sender: the Customer, just erased (personal fields blank, card closed). Packages that keep copies of "
+    "the person (webhook events) forget them here.",
+)

@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 
 from app.db import Database, utcnow
-from app.jobs import Job, environment_settings
+from app.jobs import Job
 from app.privacy.config import PrivacySettings
 from app.privacy.service import blank_old_message_bodies
 
@@ -22,7 +22,7 @@ def purge_message_bodies(
     *, database: Database, now: datetime | None = None, settings: PrivacySettings | None = None
 ) -> int:
     """Blank the bodies of finished messages past the retention period; returns how many."""
-    settings = settings or environment_settings().privacy
+    settings = settings or PrivacySettings()
     with database.transaction() as session:
         blanked = blank_old_message_bodies(
             session=session, now=now or utcnow(), days=settings.message_body_retention_days
@@ -38,5 +38,6 @@ JOBS: list[Job] = [
         trigger="cron",
         trigger_args={"hour": 3, "minute": 41},
         timeout_minutes=120,
+        settings="privacy",
     )
 ]

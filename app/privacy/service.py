@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import String, Text, cast, delete, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
+from app import encryption
 from app.campaigns.models import CampaignTarget, CustomerScore, CustomerTag, Enrollment, EnrollmentState
 from app.db import Base, utcnow
 from app.geo.models import GeoOfferDelivery, LocationPing
@@ -21,7 +22,7 @@ from app.loyalty.ledger import lock_customer
 from app.loyalty.models import Card, Consent, Customer, LedgerEntry, Purchase, Redemption, Referral
 from app.loyalty.service import close_card
 from app.messaging.models import Message, MessageState, PushSubscription
-from app.privacy import crypto, events
+from app.privacy import events
 from app.wallet.apple.models import AppleDeviceRegistration, ApplePass
 from app.wallet.google.models import GoogleWalletObject
 
@@ -183,12 +184,12 @@ def blank_old_message_bodies(*, session: Session, now: datetime, days: int) -> i
 def _stale(column, key_id: str):
     """The stored text is not under this key (read as text: the key id is in the value)."""
     stored = type_coerce(column, String)
-    return stored.is_not(None) & ~stored.startswith(f"{crypto.VERSION}.{key_id}.", autoescape=True)
+    return stored.is_not(None) & ~stored.startswith(f"{encryption.VERSION}.{key_id}.", autoescape=True)
 
 
 def stale_ids(*, session: Session, after_id: int, limit: int) -> list[int]:
     """Ids of customers with a contact field not under the current key, in id order."""
-    table, key_id = Customer.__table__, crypto.keyring().current_key_id
+    table, key_id = Customer.__table__, encryption.keyring().current_key_id
     return list(
         session.scalars(
             select(table.c.id)
@@ -200,7 +201,7 @@ def stale_ids(*, session: Session, after_id: int, limit: int) -> list[int]:
 
 
 def count_stale(*, session: Session) -> int:
-    table, key_id = Customer.__table__, crypto.keyring().current_key_id
+    table, key_id = Customer.__table__, encryption.keyring().current_key_id
     return session.scalar(
         select(func.count()).select_from(table).where(_stale(table.c.email, key_id) | _stale(table.c.phone, key_id))
     )

@@ -1,44 +1,30 @@
-"""Issue and verify the service's JWTs. The algorithm is pinned: a token never chooses it."""
+"""Issue and verify the service's JWTs. The algorithm is pinned: a token never chooses it.
+
+Core: staff log in through auth, customers through their card (loyalty); both get these tokens.
+"""
 
 from __future__ import annotations
 
-import enum
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 import jwt
+from pydantic import BaseModel, Field
 
+from app.config import Settings
 from app.db import utcnow
 from app.errors import Unauthorized
+from app.roles import Principal, Role
 
 ALGORITHM = "HS256"
 
 
-class Role(enum.StrEnum):
-    admin = "admin"
-    marketer = "marketer"
-    cashier = "cashier"
-    customer = "customer"
-
-
-STAFF_ROLES = frozenset({Role.admin, Role.marketer, Role.cashier})
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a staff user (with a store, for cashiers) or a customer."""
-
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
     role: Role
-    user_id: int | None = None
-    store_id: int | None = None
-    customer_id: int | None = None
-
-    @property
-    def subject(self) -> str:
-        if self.role is Role.customer:
-            return f"customer:{self.customer_id}"
-        return f"user:{self.user_id}"
 
 
 def issue_token(principal: Principal, *, secret: str, issuer: str, audience: str, lifetime: timedelta) -> str:
@@ -56,6 +42,18 @@ def issue_token(principal: Principal, *, secret: str, issuer: str, audience: str
     if principal.store_id is not None:
         claims["store_id"] = principal.store_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def token_response(principal: Principal, *, settings: Settings, minutes: int) -> TokenResponse:
+    """A bearer token for the principal with this deployment's issuer, audience and secret."""
+    token = issue_token(
+        principal,
+        secret=settings.signing_secret(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        lifetime=timedelta(minutes=minutes),
+    )
+    return TokenResponse(access_token=token, expires_in=minutes * 60, role=principal.role)
 
 
 def verify_token(token: str, *, secret: str, issuer: str, audience: str) -> Principal:

@@ -10,8 +10,12 @@ Equality lookups cannot use the ciphertext (a fresh nonce each time), so each en
 has a blind index beside it: HMAC-SHA256 of the normalised value under a separate index key.
 
 The keyring is process-wide because the column type encrypts deep inside SQLAlchemy, where no
-app is in reach: `create_app` configures it from its settings, and any other process (a job,
-the scheduler, a script) gets it built from the environment on first use.
+app is in reach: the wiring (`app/wiring.py`) configures it from the settings of the process
+(web, worker, scheduler); a script that builds no application (a migration) gets it built from
+the environment on first use.
+
+Core: models of any domain use these column types; the privacy package owns what is done with
+the keys (rotation, export, erasure).
 """
 
 from __future__ import annotations
@@ -24,18 +28,35 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import phonenumbers
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel, Field, SecretStr
 from sqlalchemy import String, Text
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
-from app.privacy.config import PrivacySettings
-
 VERSION = "v1"
 KEY_FILE = "privacy_keys.json"
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class EncryptionKeys(BaseModel):
+    """The keys of the contact fields; `PrivacySettings` (POINTCARD_PRIVACY__*) carries them.
+
+    KEYS is a JSON object of key id -> 32 random bytes in base64, e.g.
+    POINTCARD_PRIVACY__KEYS='{"2026a": "..."}'. New values are encrypted with CURRENT_KEY_ID;
+    older keys stay listed until `flask privacy rotate-key` has re-encrypted their values.
+    INDEX_KEY (base64, 32 bytes) keys the blind index that equality lookups use; it cannot
+    rotate without re-indexing, so it is separate from the encryption keys.
+    Without them a development install keeps generated keys in instance/privacy_keys.json;
+    production refuses to start.
+    """
+
+    keys: dict[str, SecretStr] = Field(default_factory=dict)
+    current_key_id: str | None = None
+    index_key: SecretStr | None = None
 
 
 class PrivacyKeyError(ValueError):
@@ -120,7 +141,7 @@ def normalise(value: str, *, column: str) -> str:
 _keyring: Keyring | None = None
 
 
-def keyring_from_settings(settings: PrivacySettings, *, env: str, instance_dir) -> Keyring:
+def keyring_from_settings(settings: EncryptionKeys, *, env: str, instance_dir: Path) -> Keyring:
     """The configured keys; in development, keys generated once into instance/; never in production."""
     if settings.keys or settings.current_key_id or settings.index_key:
         if not (settings.keys and settings.current_key_id and settings.index_key):
@@ -132,7 +153,7 @@ def keyring_from_settings(settings: PrivacySettings, *, env: str, instance_dir) 
     return _development_keyring(instance_dir)
 
 
-def _development_keyring(instance_dir) -> Keyring:
+def _development_keyring(instance_dir: Path) -> Keyring:
     path = instance_dir / KEY_FILE
     if not path.exists():
         instance_dir.mkdir(parents=True, exist_ok=True)
@@ -148,12 +169,10 @@ def generate_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def configure(settings) -> Keyring:
-    """Make the keyring of these Settings the process's (create_app calls it)."""
-    from app.config import INSTANCE_DIR
-
+def configure(keys: EncryptionKeys, *, env: str, instance_dir: Path) -> Keyring:
+    """Make these keys the process's (the wiring calls it with the application's settings)."""
     global _keyring
-    _keyring = keyring_from_settings(settings.privacy, env=settings.env, instance_dir=INSTANCE_DIR)
+    _keyring = keyring_from_settings(keys, env=env, instance_dir=instance_dir)
     return _keyring
 
 
@@ -166,9 +185,11 @@ def use(keyring: Keyring | None) -> Keyring | None:
 
 def keyring() -> Keyring:
     if _keyring is None:
-        from app.config import Settings  # a process without an app: read the environment
+        # A process that built no application (a migration, a script): read the environment.
+        from app.config import INSTANCE_DIR, Settings
 
-        configure(Settings())
+        settings = Settings()
+        configure(settings.privacy, env=settings.env, instance_dir=INSTANCE_DIR)
     assert _keyring is not None
     return _keyring
 
