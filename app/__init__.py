@@ -10,12 +10,11 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app.auth.abuse import init_abuse_guard, register_security_headers
+from app.auth.abuse import register_security_headers
 from app.config import INSTANCE_DIR, Settings
 from app.db import Database
 from app.errors import register_error_handlers
-from app.extensions import limiter
-from app.privacy import crypto as privacy_crypto
+from app.extensions import EXTENSION, limiter
 
 
 class RowIdConverter(IntegerConverter):
@@ -33,26 +32,30 @@ class RowIdConverter(IntegerConverter):
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
-    settings = settings or Settings()
+    """The web application over the parts `app.wiring.build` assembles (settings from the
+    environment unless given; a database of its own unless given)."""
+    # Here, not at the top: this package's __init__ runs on any import of app.*, and the wiring
+    # imports every domain (as do the blueprints and commands below).
+    from app import wiring
+
+    services = wiring.build(settings, database)
+    settings = services.settings
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
     app.config["RATELIMIT_ENABLED"] = settings.rate_limits_enabled
     if settings.redis_url:
         app.config["RATELIMIT_STORAGE_OPTIONS"] = {"key_prefix": settings.rate_limit_key_prefix}
-    app.extensions["settings"] = settings
-    app.extensions["database"] = database or Database(settings.database_url)
-    privacy_crypto.configure(settings)  # the contact fields' keys; fails fast when production has none
+    app.extensions[EXTENSION] = services
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     if settings.proxy_hops:
-        app.wsgi_app = ProxyFix(
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=settings.proxy_hops
         )
     limiter.init_app(app)
-    init_abuse_guard(app, settings, app.config["RATELIMIT_STORAGE_URI"])
     register_security_headers(app)
     register_error_handlers(app)
     app.url_map.converters["int"] = RowIdConverter
@@ -61,12 +64,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @app.teardown_appcontext
     def _remove_session(_exc):
-        app.extensions["database"].session.remove()
+        services.database.session.remove()
 
     @app.get("/healthz")
     def healthz():
         try:
-            app.extensions["database"].session.execute(text("SELECT 1"))
+            services.database.session.execute(text("SELECT 1"))
         except Exception as exc:  # the probe reports, it does not raise
             logging.getLogger(__name__).error("health check failed: %s", exc)
             return jsonify(status="error", database="unreachable"), 503
@@ -115,8 +118,10 @@ def _register_cli(app: Flask) -> None:
     from app.auth.cli import users_cli
     from app.campaigns.cli import campaigns_cli
     from app.db_cli import db_cli
+    from app.demo.cli import demo_cli
+    from app.events_cli import events_cli
     from app.geo.cli import geo_cli
-    from app.loyalty.cli import demo_cli, loyalty_cli
+    from app.loyalty.cli import loyalty_cli
     from app.messaging.cli import messaging_cli
     from app.privacy.cli import privacy_cli
     from app.scheduler_cli import scheduler_cli
@@ -124,6 +129,7 @@ def _register_cli(app: Flask) -> None:
     from app.webhooks.cli import webhooks_cli
 
     for group in (
+        events_cli,
         users_cli,
         db_cli,
         demo_cli,

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: trust none).
     proxy_hops: int = Field(default=0, ge=0, le=5)
 
+    # log2 of scrypt's N for staff passwords; production refuses less than 15 (tests use a cheap 10).
+    password_hash_cost: int = Field(default=15, ge=10, le=20)
+
     jwt_issuer: str = "pointcard"
     jwt_audience: str = "pointcard-api"
     staff_token_minutes: int = 60
@@ -79,6 +82,8 @@ class Settings(BaseSettings):
     def _require_secret_in_production(self) -> Settings:
         if self.env == "production" and self.secret_key is None:
             raise ValueError("POINTCARD_SECRET_KEY must be set in production")
+        if self.env == "production" and self.password_hash_cost < 15:
+            raise ValueError("POINTCARD_PASSWORD_HASH_COST below 15 is for tests, not production")
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("POINTCARD_SECRET_KEY must be at least 32 characters of random data")
         return self

@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 from alembic import command
 from alembic.config import Config
-from flask import current_app
 from flask.cli import AppGroup
+
+from app.extensions import get_settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -29,7 +30,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 
 def _url() -> str:
-    return current_app.extensions["settings"].database_url
+    return get_settings().database_url
 
 
 @db_cli.command("upgrade")

@@ -16,9 +16,9 @@ from flask import Response, request
 from sqlalchemy import Integer, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from app.auth.tokens import Principal
 from app.db import Base, UTCDateTime, insert_unless_exists, utcnow
 from app.errors import Conflict, Problem, Unprocessable
+from app.roles import Principal
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

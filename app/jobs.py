@@ -1,4 +1,8 @@
-"""How a domain declares a scheduled job: a name, a function of the database, a trigger."""
+"""How a domain declares a scheduled job: a name, a function of the database, a trigger.
+
+The wiring (`app/wiring.py`) lists every domain's jobs; the scheduler (`jobs/`) runs them and
+`flask scheduler list` prints them.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +10,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.db import Database
-
 if TYPE_CHECKING:
     from app.config import Settings
+    from app.wiring import Services
 
 
 @dataclass(frozen=True)
 class Job:
     name: str
+    # Called as func(database=..., settings=...) (settings only when the job names a section).
     func: Callable[..., Any]
     trigger: str
-    trigger_args: dict[str, Any] = field(default_factory=dict)
+    # APScheduler's trigger arguments, or a function of the settings that gives them.
+    trigger_args: dict[str, Any] | Callable[[Settings], dict[str, Any]] = field(default_factory=dict)
     # How late a missed run may still start (after a restart), in minutes.
     timeout_minutes: int = 30
+    # The section of the settings the job takes (`Settings.<settings>`), if any.
+    settings: str | None = None
 
-    def run(self, database: Database) -> Any:
-        return self.func(database=database)
+    def trigger_kwargs(self, settings: Settings) -> dict[str, Any]:
+        return self.trigger_args(settings) if callable(self.trigger_args) else dict(self.trigger_args)
 
-
-def environment_settings() -> Settings:
-    """The scheduler runs jobs without an app: they read their settings from the environment."""
-    from app.config import Settings  # config imports every package's settings, jobs included
-
-    return Settings()
+    def run(self, services: Services) -> Any:
+        kwargs: dict[str, Any] = {"database": services.database}
+        if self.settings is not None:
+            kwargs["settings"] = getattr(services.settings, self.settings)
+        return self.func(**kwargs)

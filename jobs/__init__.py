@@ -27,23 +27,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.campaigns.jobs import JOBS as CAMPAIGN_JOBS
 from app.db import Database
-from app.geo.jobs import JOBS as GEO_JOBS
-from app.jobs import Job
-from app.loyalty.jobs import JOBS as LOYALTY_JOBS
-from app.privacy.jobs import JOBS as PRIVACY_JOBS
-from app.webhooks.jobs import JOBS as WEBHOOK_JOBS
+from app.wiring import Services
 
 log = logging.getLogger(__name__)
 
-ALL_JOBS: list[Job] = [*LOYALTY_JOBS, *CAMPAIGN_JOBS, *GEO_JOBS, *PRIVACY_JOBS, *WEBHOOK_JOBS]
 _ADVISORY_LOCK_ID = 0x504F494E54  # "POINT"
 # How often the active scheduler checks that it still holds the lock, between runs.
 LEADERSHIP_CHECK_SECONDS = 2.0
-# The database of the scheduler running in this process. Stored jobs name only the job, so
+# The application of the scheduler running in this process. Stored jobs name only the job, so
 # neither code paths nor connection URLs (with their passwords) end up pickled in the table.
-_database: Database | None = None
+_services: Services | None = None
 _leadership: Leadership | None = None
 
 
@@ -89,11 +83,12 @@ class Leadership:
 
 def run_job(name: str) -> None:
     """What APScheduler stores and calls."""
-    job = next(job for job in ALL_JOBS if job.name == name)
+    assert _services is not None, "build_scheduler() first"
+    job = next(job for job in _services.jobs if job.name == name)
     if _leadership is not None and not _leadership.held():
         raise LostLeadership(f"job {name} not run: this process no longer holds the scheduler lock")
     log.info("job %s starting", name)
-    job.run(_database)
+    job.run(_services)
 
 
 def _log_submitted(event: JobSubmissionEvent) -> None:
@@ -112,15 +107,15 @@ def _log_outcome(event: JobExecutionEvent) -> None:
         log.info("job %s done (due at %s)", event.job_id, due)
 
 
-def build_scheduler(database: Database) -> BackgroundScheduler:
-    global _database
-    _database = database
+def build_scheduler(services: Services) -> BackgroundScheduler:
+    global _services
+    _services = services
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=database.engine)},
+        jobstores={"default": SQLAlchemyJobStore(engine=services.database.engine)},
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone="UTC",
     )
-    for job in ALL_JOBS:
+    for job in services.jobs:
         scheduler.add_job(
             run_job,
             trigger=job.trigger,
@@ -129,7 +124,7 @@ def build_scheduler(database: Database) -> BackgroundScheduler:
             name=job.name,
             replace_existing=True,
             misfire_grace_time=job.timeout_minutes * 60,
-            **job.trigger_args,
+            **job.trigger_kwargs(services.settings),
         )
     scheduler.add_listener(_log_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     scheduler.add_listener(_log_submitted, EVENT_JOB_SUBMITTED)
@@ -149,12 +144,23 @@ def hold_leadership(database: Database) -> Leadership | None:
     return Leadership(connection)
 
 
-def run_forever(database: Database, stop: threading.Event) -> bool:
+def forget_retired_jobs(scheduler: BackgroundScheduler, services: Services) -> list[str]:
+    """Drop stored jobs the code no longer has (a renamed job would otherwise fail every run)."""
+    current = {job.name for job in services.jobs}
+    retired = [job.id for job in scheduler.get_jobs() if job.id not in current]
+    for job_id in retired:
+        scheduler.remove_job(job_id)
+        log.info("job %s is no longer in the code: removed from the job store", job_id)
+    return retired
+
+
+def run_forever(services: Services, stop: threading.Event) -> bool:
     """Lead (or wait to), run the jobs until `stop`; False when the lock was lost instead."""
     global _leadership
-    leadership = _leadership = hold_leadership(database)
-    scheduler = build_scheduler(database)
+    leadership = _leadership = hold_leadership(services.database)
+    scheduler = build_scheduler(services)
     scheduler.start()
+    forget_retired_jobs(scheduler, services)
     try:
         while not stop.wait(LEADERSHIP_CHECK_SECONDS):
             if leadership is not None and not leadership.held():

@@ -8,7 +8,6 @@ from flask import Blueprint
 from sqlalchemy import delete, select
 
 from app.api import current_principal, endpoint
-from app.auth.tokens import Role
 from app.campaigns import reengagement, results, schemas, service  # noqa: F401  (reengagement: the till receiver)
 from app.campaigns.models import Campaign, CustomerScore, CustomerTag, Enrollment, Segment
 from app.campaigns.segments import normalize_tag
@@ -17,6 +16,7 @@ from app.db import insert_unless_exists, utcnow
 from app.extensions import get_session
 from app.loyalty.models import Customer
 from app.loyalty.service import get_program
+from app.roles import Role
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/v1")
 

@@ -4,8 +4,9 @@ import csv
 from datetime import date
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
+
+from app.extensions import get_db, get_settings
 
 campaigns_cli = AppGroup("campaigns", help="Customer scoring, campaigns and re-engagement.")
 
@@ -60,11 +61,11 @@ def _write_scores(path: str, rows: list[dict], as_of: date) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the scores CSV (with --transactions).")
 def score(transactions: str | None, as_of, out: str | None) -> None:
     """Score customers now (every program), or an offline history with the same code."""
-    settings = current_app.extensions["settings"].campaigns
+    settings = get_settings().campaigns
     if transactions is None:
         from app.campaigns.jobs import score_customers
 
-        count = score_customers(database=current_app.extensions["database"], settings=settings, force=True)
+        count = score_customers(database=get_db(), settings=settings, force=True)
         click.echo(f"scored {count} program(s)")
         return
     if as_of is None or out is None:
@@ -100,7 +101,7 @@ def demo_history(customers: int, seed: int) -> None:
     from app.db import utcnow
     from app.loyalty.models import Program
 
-    database, now = current_app.extensions["database"], utcnow()
+    database, now = get_db(), utcnow()
     rng = random.Random(seed)
     with database.transaction() as session:
         program = session.scalar(select(Program).order_by(Program.id))
@@ -112,7 +113,7 @@ def demo_history(customers: int, seed: int) -> None:
         add_histories(session, program_id=program.id, currency=program.currency, histories=histories)
     from app.campaigns.jobs import score_customers
 
-    score_customers(database=database, settings=current_app.extensions["settings"].campaigns, force=True)
+    score_customers(database=database, settings=get_settings().campaigns, force=True)
     click.echo(f"{customers} customers with {sum(len(h.visits) for h in histories)} visits added and scored")
 
 
@@ -121,5 +122,5 @@ def tick_now() -> None:
     """Send what is due now: campaign sends and sequence steps."""
     from app.campaigns.jobs import tick
 
-    result = tick(database=current_app.extensions["database"], settings=current_app.extensions["settings"].campaigns)
+    result = tick(database=get_db(), settings=get_settings().campaigns)
     click.echo(f"started {result['started']} send(s), worked on {result['runs']}, {result['steps']} sequence step(s)")

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.campaigns.models import Campaign, CampaignTarget
-from app.db import Base
+from app.extensions import services_of
 from app.loyalty.ledger import credit, expiry_for, lock_customer
-from app.loyalty.models import Card, Channel, Consent, Customer, EntryKind, Reward
-from app.messaging.content import MessageRejected, customer_fields, render
+from app.loyalty.models import Channel, Consent, EntryKind, Reward
+from app.messaging.content import MessageRejected, render
 from app.messaging.models import Message
 from app.messaging.outbox import enqueue
 
@@ -84,46 +84,23 @@ def _granted(session: Session, customer_ids: list[int]) -> dict[int, set[str]]:
     return granted
 
 
-def _with_push_subscription(session: Session, customer_ids: list[int]) -> set[int] | None:
-    """Customers with a Web Push subscription; None when this deployment has no such table."""
-    table = Base.metadata.tables.get("push_subscriptions")
-    if table is None:
-        return None
-    return set(session.scalars(select(table.c.customer_id).where(table.c.customer_id.in_(customer_ids))))
-
-
 def reachable(session: Session, customer_ids: Iterable[int], channels: list[str]) -> dict[int, list[str]]:
-    """For each customer, the campaign's channels they can be reached on, in fallback order."""
+    """For each customer, the campaign's channels they can be reached on, in fallback order: an
+    opt-in for the channel and what the channel needs (a number, a subscription, a saved card)."""
     ids = list(customer_ids)
     if not ids:
         return {}
     granted = _granted(session, ids)
-    # Whether there is a number or an address is all this needs: the blind indexes say so
-    # without decrypting anything.
-    contacts = {
-        row.id: row
-        for row in session.execute(
-            select(Customer.id, Customer.phone_index.label("phone"), Customer.email_index.label("email")).where(
-                Customer.id.in_(ids)
-            )
-        )
+    registry = services_of(session).channels
+    audiences = {channel: registry.reachable(session, channel, ids) for channel in set(channels)}
+    return {
+        customer_id: [
+            channel
+            for channel in channels
+            if CONSENT[channel].value in granted.get(customer_id, ()) and customer_id in audiences[channel]
+        ]
+        for customer_id in ids
     }
-    subscribed = _with_push_subscription(session, ids) if "push" in channels else None
-    result = {}
-    for customer_id in ids:
-        contact, consents = contacts[customer_id], granted.get(customer_id, set())
-
-        def can(channel: str) -> bool:
-            if CONSENT[channel].value not in consents:
-                return False
-            if channel in ("sms", "voice"):
-                return bool(contact.phone)
-            if channel == "email":
-                return bool(contact.email)
-            return channel != "push" or subscribed is None or customer_id in subscribed
-
-        result[customer_id] = [channel for channel in channels if can(channel)]
-    return result
 
 
 # --- queueing --------------------------------------------------------------------------------
@@ -139,33 +116,12 @@ class Delivery:
 def _content(channel: str, template: dict, campaign_name: str) -> dict:
     title, body = template.get("title") or campaign_name, template["body"]
     return {
+        "wallet": {"header": title, "body": body},
         "push": {"title": title, "body": body},
         "sms": {"body": body},
         "voice": {"script": body},
         "email": {"subject": title, "body": body},
     }[channel]
-
-
-def _wallet(
-    session: Session, *, customer_id: int, template: dict, context: dict, key: str, fields: dict | None
-) -> int | None:
-    """A message on the card in Google Wallet; None when the card is not in Google Wallet."""
-    from app.wallet.google.service import send_wallet_message
-
-    card = session.scalar(select(Card).where(Card.customer_id == customer_id))
-    text = render(
-        {"header": template.get("title") or context["campaign"], "body": template["body"]},
-        {**context, **(fields if fields is not None else customer_fields(session, customer_id))},
-    )
-    if card is None or not send_wallet_message(
-        session=session, card=card, header=text["header"], body=text["body"], dedupe_key=key
-    ):
-        return None
-    return session.scalar(
-        select(Message.id)
-        .where(Message.customer_id == customer_id, Message.dedupe_key.endswith(f":{key}"))
-        .order_by(Message.id.desc())
-    )
 
 
 def deliver(
@@ -180,34 +136,28 @@ def deliver(
     template_name: str,
     fields: dict | None = None,
 ) -> Delivery:
-    """Queue the message on the first channel that takes it; `channels` are the reachable ones.
+    """Queue the message on the first channel; `channels` are the reachable ones, in fallback order.
     `fields`: the customer's template fields, when the caller loaded a batch's at once."""
-    for channel in channels:
-        if channel == "wallet":
-            message_id = _wallet(
-                session, customer_id=customer_id, template=templates[channel], context=context, key=key, fields=fields
-            )
-            if message_id is not None:
-                return Delivery(channel, message_id, None)
-            continue  # not in Google Wallet: the next channel
-        try:
-            message_id = enqueue(
-                session=session,
-                customer_id=customer_id,
-                channel=channel,
-                content=_content(channel, templates[channel], context["campaign"]),
-                dedupe_key=key,
-                template=template_name,
-                not_before=now,
-                variables=context,
-                fields=fields,
-            )
-        except MessageRejected as exc:
-            return Delivery(channel, None, f"rejected: {exc.detail}"[:64])
-        if message_id is None:  # queued before (a retried batch)
-            message_id = session.scalar(select(Message.id).where(Message.dedupe_key == key))
-        return Delivery(channel, message_id, None)
-    return Delivery(None, None, "no consented channel")
+    if not channels:
+        return Delivery(None, None, "no consented channel")
+    channel = channels[0]
+    try:
+        message_id = enqueue(
+            session=session,
+            customer_id=customer_id,
+            channel=channel,
+            content=_content(channel, templates[channel], context["campaign"]),
+            dedupe_key=key,
+            template=template_name,
+            not_before=now,
+            variables=context,
+            fields=fields,
+        )
+    except MessageRejected as exc:
+        return Delivery(channel, None, f"rejected: {exc.detail}"[:64])
+    if message_id is None:  # queued before (a retried batch)
+        message_id = session.scalar(select(Message.id).where(Message.dedupe_key == key))
+    return Delivery(channel, message_id, None)
 
 
 def pay_bonus(*, session: Session, customer_id: int, points: int, reason: str, now: datetime) -> None:

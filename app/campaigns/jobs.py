@@ -18,7 +18,7 @@ from app.campaigns.config import CampaignSettings
 from app.campaigns.models import Campaign, ScoringRun
 from app.db import Database, utcnow
 from app.errors import Problem
-from app.jobs import Job, environment_settings
+from app.jobs import Job
 from app.loyalty.models import Program
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def score_customers(
     *, database: Database, now: datetime | None = None, settings: CampaignSettings | None = None, force: bool = False
 ) -> int:
     """Score every program whose night it is (once per local day; `force`: all, now); returns how many."""
-    now, settings = now or utcnow(), settings or environment_settings().campaigns
+    now, settings = now or utcnow(), settings or CampaignSettings()
     with database.transaction() as session:
         programs = list(session.scalars(select(Program).order_by(Program.id)))
         due = [p.id for p in programs if force or _due_for_scoring(session, p, now, settings)]
@@ -79,7 +79,7 @@ def enroll_lapsing(*, database: Database, program_id: int, now: datetime, settin
 
 def tick(*, database: Database, now: datetime | None = None, settings: CampaignSettings | None = None) -> dict:
     """Start due campaign sends, expand open sends batch by batch, send due sequence steps."""
-    now, settings = now or utcnow(), settings or environment_settings().campaigns
+    now, settings = now or utcnow(), settings or CampaignSettings()
     with database.transaction() as session:
         started = service.start_due_runs(session=session, now=now)
         runs = service.open_runs(session=session)
@@ -108,12 +108,20 @@ def _send_run(database: Database, run_id: int, now: datetime, settings: Campaign
 
 JOBS = [
     # Hourly: each program is scored once a night, from score_hour in its own time zone.
-    Job(name="campaigns.score", func=score_customers, trigger="cron", trigger_args={"minute": 20}, timeout_minutes=60),
+    Job(
+        name="campaigns.score",
+        func=score_customers,
+        trigger="cron",
+        trigger_args={"minute": 20},
+        timeout_minutes=60,
+        settings="campaigns",
+    ),
     Job(
         name="campaigns.tick",
         func=tick,
         trigger="interval",
-        trigger_args={"seconds": environment_settings().campaigns.tick_seconds},
+        trigger_args=lambda settings: {"seconds": settings.campaigns.tick_seconds},
         timeout_minutes=5,
+        settings="campaigns",
     ),
 ]

@@ -19,6 +19,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, object_session
 
 from app.campaigns import delivery
+from app.campaigns.events import customer_won_back
 from app.campaigns.models import (
     Campaign,
     CampaignKind,
@@ -31,9 +32,7 @@ from app.campaigns.models import (
     ScoringRun,
     Segment,
 )
-from app.campaigns.scoring import customer_won_back
 from app.campaigns.segments import latest_scoring, segment_query
-from app.loyalty import events
 from app.loyalty.models import Customer, EntryKind, Program, Purchase, Reward
 
 log = logging.getLogger(__name__)
@@ -221,8 +220,7 @@ def mark_returned(*, session: Session, customer: Customer, at: datetime) -> None
         customer_won_back.send(customer, at=at)
 
 
-@events.balance_changed.connect
-def _visit_ends_sequences(customer: Customer, *, entry, **_) -> None:
+def visit_ends_sequences(customer: Customer, *, entry, **_) -> None:
     """Runs inside the till's transaction: only row updates, committed with the purchase."""
     if entry.kind is EntryKind.earn and entry.purchase_id is not None:
         mark_returned(session=object_session(customer), customer=customer, at=entry.created_at)

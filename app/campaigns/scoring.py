@@ -43,22 +43,14 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from blinker import Namespace
 from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
 
+from app.campaigns import events
 from app.campaigns.config import CampaignSettings
 from app.db import UTCDateTime
 
 log = logging.getLogger(__name__)
-
-_signals = Namespace()
-#: sender: the Session; kwargs: program_id, as_of (date). A program's scores for as_of are
-#: written (not yet committed): receivers may compare them with the previous day's.
-scores_written = _signals.signal("scores-written")
-#: sender: the Customer; kwargs: at (datetime). A visit ended a lapse: their latest status was
-#: lapsing or lapsed and is now won back.
-customer_won_back = _signals.signal("customer-won-back")
 
 EPOCH = date(1970, 1, 1)
 _HASH_MODULUS = 1_000_003  # for the stable sample: (customer_id * 2654435761) % this
@@ -431,7 +423,7 @@ def write_program_scores(
             # A million fresh rows: without new statistics the planner takes tonight's slice for one
             # row and segment queries join it by nested loop.
             session.execute(text("ANALYZE customer_scores"))
-    scores_written.send(session, program_id=program_id, as_of=as_of)
+    events.scores_written.send(session, program_id=program_id, as_of=as_of)
     return as_of, prepared
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 from app.api import current_principal, endpoint
-from app.auth.tokens import Role
 from app.crud import get_or_404
 from app.extensions import get_session, get_settings
-from app.geo import service, stores, wallet  # noqa: F401 - wallet registers its receivers
+from app.geo import service, stores
 from app.geo.geocoding import geocoder_from
 from app.geo.models import GeoOffer
 from app.geo.schemas import (
@@ -23,6 +22,7 @@ from app.geo.schemas import (
 )
 from app.loyalty.models import Store
 from app.loyalty.service import get_program
+from app.roles import Role
 
 bp = Blueprint("geo", __name__, url_prefix="/api/v1")
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.crud import get_or_404
 from app.db import utcnow
 from app.errors import Forbidden, TooManyRequests, Unprocessable
+from app.extensions import services_of
 from app.geo import events, fences, hours
 from app.geo.config import GeoSettings
 from app.geo.models import GeoFence, GeoOffer, GeoOfferDelivery, GeoOfferStore, LocationPing
@@ -21,7 +22,7 @@ from app.loyalty.ledger import lock_customer
 from app.loyalty.models import Channel, Customer, Reward, Store
 from app.loyalty.service import current_consents
 from app.loyalty.transactions import RewardUnavailable, grant_bonus, grant_reward
-from app.messaging import outbox, rules
+from app.messaging import outbox
 
 log = logging.getLogger(__name__)
 
@@ -354,21 +355,16 @@ def _send(
     *,
     reward_code: str | None,
 ) -> None:
-    """Through the outbox: consent, quiet hours and caps are checked when it is sent."""
-    body = f"{offer.body} (code {reward_code})".strip() if reward_code else offer.body
-    if channel is OfferChannel.wallet:
-        from app.wallet.google.service import send_wallet_message  # wallet imports the loyalty events too
-
-        if customer.card is not None:
-            send_wallet_message(
-                session=session, card=customer.card, header=offer.title, body=body or offer.title, dedupe_key=dedupe_key
-            )
+    """Through the outbox: consent, quiet hours and caps are checked when it is sent. A wallet
+    message is queued only for a card in a wallet (without one it has nowhere to appear)."""
+    wallet = OfferChannel.wallet
+    if channel is wallet and customer.id not in services_of(session).channels.reachable(session, wallet.value, [customer.id]):
         return
-    content = (
-        {"title": offer.title, "body": body}
-        if channel is OfferChannel.push
-        else {"body": f"{offer.title}: {body}".rstrip(": ")}
-    )
+    body = f"{offer.body} (code {reward_code})".strip() if reward_code else offer.body
+    content = {
+        OfferChannel.push: {"title": offer.title, "body": body},
+        OfferChannel.wallet: {"header": offer.title, "body": body or offer.title},
+    }.get(channel, {"body": f"{offer.title}: {body}".rstrip(": ")})
     outbox.enqueue(
         session=session,
         customer_id=customer.id,
@@ -398,4 +394,20 @@ def last_location(session: Session, customer_id: int) -> tuple[float, float] | N
     return (row.latitude, row.longitude) if row else None
 
 
-rules.register_location_source(last_location)
+MAX_RELEVANT_TEXT = 120
+
+
+def offer_texts(session: Session, stores: list[Store]) -> dict[int, str]:
+    """Each store's open offer (the newest one if several), as the pass's relevantText."""
+    now, texts = utcnow(), {}
+    rows = session.execute(
+        select(GeoOfferStore.store_id, GeoOffer)
+        .join(GeoOffer, GeoOffer.id == GeoOfferStore.offer_id)
+        .where(GeoOfferStore.store_id.in_([store.id for store in stores]), GeoOffer.active.is_(True))
+        .order_by(GeoOffer.id.desc())
+    ).all()
+    zones = {store.id: store.timezone for store in stores}
+    for store_id, offer in rows:
+        if store_id not in texts and open_at(offer, zones[store_id], now):
+            texts[store_id] = f"{offer.title}: {offer.body}".rstrip(": ")[:MAX_RELEVANT_TEXT]
+    return texts

@@ -5,14 +5,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.api import UnsupportedMediaType, current_principal, endpoint, request_transaction
-from app.auth.tokens import Role
 from app.errors import Forbidden, NotFound
-from app.extensions import get_session, get_settings
+from app.extensions import current_services, get_session, get_settings
 from app.loyalty.models import Channel, Customer
 from app.messaging import rules, service, sms, vapid, voice
 from app.messaging.models import Message, VoiceRecording
@@ -26,6 +25,7 @@ from app.messaging.schemas import (
     VoiceRecordingRead,
 )
 from app.messaging.twilio_client import webhook_url
+from app.roles import Role
 
 bp = Blueprint("messaging", __name__, static_folder="static", static_url_path="/push/static")
 
@@ -245,7 +245,7 @@ def twilio_voice_amd():
         # Not through the outbox: the machine is recording now, seconds matter, and a
         # redirect repeated by a retry changes nothing.
         url = webhook_url(get_settings(), voice.TWIML_PATH, m=message.id, AnsweredBy=answered_by)
-        voice.voice_provider(current_app).redirect(call_sid, url)
+        current_services().sender("voice").redirect(call_sid, url)
     return Response(status=204)
 
 

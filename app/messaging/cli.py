@@ -4,10 +4,9 @@ import signal
 import threading
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from app.messaging.providers import build_senders
+from app.extensions import current_services, get_db, get_settings
 from app.messaging.vapid import generate_vapid_key
 from app.messaging.worker import run_worker
 
@@ -19,7 +18,7 @@ messaging_cli = AppGroup("messaging", help="The message outbox.")
 @click.option("--idle", default=None, type=float, help="Seconds to wait when nothing is due (default: settings).")
 def work(once: bool, idle: float | None) -> None:
     """Drain the outbox: claim due messages, check the rules, send, record the outcome."""
-    settings = current_app.extensions["settings"].messaging
+    settings = get_settings().messaging
     if idle is not None:
         settings = settings.model_copy(update={"idle_seconds": idle})
     stop = threading.Event()
@@ -27,8 +26,8 @@ def work(once: bool, idle: float | None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo("message worker started")
     handled = run_worker(
-        database=current_app.extensions["database"],
-        senders=build_senders(current_app),
+        database=get_db(),
+        senders=current_services().senders(),
         settings=settings,
         once=once,
         stop=stop,
@@ -40,7 +39,7 @@ def work(once: bool, idle: float | None) -> None:
 @click.option("--force", is_flag=True, help="Replace the key (every browser subscription stops working).")
 def vapid_keys(force: bool) -> None:
     """Create the Web Push (VAPID) key pair unless it exists; print the public key."""
-    settings = current_app.extensions["settings"].messaging
+    settings = get_settings().messaging
     if settings.vapid_private_key is not None:
         click.echo("the VAPID key comes from POINTCARD_MESSAGING__VAPID_PRIVATE_KEY; nothing written")
         return

@@ -7,6 +7,8 @@ from blinker import Namespace
 
 _signals = Namespace()
 
-#: sender: the Message; kwargs: at (datetime). The provider confirmed delivery (an SMS status
-#: callback "delivered" or "read", a call "completed"); channels without receipts never send it.
-message_delivered = _signals.signal("message-delivered")
+message_delivered = _signals.signal(
+    "message-delivered",
+    doc="sender: the Message; kwargs: at (datetime). The provider confirmed delivery (an SMS status callback "
+    "'delivered' or 'read', a call 'completed'); channels without receipts never send it.",
+)

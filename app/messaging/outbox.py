@@ -34,19 +34,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 
-from flask import current_app, has_app_context
 from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import Database, insert_unless_exists, utcnow
+from app.extensions import services_of
 from app.loyalty.models import Channel, Customer
 from app.loyalty.service import record_consents
 from app.messaging import content as content_rules
 from app.messaging import rules
 from app.messaging.config import MessagingSettings
 from app.messaging.models import Message, MessageState
-from app.messaging.providers import OptedOut, RetryLater, Sender, Undeliverable, channel_policy
+from app.messaging.providers import OptedOut, RetryLater, Sender, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +67,18 @@ def enqueue(
     variables: dict | None = None,
     marketing: bool | None = None,
     consent: Channel | None = None,
-    settings: MessagingSettings | None = None,
     fields: dict | None = None,
 ) -> int | None:
     """Add a message unless one with this dedupe key exists; its id, or None if it did.
 
     Marketing content is rendered now with the customer's fields (plus `variables`) and
     checked for its channel; what cannot be sent is refused with `MessageRejected`. The
-    limits come from `settings`, else the app's (inside a request), else the defaults.
+    channel's policy and the limits come from the application the session belongs to.
     `fields`: the customer's template fields when the caller loaded them already (a campaign
     loads a whole batch's in one query).
     """
-    settings = settings or (current_app.extensions["settings"].messaging if has_app_context() else DEFAULTS)
-    policy = channel_policy(channel)
+    services = services_of(session)
+    settings, policy = services.settings.messaging, services.channels.policy(channel)
     marketing = policy.marketing if marketing is None else marketing
     consent = consent or policy.consent
     if marketing and (customer_id is None or consent is None):
@@ -317,7 +316,7 @@ def attempt(message: Message, *, sender: Sender | None, settings: MessagingSetti
     except Exception as exc:  # any provider failure is recorded on the row, never lost
         log.warning("message %s (%s) failed: %s", message.id, message.channel, exc)
         revoke = (lambda session, why=str(exc): _revoke(session, message, why)) if isinstance(exc, OptedOut) else None
-        return Outcome(message, _failure(message, exc, settings), then=revoke)
+        return Outcome(message, _failure(message, exc, settings, sender), then=revoke)
     return Outcome(
         message, {"state": MessageState.sent, "provider_id": provider_id, "sent_at": utcnow(), "error": None}
     )
@@ -370,11 +369,11 @@ def send_one(message: Message, *, database: Database, sender: Sender | None, set
     settle(database, [attempt(message, sender=sender, settings=settings)])
 
 
-def _failure(message: Message, error: Exception, settings: MessagingSettings) -> dict:
+def _failure(message: Message, error: Exception, settings: MessagingSettings, sender: Sender | None) -> dict:
     text_ = f"{type(error).__name__}: {error}"[:2000]
     if isinstance(error, OptedOut):
         return {"state": MessageState.suppressed, "error": text_, "reason": f"recipient opted out: {error}"[:300]}
-    out_of_tries = message.attempts >= settings.max_attempts and not channel_policy(message.channel).own_retry_limit
+    out_of_tries = message.attempts >= settings.max_attempts and not getattr(sender, "counts_own_tries", False)
     if isinstance(error, Undeliverable) or out_of_tries:
         return {"state": MessageState.failed, "error": text_}
     values = {

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.encryption import blind_index
 from app.loyalty.models import Channel, Consent, Customer, Program
 from app.loyalty.service import current_consents, record_consents
 from app.messaging.config import MessagingSettings
 from app.messaging.models import Message
 from app.messaging.providers import ConsoleSender, Sender
 from app.messaging.twilio_client import TwilioSender, make_twilio_sender, webhook_url
-from app.privacy.crypto import blind_index
+
+if TYPE_CHECKING:
+    from app.wiring import Services
 
 # Carrier and CTIA keywords; the whole message, any case, is the keyword.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
@@ -34,9 +38,12 @@ class TwilioSmsSender(TwilioSender):
         ).sid
 
 
-def make_sms_sender(app: Flask) -> Sender:
+def make_sms_sender(services: Services) -> Sender:
     return make_twilio_sender(
-        app, backend=app.extensions["settings"].messaging.sms_backend, real=TwilioSmsSender, console=ConsoleSender
+        services.settings,
+        backend=services.settings.messaging.sms_backend,
+        real=TwilioSmsSender,
+        console=ConsoleSender,
     )
 
 

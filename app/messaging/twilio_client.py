@@ -8,6 +8,7 @@ client sends it, so tests talk to a local server speaking Twilio's API.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import phonenumbers
@@ -19,6 +20,9 @@ from twilio.rest import Client
 from app.messaging.config import MessagingSettings
 from app.messaging.models import Message
 from app.messaging.providers import ConsoleSender, OptedOut, RetryLater, Sender, Undeliverable, parse_retry_after
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 TWILIO_API_HOST = "api.twilio.com"
 # https://www.twilio.com/docs/api/errors/21610: the recipient replied STOP to this sender.
@@ -129,9 +133,10 @@ class TwilioSender:
         raise NotImplementedError
 
 
-def make_twilio_sender(app, *, backend: str, real: type[TwilioSender], console: type[ConsoleSender]) -> Sender:
+def make_twilio_sender(
+    settings: Settings, *, backend: str, real: type[TwilioSender], console: type[ConsoleSender]
+) -> Sender:
     """The real sender when Twilio is configured (or asked for), else the console one."""
-    settings = app.extensions["settings"]
     messaging: MessagingSettings = settings.messaging
     configured = bool(messaging.twilio_account_sid and messaging.twilio_auth_token)
     if backend == "console" or (backend == "auto" and not configured):

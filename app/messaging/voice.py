@@ -11,14 +11,17 @@ short live message with a key to opt out; a fax is hung up on.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from flask import Flask
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from app.messaging.config import MessagingSettings
 from app.messaging.models import Message
 from app.messaging.providers import ConsoleSender, Sender
 from app.messaging.twilio_client import TwilioSender, make_twilio_sender, outbox_error, webhook_url
+
+if TYPE_CHECKING:
+    from app.wiring import Services
 
 log = logging.getLogger("pointcard.messages")
 
@@ -60,17 +63,13 @@ class ConsoleVoice(ConsoleSender):
         log.info("[voice] call %s redirected to %s", call_sid, url)
 
 
-def make_voice_sender(app: Flask) -> Sender:
+def make_voice_sender(services: Services) -> Sender:
     return make_twilio_sender(
-        app, backend=app.extensions["settings"].messaging.voice_backend, real=TwilioVoiceSender, console=ConsoleVoice
+        services.settings,
+        backend=services.settings.messaging.voice_backend,
+        real=TwilioVoiceSender,
+        console=ConsoleVoice,
     )
-
-
-def voice_provider(app: Flask):
-    """The app's voice sender, kept for the webhooks that steer live calls."""
-    if "messaging.voice" not in app.extensions:
-        app.extensions["messaging.voice"] = make_voice_sender(app)
-    return app.extensions["messaging.voice"]
 
 
 # --- TwiML ------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import requests
-from flask import Flask
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 from sqlalchemy import delete, select
@@ -23,6 +23,9 @@ from app.messaging.content import push_payload
 from app.messaging.models import Message, PushSubscription
 from app.messaging.providers import ConsoleSender, RetryLater, Sender, Undeliverable, parse_retry_after
 from app.messaging.vapid import private_pem
+
+if TYPE_CHECKING:
+    from app.wiring import Services
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +130,8 @@ def _classify(exc: WebPushException) -> tuple[str, object]:
     return "fatal", f"push service answered {status}: {exc.response.text[:200]}"
 
 
-def make_push_sender(app: Flask) -> Sender:
-    settings = app.extensions["settings"]
+def make_push_sender(services: Services) -> Sender:
+    settings = services.settings
     messaging: MessagingSettings = settings.messaging
     pem = private_pem(messaging)
     if messaging.push_backend == "console" or (messaging.push_backend == "auto" and pem is None):
@@ -140,4 +143,4 @@ def make_push_sender(app: Flask) -> Sender:
         if settings.env == "production":
             raise RuntimeError("POINTCARD_MESSAGING__VAPID_SUBJECT must be a mailto: or https: contact in production")
         subject = DEV_SUBJECT
-    return WebPushSender(database=app.extensions["database"], settings=messaging, pem=pem, subject=subject)
+    return WebPushSender(database=services.database, settings=messaging, pem=pem, subject=subject)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint
 
 from app.api import current_principal, endpoint
-from app.auth.tokens import Principal, Role
 from app.crud import get_or_404
 from app.db import utcnow
 from app.errors import Forbidden, NotFound
@@ -15,6 +14,7 @@ from app.loyalty.service import available_rewards, card_by_barcode
 from app.loyalty.tiers import next_tier, qualifying_points
 from app.loyalty.transactions import VelocityLimits, record_purchase, redeem_reward, refund_purchase
 from app.pos import schemas
+from app.roles import Principal, Role
 
 bp = Blueprint("pos", __name__, url_prefix="/api/v1/pos")
 TILL = [Role.cashier, Role.admin]

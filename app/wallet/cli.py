@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
+
+from app.extensions import get_settings
 
 wallet_cli = AppGroup("wallet", help="Apple and Google Wallet.")
 
@@ -11,7 +12,7 @@ wallet_cli = AppGroup("wallet", help="Apple and Google Wallet.")
 @click.option("--force", is_flag=True, help="Replace existing development credentials.")
 def dev_certs(force: bool) -> None:
     """Create throwaway signing credentials so passes and save links work locally."""
-    settings = current_app.extensions["settings"]
+    settings = get_settings()
     for name, module in (("apple", "app.wallet.apple.dev"), ("google", "app.wallet.google.dev")):
         try:
             create = __import__(module, fromlist=["create_dev_credentials"]).create_dev_credentials

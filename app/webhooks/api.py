@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 from app.api import current_principal, endpoint
-from app.auth.tokens import Role
 from app.crud import get_or_404
 from app.extensions import get_session, get_settings
+from app.roles import Role
 from app.webhooks import service
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.schemas import (

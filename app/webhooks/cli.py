@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from app.extensions import get_db
 from app.webhooks import service
 
 webhooks_cli = AppGroup("webhooks", help="Outgoing webhooks.")
@@ -14,7 +14,7 @@ webhooks_cli = AppGroup("webhooks", help="Outgoing webhooks.")
 @webhooks_cli.command("list")
 def list_endpoints() -> None:
     """Every endpoint with its events and state."""
-    with current_app.extensions["database"].transaction() as session:
+    with get_db().transaction() as session:
         for endpoint in service.list_endpoints(session=session):
             state = "active" if endpoint.active else f"off ({endpoint.disabled_reason or 'paused'})"
             click.echo(f"{endpoint.id}\t{endpoint.url}\t{','.join(endpoint.events)}\t{state}")
@@ -24,6 +24,6 @@ def list_endpoints() -> None:
 @click.argument("endpoint_id", type=int)
 def ping(endpoint_id: int) -> None:
     """Queue a ping event to one endpoint (a worker sends it)."""
-    with current_app.extensions["database"].transaction() as session:
+    with get_db().transaction() as session:
         delivery = service.ping(session=session, endpoint_id=endpoint_id)
         click.echo(f"queued delivery {delivery.id} ({delivery.uuid})")

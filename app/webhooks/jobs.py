@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 
 from app.db import Database, utcnow
-from app.jobs import Job, environment_settings
+from app.jobs import Job
 from app.webhooks.config import WebhooksSettings
 from app.webhooks.service import purge_deliveries
 
@@ -17,7 +17,7 @@ def purge_old_deliveries(
     *, database: Database, now: datetime | None = None, settings: WebhooksSettings | None = None
 ) -> int:
     """Delete finished deliveries (their payloads hold customer data) past the retention period."""
-    settings = settings or environment_settings().webhooks
+    settings = settings or WebhooksSettings()
     with database.transaction() as session:
         deleted = purge_deliveries(session=session, now=now or utcnow(), settings=settings)
     log.info("deleted %s webhook deliveries past retention", deleted)
@@ -31,5 +31,6 @@ JOBS: list[Job] = [
         trigger="cron",
         trigger_args={"hour": 4, "minute": 41},
         timeout_minutes=60,
+        settings="webhooks",
     )
 ]

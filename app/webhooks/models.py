@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, str_enum, utcnow
-from app.privacy.crypto import EncryptedJSON, EncryptedString
+from app.encryption import EncryptedJSON, EncryptedString
 
 
 class EventType(enum.StrEnum):

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import and_, event, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, SessionTransaction, aliased, object_session
 
-from app.campaigns import scoring
 from app.campaigns.models import CustomerScore, CustomerStatus
-from app.loyalty import events as loyalty_events
-from app.messaging import events as messaging_events
-from app.privacy import events as privacy_events
 from app.webhooks import service
 from app.webhooks.models import EventType
 from app.webhooks.service import Event
@@ -45,8 +41,7 @@ def _tier(tier) -> dict | None:
     return {"id": tier.id, "name": tier.name} if tier is not None else None
 
 
-@loyalty_events.customer_enrolled.connect
-def _enrolled(customer, **_) -> None:
+def enrolled(customer, **_) -> None:
     _collect(
         customer,
         Event(
@@ -58,8 +53,7 @@ def _enrolled(customer, **_) -> None:
     )
 
 
-@loyalty_events.balance_changed.connect
-def _points_changed(customer, *, entry, previous_balance, **_) -> None:
+def points_changed(customer, *, entry, previous_balance, **_) -> None:
     data = {
         "previous_balance": previous_balance,
         "balance": entry.balance_after,
@@ -77,8 +71,7 @@ def _points_changed(customer, *, entry, previous_balance, **_) -> None:
     _collect(customer, Event(EventType.points_changed, data, customer_id=customer.id, occurred_at=entry.created_at))
 
 
-@loyalty_events.tier_changed.connect
-def _tier_changed(customer, *, previous_tier, tier, **_) -> None:
+def tier_changed(customer, *, previous_tier, tier, **_) -> None:
     _collect(
         customer,
         Event(
@@ -89,8 +82,7 @@ def _tier_changed(customer, *, previous_tier, tier, **_) -> None:
     )
 
 
-@loyalty_events.reward_redeemed.connect
-def _reward_redeemed(customer, *, redemption, reward, **_) -> None:
+def reward_redeemed(customer, *, redemption, reward, **_) -> None:
     data = {
         "redemption": {
             "id": redemption.id,
@@ -105,8 +97,7 @@ def _reward_redeemed(customer, *, redemption, reward, **_) -> None:
     )
 
 
-@messaging_events.message_delivered.connect
-def _message_delivered(message, *, at, **_) -> None:
+def message_delivered(message, *, at, **_) -> None:
     if message.channel == service.CHANNEL:
         return  # our own deliveries are not news to the receiver
     data = {
@@ -121,8 +112,7 @@ def _message_delivered(message, *, at, **_) -> None:
     _collect(message, Event(EventType.message_delivered, data, customer_id=message.customer_id, occurred_at=at))
 
 
-@privacy_events.customer_erased.connect
-def _erased(customer, **_) -> None:
+def erased(customer, **_) -> None:
     # Receivers that keep a copy of the customer are told to erase theirs; the event names the
     # member by id and number only, and what we sent about them before is deleted here.
     service.forget_customer(session=object_session(customer), customer_id=customer.id)
@@ -137,8 +127,7 @@ def _erased(customer, **_) -> None:
     )
 
 
-@scoring.customer_won_back.connect
-def _won_back(customer, *, at, **_) -> None:
+def won_back(customer, *, at, **_) -> None:
     _collect(
         customer,
         Event(
@@ -150,8 +139,7 @@ def _won_back(customer, *, at, **_) -> None:
     )
 
 
-@scoring.scores_written.connect
-def _scores_written(session: Session, *, program_id: int, as_of: date, **_) -> None:
+def scores_written(session: Session, *, program_id: int, as_of: date, **_) -> None:
     endpoints = service.subscribers(session, STATUS_EVENTS.values())
     if not endpoints:
         return
@@ -203,22 +191,19 @@ def status_changes(
     return [tuple(row) for row in rows]
 
 
-@event.listens_for(Session, "before_commit")
-def _write_deliveries(session: Session) -> None:
+def write_deliveries(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if pending:
         for start in range(0, len(pending), CHUNK):
             service.queue_events(session=session, events=pending[start : start + CHUNK])
 
 
-@event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+def mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested:
         session.info.setdefault(_MARKS, {})[id(transaction)] = len(session.info.get(_PENDING, ()))
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget_on_rollback(session: Session, transaction: SessionTransaction) -> None:
+def forget_on_rollback(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the whole transaction ended; on commit the list is gone already
         session.info.pop(_PENDING, None)
         session.info.pop(_MARKS, None)

@@ -16,10 +16,10 @@ import random
 import ssl
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import certifi
 import httpx
-from flask import Flask
 
 from app.db import Database, utcnow
 from app.messaging.models import Message
@@ -27,6 +27,9 @@ from app.messaging.providers import RetryLater, Undeliverable, parse_retry_after
 from app.webhooks import addresses, service, signing
 from app.webhooks.config import WebhooksSettings
 from app.webhooks.models import DeliveryState
+
+if TYPE_CHECKING:
+    from app.wiring import Services
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +204,8 @@ class WebhookSender:
                 service.disable_endpoint(session, *disable)
 
 
-def make_sender(app: Flask) -> WebhookSender:
-    settings = app.extensions["settings"]
+def make_sender(services: Services) -> WebhookSender:
+    settings = services.settings
     # Every call must end inside the outbox's send window (see app/messaging/outbox.py).
     timeout = min(settings.webhooks.timeout_seconds, settings.messaging.send_timeout_seconds)
-    return WebhookSender(database=app.extensions["database"], settings=settings.webhooks, timeout=timeout)
+    return WebhookSender(database=services.database, settings=settings.webhooks, timeout=timeout)

@@ -13,14 +13,16 @@ Status codes are Apple's; errors still carry problem+json bodies.
 from __future__ import annotations
 
 import logging
+import threading
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from app.api import parse_body, transactional
 from app.errors import problem_response
-from app.extensions import get_session, get_settings, limiter
+from app.extensions import EXTENSION, get_session, get_settings, limiter
 from app.loyalty.service import card_by_access_token
 from app.wallet.apple import schemas, service
+from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.apple.models import ApplePass
 from app.wallet.apple.package import MEDIA_TYPE
 from app.wallet.apple.signing import CredentialsInvalid, CredentialsMissing, load_credentials
@@ -149,26 +151,23 @@ def _announce_credentials(state) -> None:
     """Check the credentials at start (errors are logged at once); the warning that development
     certificates will not open on a real iPhone comes once, at the first request a server answers,
     not on every `flask` command."""
-    app = state.app
-    credentials = _checked_credentials(app)
+    app, settings = state.app, state.app.extensions[EXTENSION].settings.apple
+    credentials = _checked_credentials(settings)
     if credentials is None or not credentials.is_development:
         return
+    warned = threading.Event()
 
     @app.before_request
     def _warn_once() -> None:
-        if not app.extensions.get("apple_wallet.warned"):
-            app.extensions["apple_wallet.warned"] = True
+        if not warned.is_set():
+            warned.set()
             log.warning("!" * 78)
-            log.warning(
-                "Apple Wallet: signing passes with DEVELOPMENT certificates from %s.",
-                app.extensions["settings"].apple.certs_dir,
-            )
+            log.warning("Apple Wallet: signing passes with DEVELOPMENT certificates from %s.", settings.certs_dir)
             log.warning("Wallet on a real iPhone will refuse them; see certs.example/README.md for real ones.")
             log.warning("!" * 78)
 
 
-def _checked_credentials(app: Flask):
-    settings = app.extensions["settings"].apple
+def _checked_credentials(settings: AppleWalletSettings):
     try:
         return load_credentials(settings)
     except CredentialsMissing as exc:

@@ -20,14 +20,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import certifi
 import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import Flask
 
 from app.db import Database
 from app.messaging.models import Message
@@ -35,6 +34,9 @@ from app.messaging.providers import RetryLater, Undeliverable
 from app.wallet.apple.config import APPLE_APNS_HOSTS, AppleWalletSettings
 from app.wallet.apple.service import forget_push_token
 from app.wallet.apple.signing import APNS_KEY, APNS_KEY_INFO, CredentialsMissing, load_credentials
+
+if TYPE_CHECKING:
+    from app.wiring import Services
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +222,9 @@ def _client_certificate(settings: AppleWalletSettings) -> ClientCertificate:
     return credentials.certificate_path, credentials.key_path, password
 
 
-def make_pusher(app: Flask) -> PassPusher:
-    """The sender the settings ask for (registered on the outbox as channel 'apple_wallet')."""
-    settings: AppleWalletSettings = app.extensions["settings"].apple
+def make_pusher(services: Services) -> PassPusher:
+    """The sender the settings ask for (the outbox's channel 'apple_wallet')."""
+    settings: AppleWalletSettings = services.settings.apple
     if settings.apns_sender == "console":
         return ConsolePusher()
     token = load_provider_token(settings)
@@ -235,6 +237,4 @@ def make_pusher(app: Flask) -> PassPusher:
             log.warning("Apple Wallet: development credentials, so pass pushes are logged, not sent to Apple")
             return ConsolePusher()
     certificate = None if token is not None else _client_certificate(settings)
-    return ApnsPusher(
-        settings=settings, database=app.extensions["database"], token=token, client_certificate=certificate
-    )
+    return ApnsPusher(settings=settings, database=services.database, token=token, client_certificate=certificate)

@@ -10,35 +10,26 @@ the change is committed, and the till never waits on APNs.
 
 from __future__ import annotations
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, object_session
 
-from app.loyalty import events
 from app.wallet.apple.service import passes_changed
 
 _PENDING = "apple_wallet.changed_customers"
 
 
-def _customer_changed(customer, **_details) -> None:
+def customer_changed(customer, **_details) -> None:
     session = object_session(customer)
     if session is not None:
         session.info.setdefault(_PENDING, set()).add(customer.id)
 
 
-@event.listens_for(Session, "before_commit")
-def _update_passes(session: Session) -> None:
+def update_passes(session: Session) -> None:
     # Also runs when a savepoint is released: its changes are then final within the transaction.
     customer_ids = session.info.pop(_PENDING, None)
     if customer_ids:
         passes_changed(session=session, customer_ids=sorted(customer_ids))
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget_on_rollback(session: Session, transaction: SessionTransaction) -> None:
+def forget_on_rollback(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the whole transaction ended; on commit the set is gone already
         session.info.pop(_PENDING, None)
-
-
-events.balance_changed.connect(_customer_changed)
-events.tier_changed.connect(_customer_changed)
-events.card_changed.connect(_customer_changed)

@@ -11,13 +11,14 @@ import re
 from flask import Blueprint, abort, jsonify, redirect, send_from_directory
 
 from app.api import parse_body, request_transaction
+from app.extensions import current_services
 from app.loyalty.service import card_by_access_token
 from app.wallet.google import save_link as links
 from app.wallet.google import service
 from app.wallet.google.callbacks import verify_callback
 from app.wallet.google.credentials import NotConfigured
 from app.wallet.google.schemas import CallbackRequest
-from app.wallet.google.wallet import GoogleWallet, get_wallet
+from app.wallet.google.wallet import GoogleWallet
 
 bp = Blueprint("google_wallet", __name__)
 log = logging.getLogger("pointcard.google_wallet")
@@ -27,7 +28,7 @@ _IMAGE = re.compile(r"^[A-Za-z0-9_-]+\.(png|jpg|jpeg)$")
 
 
 def _configured_wallet() -> GoogleWallet:
-    wallet = get_wallet()
+    wallet = current_services().google_wallet
     try:
         _ = (wallet.issuer_id, wallet.account)  # loaded now, or the answer says what is missing
     except NotConfigured as exc:
@@ -78,7 +79,7 @@ def asset(program_slug: str, filename: str):
     """Images the class names (the program logo), from the program's template folder."""
     if not _SLUG.match(program_slug) or not _IMAGE.match(filename):
         abort(404)
-    templates_dir = get_wallet().settings.templates_dir
+    templates_dir = current_services().google_wallet.settings.templates_dir
     for folder in (templates_dir / program_slug / "google", templates_dir / "default" / "google"):
         if (folder / filename).is_file():
             return send_from_directory(folder, filename, max_age=3600)

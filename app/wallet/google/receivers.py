@@ -1,8 +1,7 @@
 """Loyalty changes -> Google Wallet object patches, queued in the same transaction as the change.
 
 Balance, tier and card changes (a rotated barcode, a closed card: a stale barcode is refused at
-the till, a closed card must show as such) arrive as loyalty events. Connected once, at import
-(module-level functions: blinker keeps weak references).
+the till, a closed card must show as such) arrive as loyalty events (connected in `app/wiring.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, object_session
 
 from app.db import utcnow
-from app.loyalty import events
 from app.loyalty.models import Customer, LedgerEntry
 from app.loyalty.service import available_rewards
 from app.wallet.google.service import note_change, wallet_object_of
@@ -28,7 +26,6 @@ def _crosses_a_reward(customer: Customer, previous_balance: int) -> bool:
     return any(previous_balance < reward.points_cost <= customer.points_balance for reward in rewards)
 
 
-@events.balance_changed.connect
 def on_balance_changed(customer: Customer, *, entry: LedgerEntry, previous_balance: int, **_) -> None:
     _changed(
         object_session(customer),
@@ -37,11 +34,9 @@ def on_balance_changed(customer: Customer, *, entry: LedgerEntry, previous_balan
     )
 
 
-@events.tier_changed.connect
 def on_tier_changed(customer: Customer, **_) -> None:
     _changed(object_session(customer), customer.id, notify=lambda: True)
 
 
-@events.card_changed.connect
 def on_card_changed(customer: Customer, **_) -> None:
     _changed(object_session(customer), customer.id, notify=lambda: False)

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from app.db import Database, utcnow
 from app.messaging.models import Message
 from app.messaging.providers import Undeliverable
 from app.wallet.google import sync
 from app.wallet.google.providers import NotInGoogle, deadline, upsert_class, upsert_object
-from app.wallet.google.wallet import GoogleWallet, get_wallet
+from app.wallet.google.service import wallet_object_of
+from app.wallet.google.wallet import GoogleWallet
+
+if TYPE_CHECKING:
+    from app.wiring import Services
 
 LEASE_MARGIN = timedelta(seconds=2)
 
@@ -76,13 +79,23 @@ class GoogleWalletSender:
         return True
 
     def _add_message(self, message: Message) -> str:
+        # Rows queued on this channel before the "wallet" channel existed carry their object and text.
+        return self._send_message(message, message.content["object_row_id"], message.content["message"])
+
+    def send_card_message(self, message: Message) -> str:
+        """A "wallet" channel message: on the customer's card, as it is in Google Wallet now."""
+        with self.database.transaction() as session:
+            object_row_id = wallet_object_of(session=session, customer_id=message.customer_id)
+        if object_row_id is None:
+            raise Undeliverable("the customer's card is not in Google Wallet")
+        # The outbox id makes the message's id: a retry adds the same message, not a second one.
+        text = {"id": f"pointcard-{message.id}", "header": message.content["header"], "body": message.content["body"]}
+        return self._send_message(message, object_row_id, text)
+
+    def _send_message(self, message: Message, object_row_id: int, text: dict) -> str:
         with self.database.transaction() as session:
             plan = sync.plan_message(
-                session=session,
-                object_row_id=message.content["object_row_id"],
-                message=message.content["message"],
-                wallet=self.wallet,
-                now=utcnow(),
+                session=session, object_row_id=object_row_id, message=text, wallet=self.wallet, now=utcnow()
             )
         if plan is None:
             raise Undeliverable("the card's Google Wallet object is gone")
@@ -114,5 +127,5 @@ class GoogleWalletSender:
             sync.settle_object(session=session, plan=plan, wrote_object=wrote, message_id=message.id)
 
 
-def build_sender(app: Flask) -> GoogleWalletSender:
-    return GoogleWalletSender(database=app.extensions["database"], wallet=get_wallet(app))
+def build_sender(services: Services) -> GoogleWalletSender:
+    return GoogleWalletSender(database=services.database, wallet=services.google_wallet)

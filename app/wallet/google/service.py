@@ -6,16 +6,14 @@ messages leave through the outbox (the save link's own REST calls are in save_li
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.db import insert_unless_exists, utcnow
-from app.loyalty.models import Card, CardStatus, Channel, Customer, Program, Store
+from app.loyalty.models import Card, CardStatus, Customer, Program, Store
 from app.loyalty.service import available_rewards
 from app.messaging.models import Message, MessageState
 from app.messaging.outbox import enqueue
@@ -208,42 +206,6 @@ def queue_patch(
         content={"op": "patch_object", "object_row_id": object_row_id, "version": version, "force": force},
         dedupe_key=f"google_wallet:patch:{object_row_id}:v{version}{suffix}",
     )
-
-
-def send_wallet_message(
-    *, session: Session, card: Card, header: str, body: str, dedupe_key: str | None = None, marketing: bool = True
-) -> bool:
-    """Queue a message on the card in Google Wallet (TEXT_AND_NOTIFY while under Google's daily cap).
-
-    For campaigns and geofenced offers. An offer notifies the phone, so it is marketing: sent
-    only with the customer's push opt-in, within quiet hours and caps (the outbox checks at
-    send time). `dedupe_key` makes a retried job send it once. False when the card is not in
-    Google Wallet (never saved, or deleted from it).
-    """
-    if not header.strip() or not body.strip():
-        raise ValueError("a wallet message needs a header and a body")
-    obj = session.scalar(select(GoogleWalletObject).where(GoogleWalletObject.card_id == card.id))
-    if obj is None or (obj.deleted_at is not None and not obj.in_wallet):
-        return False
-    message_id = uuid.uuid4().hex
-    key = dedupe_key or message_id
-    if len(key) > 100:  # the outbox keeps 200 characters
-        key = hashlib.sha256(key.encode()).hexdigest()
-    enqueue(
-        session=session,
-        customer_id=card.customer_id,
-        channel=CHANNEL,
-        template="google_wallet.add_message",
-        content={
-            "op": "add_message",
-            "object_row_id": obj.id,
-            "message": {"id": message_id, "header": header, "body": body},
-        },
-        dedupe_key=f"google_wallet:message:{obj.id}:{key}",
-        marketing=marketing,
-        consent=Channel.push if marketing else None,
-    )
-    return True
 
 
 # --- callbacks -------------------------------------------------------------------------------

@@ -1,12 +1,11 @@
-"""One app's Google Wallet: its settings, credentials, REST client and callback keys, built once."""
+"""One application's Google Wallet: its settings, credentials, REST client and callback keys, built
+once by the wiring (`Services.google_wallet`) and shared by its views and its sender."""
 
 from __future__ import annotations
 
 import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
-
-from flask import Flask, current_app
 
 from app.wallet.google.callbacks import RootKeys
 from app.wallet.google.config import GoogleWalletSettings
@@ -78,11 +77,3 @@ class GoogleWallet:
     def card_url(self, access_token: str) -> str:
         # The card page, as in app.loyalty.api.card_links (which needs a request to run).
         return f"{self.base_url}/card/{access_token}"
-
-
-def get_wallet(app: Flask | None = None) -> GoogleWallet:
-    app = app or current_app
-    wallet = app.extensions.get("google_wallet")
-    if wallet is None:
-        wallet = app.extensions.setdefault("google_wallet", GoogleWallet(app.extensions["settings"]))
-    return wallet
