@@ -34,11 +34,11 @@ from sqlalchemy import create_engine, select, text
 
 from app.db import Database
 from app.db_cli import upgrade
+from app.demo.seed import seed_demo
 from app.geo import fences, service
 from app.geo.config import GeoSettings
 from app.geo.models import GeoOffer
 from app.geo.schemas import GeoOfferCreate
-from app.loyalty.cli import _seed
 from app.loyalty.models import Program, Store
 
 AREA = {"lat": (42.0, 52.0), "lon": (-5.0, 10.0)}
@@ -57,7 +57,7 @@ Fence = tuple[int, float, float, float]
 def seed(database: Database, count: int, rng: random.Random) -> tuple[int, list[Fence]]:
     """Stores with one offer each; the program id, and (offer id, lat, lon, radius) per fence."""
     with database.transaction() as session:
-        _seed(session)
+        seed_demo(session=session, password_cost=15)
         program = session.scalar(select(Program))
         stores = [
             Store(

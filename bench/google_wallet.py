@@ -47,7 +47,7 @@ def _setup(directory: Path, cards: int):
     from app import create_app
     from app.config import Settings
     from app.db_cli import upgrade
-    from app.loyalty.cli import _seed
+    from app.demo.seed import seed_demo
     from app.loyalty.models import Card, Program
     from app.loyalty.service import enroll_customer
     from app.wallet.google.dev import create_dev_credentials
@@ -64,9 +64,9 @@ def _setup(directory: Path, cards: int):
     )
     create_dev_credentials(settings)
     app = create_app(settings)
-    database = app.extensions["database"]
+    database = app.extensions["pointcard"].database
     with database.transaction() as session:
-        _seed(session)
+        seed_demo(session=session, password_cost=15)
         program = session.scalar(select(Program))
         for n in range(cards):
             enroll_customer(session=session, program=program, first_name=f"Bench{n}", last_name="Customer")
@@ -83,11 +83,10 @@ def run(cards: int, seconds: float) -> dict:
     from app.loyalty.models import Card
     from app.wallet.google import save_link, service
     from app.wallet.google.models import GoogleWalletObject
-    from app.wallet.google.wallet import get_wallet
 
     with tempfile.TemporaryDirectory(prefix="pointcard-bench-") as tmp:
         app, tokens = _setup(Path(tmp), cards)
-        wallet, database = get_wallet(app), app.extensions["database"]
+        wallet, database = app.extensions["pointcard"].google_wallet, app.extensions["pointcard"].database
         figures: dict = {"cards": cards}
         with database.transaction() as session:
             all_cards = session.scalars(select(Card).order_by(Card.id)).all()

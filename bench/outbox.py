@@ -37,14 +37,16 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, func, insert, select, text, update  # noqa: E402
 
+from app import wiring  # noqa: E402
+from app.config import Settings  # noqa: E402
 from app.db import Database, utcnow  # noqa: E402
 from app.db_cli import upgrade  # noqa: E402
-from app.loyalty.cli import _seed  # noqa: E402
+from app.demo.seed import seed_demo  # noqa: E402
 from app.loyalty.models import Channel, Consent, Customer, Program  # noqa: E402
 from app.messaging.models import Message, MessageState  # noqa: E402
 from app.messaging.outbox import enqueue  # noqa: E402
 from tests.fakes.loopback import LoopbackProvider  # noqa: E402
-from tests.fakes.worker import CHANNEL, register  # noqa: E402
+from tests.fakes.worker import CHANNEL, loopback_channel  # noqa: E402
 
 DISCLOSURE = "Yes, text me Pointcard offers. Reply STOP to opt out."
 ALL_DAY = '{"start": "00:00", "end": "23:59:59.999999"}'
@@ -63,7 +65,6 @@ class Bench:
         self.url = f"{self.server}/{self.name}"
 
     def run(self) -> list[dict]:
-        register("http://unused", marketing=not self.args.transactional)  # the policy enqueue applies
         results = []
         for workers in self.args.workers:
             self._sql(f'CREATE DATABASE "{self.name}"')
@@ -80,6 +81,9 @@ class Bench:
     def _one(self, workers: int) -> dict:
         upgrade(self.url)
         database = Database(self.url)
+        # The loopback channel with the policy the workers apply, so enqueue renders and checks alike.
+        channel = loopback_channel(marketing_messages=not self.args.transactional)
+        wiring.build(Settings(database_url=self.url), database, channels=(*wiring.CHANNELS, channel))
         n = self.args.messages
         customers = [] if self.args.transactional else self._customers(database, 2 * n)
         provider = LoopbackProvider().start()
@@ -113,7 +117,7 @@ class Bench:
 
     def _customers(self, database: Database, count: int) -> list[int]:
         with database.transaction() as session:
-            _seed(session)
+            seed_demo(session=session, password_cost=15)
             program_id = session.scalar(select(Program.id))
             now = utcnow()
             session.execute(

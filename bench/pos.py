@@ -340,7 +340,7 @@ class Bench:
 
         from app.db import Database
         from app.db_cli import upgrade
-        from app.loyalty.cli import _seed
+        from app.demo.seed import seed_demo
         from app.loyalty.models import Card, Program
         from app.loyalty.service import enroll_customer
 
@@ -352,7 +352,7 @@ class Bench:
         database = Database(url, pool_pre_ping=False)
         try:
             with database.transaction() as session:
-                passwords = _seed(session)
+                passwords = seed_demo(session=session, password_cost=15)
             self.password = passwords[CASHIER]
             started = time.monotonic()
             with database.transaction() as session:
@@ -373,7 +373,7 @@ class Bench:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        from app.privacy.crypto import generate_key
+        from app.encryption import generate_key
 
         env = dict(os.environ)
         env.update(

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.campaigns.models import ScoringRun
     from app.db import Database
     from app.db_cli import upgrade
-    from app.loyalty.cli import _seed
+    from app.demo.seed import seed_demo
     from app.loyalty.models import Program, Tier
 
     url = create_database(args.server)
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         upgrade(url)
         with database.transaction() as session:
-            _seed(session)
+            seed_demo(session=session, password_cost=15)
             program = session.scalar(select(Program))
             tiers = [t.id for t in session.scalars(select(Tier).order_by(Tier.threshold))]
             figures["postgresql"] = session.execute(text("SHOW server_version")).scalar()

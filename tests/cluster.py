@@ -36,7 +36,7 @@ from sqlalchemy import func, insert, select, text
 
 from app.campaigns.models import CampaignRun, CampaignTarget
 from app.db import Database, utcnow
-from app.loyalty.cli import _seed
+from app.demo.seed import seed_demo
 from app.loyalty.models import Channel, Consent, Customer, Program
 from app.messaging.models import Message, MessageState, PushSubscription
 from jobs import _ADVISORY_LOCK_ID
@@ -310,7 +310,7 @@ def seed_audience(database: Database, push: FakePushService, count: int) -> tupl
     """The demo program and staff, and `count` customers each with a push opt-in and one browser
     subscription. Returns the staff passwords and customer id -> push subscription name."""
     with database.transaction() as session:
-        passwords = _seed(session)
+        passwords = seed_demo(session=session, password_cost=10)
         program_id = session.scalar(select(Program.id))
     subscriptions: dict[int, str] = {}
     now = utcnow()

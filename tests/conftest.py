@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app import create_app
+from app import create_app, wiring
 from app.config import Settings
 from app.db import Database
 from app.db_cli import upgrade
@@ -159,6 +159,7 @@ class TestDatabase:
 def _fresh(chosen) -> Iterator[TestDatabase]:
     url = chosen.fresh()
     database = Database(url)
+    wiring.build(make_settings(url), database)  # an app built on it later rewires it with its settings
     try:
         yield TestDatabase(url, database)
     finally:
@@ -183,6 +184,7 @@ def make_settings(url: str, **overrides) -> Settings:
         "secret_key": "test-signing-secret-" + "0123456789abcdef" * 4,
         "rate_limits_enabled": False,
         "public_base_url": "http://card.test",
+        "password_hash_cost": 10,  # the cheapest scrypt Settings allows: a test's logins cost ~1 ms
     }
     values.update(overrides)
     return Settings(**values)

@@ -453,11 +453,10 @@ PUSH_OPT_IN = {"consents": {"push": True}, "consent_text": "Send me offers on my
 def drain(app) -> int:
     """Run the outbox worker until nothing is due; how many messages it handled."""
     from app.messaging.outbox import drain_once
-    from app.messaging.providers import build_senders
 
-    senders, handled = build_senders(app), 0
-    settings = app.extensions["settings"].messaging
-    while count := drain_once(database=app.extensions["database"], senders=senders, settings=settings):
+    senders, handled = app.extensions["pointcard"].senders(), 0
+    settings = app.extensions["pointcard"].settings.messaging
+    while count := drain_once(database=app.extensions["pointcard"].database, senders=senders, settings=settings):
         handled += count
     return handled
 

@@ -11,10 +11,11 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.auth.models import StaffUser
-from app.auth.tokens import Principal, Role, issue_token
 from app.db import Database
-from app.loyalty.cli import _seed
+from app.demo.seed import seed_demo
 from app.loyalty.models import Customer, Program, Reward, Store, Tier
+from app.roles import Principal, Role
+from app.tokens import issue_token
 
 
 @dataclass
@@ -35,7 +36,7 @@ class World:
     @classmethod
     def seed(cls, app: Flask, database: Database) -> World:
         with database.transaction() as session:
-            passwords = _seed(session)
+            passwords = seed_demo(session=session, password_cost=app.extensions["pointcard"].settings.password_hash_cost)
             program = session.scalar(select(Program))
             staff = {user.role: user for user in session.scalars(select(StaffUser))}
             return cls(
@@ -60,7 +61,7 @@ class World:
         lifetime: timedelta = timedelta(minutes=5),
         **claims_overrides,
     ) -> str:
-        settings = self.app.extensions["settings"]
+        settings = self.app.extensions["pointcard"].settings
         if role is Role.customer:
             principal = Principal(role=role, customer_id=customer_id)
         else:

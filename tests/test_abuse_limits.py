@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from app.auth.tokens import Role
+from app.roles import Role
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from app.auth.tokens import Role
 from app.config import Settings
+from app.roles import Role
 
 
 def test_store_crud_and_retirement(world):

@@ -35,7 +35,7 @@ from schemathesis import checks as st_checks
 from werkzeug.routing import BuildError, IntegerConverter
 
 from app.api import api_routes
-from app.auth.tokens import Role
+from app.roles import Role
 from app.wallet.apple.dev import create_dev_credentials
 from tests.conftest import make_settings
 from tests.fake_google import fake_google, service_account_key  # noqa: F401  (fixtures)

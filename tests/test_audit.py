@@ -12,9 +12,9 @@ from sqlalchemy.exc import DatabaseError
 
 from app.audit.models import AuditRecord
 from app.audit.service import REDACTED, audited_request
-from app.auth.tokens import Principal, Role
 from app.db import utcnow
 from app.loyalty.models import Reward
+from app.roles import Principal, Role
 from tests.test_campaigns import broadcast
 
 BROWSER = "Mozilla/5.0 (Audit test)"
@@ -128,11 +128,11 @@ def test_a_rolled_back_change_leaves_no_record_and_a_committed_one_always_has_it
     """The records are written on the change's own connection, in its transaction."""
     admin = world.staff[Role.admin]
     principal = Principal(role=Role.admin, user_id=admin.id)
-    settings = world.app.extensions["settings"].audit
+    settings = world.app.extensions["pointcard"].settings.audit
     reward_id = next(iter(world.reward_ids.values()))
     with world.app.test_request_context("/api/v1/rewards", method="PATCH"):
         with pytest.raises(RuntimeError), world.database.transaction() as session:
-            with audited_request(session=session, principal=principal, settings=settings):
+            with audited_request(session=session, principal=principal, actor_email=None, settings=settings):
                 session.get(Reward, reward_id).points_cost = 1
                 session.flush()
                 assert session.scalar(select(func.count()).select_from(AuditRecord)) == 1
@@ -140,7 +140,7 @@ def test_a_rolled_back_change_leaves_no_record_and_a_committed_one_always_has_it
         assert count_records(world) == 0
         # As in @endpoint, the scope encloses the commit, whose flush writes the change.
         session = world.database.session_factory()
-        with audited_request(session=session, principal=principal, settings=settings):
+        with audited_request(session=session, principal=principal, actor_email=None, settings=settings):
             session.get(Reward, reward_id).points_cost = 2
             session.commit()
         session.close()

@@ -9,7 +9,7 @@ import pytest
 
 from app.api import api_routes
 from app.auth.models import StaffUser
-from app.auth.tokens import Role
+from app.roles import Role
 
 ALL_ROLES = list(Role)
 
@@ -55,7 +55,7 @@ def test_the_role_table_keeps_staff_and_customers_apart(app):
 
 
 def _forge(world, **changes):
-    settings = world.app.extensions["settings"]
+    settings = world.app.extensions["pointcard"].settings
     claims = jwt.decode(
         world.token(Role.admin), settings.signing_secret(), algorithms=["HS256"], audience=settings.jwt_audience
     )

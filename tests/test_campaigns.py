@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from app.auth.tokens import Role
 from app.campaigns import service
 from app.campaigns.config import CampaignSettings
 from app.campaigns.delivery import in_holdout
@@ -29,6 +28,7 @@ from app.loyalty.models import (
     Tier,
 )
 from app.messaging.models import Message, MessageState
+from app.roles import Role
 
 SETTINGS = CampaignSettings(model_min_customers=10_000, batch_size=2)
 ALL_CONSENTS = {"sms": True, "push": True, "voice": True}

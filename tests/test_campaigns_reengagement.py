@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
-from app.auth.tokens import Role
 from app.campaigns.config import CampaignSettings
 from app.campaigns.delivery import in_holdout
 from app.campaigns.jobs import score_customers, tick
@@ -14,6 +13,7 @@ from app.campaigns.models import CampaignTarget, CustomerScore, Enrollment
 from app.db import Base, utcnow
 from app.loyalty.models import Channel, Consent, EntryKind, LedgerEntry
 from app.messaging.models import Message
+from app.roles import Role
 from tests.test_campaigns import ALL_CONSENTS, backdate
 
 SETTINGS = CampaignSettings(model_min_customers=10_000)

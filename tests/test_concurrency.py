@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from app.auth.tokens import Role
 from app.loyalty.ledger import ledger_balance
 from app.loyalty.models import Purchase, Redemption
+from app.roles import Role
 from tests.conftest import make_settings
 from tests.helpers import World
 

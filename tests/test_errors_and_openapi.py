@@ -3,7 +3,7 @@
 import pytest
 
 from app.api import api_routes
-from app.auth.tokens import Role
+from app.roles import Role
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 

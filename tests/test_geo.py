@@ -8,7 +8,6 @@ import pytest
 from geopy.distance import geodesic
 from sqlalchemy import func, select
 
-from app.auth.tokens import Role
 from app.db import utcnow
 from app.errors import Forbidden
 from app.geo import fences, service
@@ -19,6 +18,7 @@ from app.geo.schemas import GeoOfferCreate
 from app.loyalty.models import Channel, Customer, Store
 from app.loyalty.service import record_consents
 from app.messaging.models import Message
+from app.roles import Role
 
 SETTINGS = GeoSettings()
 # A Monday in November: Los Angeles is on PST (UTC-8).

@@ -142,7 +142,7 @@ def settings_overrides(request):
     indirect=True,
 )
 def test_the_import_geocodes_rows_without_coordinates(app, world, tmp_path, nominatim):
-    app.extensions["settings"].geo.nominatim_domain = nominatim
+    app.extensions["pointcard"].settings.geo.nominatim_domain = nominatim
     path = write_csv(
         tmp_path,
         "name,address,latitude,longitude,timezone\n"
@@ -163,7 +163,7 @@ def test_the_import_geocodes_rows_without_coordinates(app, world, tmp_path, nomi
     indirect=True,
 )
 def test_the_import_says_when_the_geocoder_is_unreachable(app, world, tmp_path):
-    app.extensions["settings"].geo.nominatim_domain = f"127.0.0.1:{closed_port()}"
+    app.extensions["pointcard"].settings.geo.nominatim_domain = f"127.0.0.1:{closed_port()}"
     path = write_csv(tmp_path, "name,address,latitude,longitude,timezone\nRivoli,1 Rue de Rivoli,,,Europe/Paris\n")
     result = run_import(app, path)
     assert "line 2: The geocoder at http://127.0.0.1:" in result.stderr and "(no network?)" in result.stderr

@@ -10,16 +10,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from app.auth.tokens import Role
 from app.geo import hours, stores
 from app.geo.geocoding import NominatimGeocoder
 from app.geo.models import GeoFence
 from app.geo.schemas import StoreCreate
 from app.loyalty.models import Customer, EntryKind, LedgerEntry, Redemption, Reward, RewardKind, Store
 from app.messaging.models import Message
+from app.roles import Role
 from app.wallet.google.models import GoogleWalletObject
 from app.wallet.google.service import object_payload
-from app.wallet.google.wallet import get_wallet
 from tests.test_geo import MONDAY_NOON_LA, customer, make_offer, offset, ping, queued, store_point
 from tests.test_geo_import import geo_settings, nominatim  # noqa: F401 - fixture
 
@@ -264,7 +263,7 @@ def test_the_wallet_cards_list_the_stores_nearest_where_the_customer_last_was(wo
 
 
 def _google_object(session, world, card) -> dict:
-    return object_payload(session=session, card=card, wallet=get_wallet(world.app))
+    return object_payload(session=session, card=card, wallet=world.app.extensions["pointcard"].google_wallet)
 
 
 def test_moving_far_refreshes_the_customers_google_card_with_the_offer_near_them(world):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.auth.tokens import Role
 from app.geo.config import GeoSettings
-from app.geo.jobs import refresh_wallet_cards
+from app.wallet.jobs import refresh_wallet_cards
+from app.roles import Role
 from tests.test_wallet_apple import (  # noqa: F401 - fixtures and helpers of the Apple Wallet tests
     _path,
     apple_certs,

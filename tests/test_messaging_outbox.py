@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from app.auth.tokens import Role
 from app.db import utcnow
 from app.loyalty.models import Channel, Customer
 from app.loyalty.service import record_consents
@@ -15,7 +14,8 @@ from app.messaging.config import MessagingSettings
 from app.messaging.content import MessageRejected
 from app.messaging.models import Message, MessageState
 from app.messaging.outbox import claim_batch, drain_once, enqueue, send_one
-from app.messaging.providers import RecordingSender, RetryLater, register_channel
+from app.messaging.providers import RecordingSender, RetryLater
+from app.roles import Role
 from tests.fakes.customers import ALL_DAY, customer, message, messages, queue
 
 
@@ -25,7 +25,7 @@ def settings_overrides():
 
 
 def settings_of(world) -> MessagingSettings:
-    return world.app.extensions["settings"].messaging
+    return world.app.extensions["pointcard"].settings.messaging
 
 
 def drain(world, senders, **kwargs) -> int:
@@ -264,7 +264,6 @@ def test_consent_is_checked_when_sending_not_when_queueing(world):
 
 def test_a_transactional_channel_can_carry_a_marketing_message(world):
     """A Google Wallet addMessage offer rides the wallet channel but needs the push opt-in."""
-    register_channel("wallet_test", lambda app: RecordingSender())
     with_push, without = customer(world), customer(world, "Alan Turing", consents=("sms",))
     for who in (with_push, without):
         queue(world.database, customer_id=who, channel="wallet_test", key=f"patch-{who}", content={"op": "patch"})
@@ -440,7 +439,7 @@ def test_the_worker_command_drains_what_is_due(world):
 
 
 def test_vapid_keys_are_made_once(app, tmp_path):
-    app.extensions["settings"].messaging.vapid_private_key_file = tmp_path / "vapid.pem"
+    app.extensions["pointcard"].settings.messaging.vapid_private_key_file = tmp_path / "vapid.pem"
     runner = app.test_cli_runner()
     first = runner.invoke(args=["messaging", "vapid-keys"])
     assert first.exit_code == 0 and first.output.startswith("created ")
@@ -451,6 +450,6 @@ def test_vapid_keys_are_made_once(app, tmp_path):
 
 
 def test_without_vapid_keys_the_public_key_is_a_404_problem(app, tmp_path):
-    app.extensions["settings"].messaging.vapid_private_key_file = tmp_path / "missing.pem"
+    app.extensions["pointcard"].settings.messaging.vapid_private_key_file = tmp_path / "missing.pem"
     response = app.test_client().get("/api/v1/push/vapid-public-key")
     assert response.status_code == 404 and response.mimetype == "application/problem+json"

@@ -7,16 +7,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app.auth.tokens import Role
 from app.db import utcnow
 from app.loyalty.models import Channel
 from app.loyalty.service import current_consents
 from app.messaging.content import MAX_PUSH_PAYLOAD, MessageRejected
 from app.messaging.models import MessageState, PushSubscription
 from app.messaging.outbox import drain_once
-from app.messaging.providers import build_senders
 from app.messaging.vapid import generate_vapid_key
 from app.messaging.webpush import WebPushSender
+from app.roles import Role
 from tests.fakes.customers import ALL_DAY, customer, message, queue
 from tests.fakes.push import FakePushService
 
@@ -73,7 +72,7 @@ def subscribe(world, customer_id, subscription, **extra):
 
 def drain(world) -> int:
     return drain_once(
-        database=world.database, senders=build_senders(world.app), settings=world.app.extensions["settings"].messaging
+        database=world.database, senders=world.app.extensions["pointcard"].senders(), settings=world.app.extensions["pointcard"].settings.messaging
     )
 
 
@@ -94,7 +93,7 @@ def test_an_offer_arrives_encrypted_signed_and_equal_to_the_rendered_text(world,
         )
 
     message_id = queue(world.database, customer_id=customer_id, channel="push", content=OFFER, key="offer-7")
-    assert isinstance(build_senders(world.app)["push"], WebPushSender)
+    assert isinstance(world.app.extensions["pointcard"].senders()["push"], WebPushSender)
     assert drain(world) == 1
 
     assert push.refusals == []
@@ -236,7 +235,7 @@ def test_subscriptions_to_unknown_hosts_or_with_bad_keys_are_refused(world, push
 
 
 def test_https_is_required_outside_tests(world, push):
-    world.app.extensions["settings"].messaging.push_allow_http = False
+    world.app.extensions["pointcard"].settings.messaging.push_allow_http = False
     response = subscribe(world, customer(world), push.new_subscription())
     assert response.status_code == 422 and "https" in response.get_json()["detail"]
 

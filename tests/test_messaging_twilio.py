@@ -9,17 +9,16 @@ from urllib.parse import urlsplit
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from app.auth.tokens import Role
 from app.db import utcnow
 from app.loyalty.models import Channel, Customer
 from app.loyalty.service import current_consents
 from app.messaging.config import QuietHours
 from app.messaging.models import Message, MessageState
 from app.messaging.outbox import claim_batch, drain_once
-from app.messaging.providers import build_senders
 from app.messaging.sms import TwilioSmsSender
 from app.messaging.twilio_client import TwilioClients
 from app.messaging.voice import TwilioVoiceSender
+from app.roles import Role
 from tests.fakes.customers import ALL_DAY, DISCLOSURE, customer, message, queue
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, MESSAGING_SERVICE_SID, VOICE_FROM, FakeTwilio
 
@@ -57,7 +56,7 @@ def settings_overrides(twilio_server):
 
 def drain(world) -> int:
     return drain_once(
-        database=world.database, senders=build_senders(world.app), settings=world.app.extensions["settings"].messaging
+        database=world.database, senders=world.app.extensions["pointcard"].senders(), settings=world.app.extensions["pointcard"].settings.messaging
     )
 
 
@@ -96,7 +95,7 @@ def test_an_sms_goes_through_the_messaging_service_with_callback_and_validity(wo
         key="offer",
         content={"body": "{{ first_name }}: 2 for 1 lattes today"},
     )
-    assert isinstance(build_senders(world.app)["sms"], TwilioSmsSender)
+    assert isinstance(world.app.extensions["pointcard"].senders()["sms"], TwilioSmsSender)
     assert drain(world) == 1
     [request] = twilio.of_kind("message")
     assert request.field("To") == PHONE
@@ -140,7 +139,7 @@ def test_webhooks_refuse_unsigned_and_wrongly_signed_calls(world, twilio):
 
 def test_signatures_are_checked_against_the_public_url_behind_a_proxy(world, twilio):
     """Twilio signs https://loyalty.example.com/...; the app behind the proxy sees http://10.0.0.5:8000."""
-    world.app.extensions["settings"].messaging.webhook_base_url = "https://loyalty.example.com"
+    world.app.extensions["pointcard"].settings.messaging.webhook_base_url = "https://loyalty.example.com"
     customer_id = customer(world, phone=PHONE)
     params = {"From": PHONE, "To": "+15005550006", "Body": "HELP"}
     inside = webhook(
@@ -260,7 +259,7 @@ def test_a_status_callback_that_arrives_first_stops_a_resend(world, twilio):
 
 
 def test_the_fake_refuses_what_twilios_description_does_not_name(world, twilio):
-    client = TwilioClients(world.app.extensions["settings"].messaging).get()
+    client = TwilioClients(world.app.extensions["pointcard"].settings.messaging).get()
     with pytest.raises(TwilioRestException) as refused:
         client.messages.create(
             to=PHONE, messaging_service_sid=MESSAGING_SERVICE_SID, body="x", message_intent="marketing"
@@ -295,7 +294,7 @@ def test_a_voicemail_drop_from_call_to_recording(world, twilio):
         key="vm",
         content={"recording_id": recording["id"], "script": "Double points all weekend."},
     )
-    assert isinstance(build_senders(world.app)["voice"], TwilioVoiceSender)
+    assert isinstance(world.app.extensions["pointcard"].senders()["voice"], TwilioVoiceSender)
     drain(world)
     [call] = twilio.of_kind("call")
     assert (call.field("To"), call.field("From")) == (PHONE, VOICE_FROM)
@@ -436,7 +435,7 @@ def test_uploads_must_be_audio(world, twilio):
 
 def test_quiet_hours_hold_calls_too(world, twilio):
     today = utcnow().isoweekday()
-    world.app.extensions["settings"].messaging.quiet_hours = QuietHours(
+    world.app.extensions["pointcard"].settings.messaging.quiet_hours = QuietHours(
         start="00:00", end="23:59:59.999999", days={d for d in range(1, 8) if d != today}
     )
     customer_id = customer(world, phone=PHONE, timezone="UTC")

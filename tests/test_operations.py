@@ -53,17 +53,22 @@ def test_verify_balances_checks_the_cache_against_the_ledger(world):
 
 
 def test_the_scheduler_lists_its_jobs_and_keeps_them_in_the_database(app, db):
-    from jobs import ALL_JOBS, build_scheduler
+    from jobs import build_scheduler, forget_retired_jobs, run_job
 
+    services = app.extensions["pointcard"]
     output = app.test_cli_runner().invoke(args=["scheduler", "list"]).output
-    for job in ALL_JOBS:
+    for job in services.jobs:
         assert job.name in output
-    scheduler = build_scheduler(db.database)
+    assert "campaigns.tick                   interval seconds=60" in output  # its interval comes from the settings
+    scheduler = build_scheduler(services)
     scheduler.start(paused=True)
     try:
+        # A job an older release stored under a name the code no longer has.
+        scheduler.add_job(run_job, "interval", seconds=30, args=["geo.refresh_wallet_cards"], id="geo.refresh_wallet_cards")
+        assert forget_retired_jobs(scheduler, services) == ["geo.refresh_wallet_cards"]
         with db.database.transaction() as session:
             stored = set(session.scalars(text("SELECT id FROM apscheduler_jobs")))
-        assert stored == {job.name for job in ALL_JOBS}
+        assert stored == {job.name for job in services.jobs}
         assert all(job.coalesce and job.max_instances == 1 and job.misfire_grace_time for job in scheduler.get_jobs())
     finally:
         scheduler.shutdown()

@@ -6,8 +6,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from app.auth.tokens import Role
 from app.loyalty.models import Program, Purchase, Store
+from app.roles import Role
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from alembic import command
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from app.auth.tokens import Role
+from app import encryption
 from app.campaigns.jobs import tick
 from app.db import Database, utcnow
 from app.db_cli import alembic_config, upgrade
@@ -26,11 +26,10 @@ from app.geo.models import LocationPing
 from app.loyalty.models import Card, Channel, Customer, LedgerEntry, Purchase
 from app.messaging.models import Message, MessageState, PushSubscription
 from app.messaging.outbox import drain_once, enqueue
-from app.messaging.providers import build_senders
 from app.messaging.sms import customers_with_phone
-from app.privacy import crypto
 from app.privacy.config import PrivacySettings
 from app.privacy.jobs import purge_message_bodies
+from app.roles import Role
 from app.wallet.google.models import GoogleWalletObject
 from tests.fake_google import ANY_HOUR, fake_google, service_account_key  # noqa: F401
 from tests.test_campaigns import SETTINGS as CAMPAIGN_SETTINGS
@@ -65,9 +64,9 @@ def settings_overrides(apple_certs, fake_apns, fake_google, tmp_path):  # noqa: 
 @pytest.fixture
 def keyring_restored():
     """Tests that swap the process's keyring put the test one back."""
-    previous = crypto.keyring()
+    previous = encryption.keyring()
     yield
-    crypto.use(previous)
+    encryption.use(previous)
 
 
 def customer_token(world, customer_id: int) -> dict[str, str]:
@@ -88,7 +87,7 @@ def database_bytes(url: str) -> bytes:
 
 
 def new_key() -> bytes:
-    return base64.b64decode(crypto.generate_key())
+    return base64.b64decode(encryption.generate_key())
 
 
 # --- encryption at rest -----------------------------------------------------------------------
@@ -135,7 +134,7 @@ def test_the_same_email_or_phone_cannot_enrol_twice(world):
 
 
 def test_a_ciphertext_moved_to_another_column_or_tampered_with_does_not_decrypt():
-    keyring = crypto.Keyring({"a": new_key()}, "a", new_key())
+    keyring = encryption.Keyring({"a": new_key()}, "a", new_key())
     stored = keyring.encrypt("+14155550123", column="customers.phone")
     assert keyring.decrypt(stored, column="customers.phone") == "+14155550123"
     with pytest.raises(Exception):
@@ -153,15 +152,15 @@ def test_comparing_the_encrypted_column_in_sql_is_refused():
 
 
 def test_production_refuses_to_start_without_keys(tmp_path):
-    with pytest.raises(crypto.PrivacyKeyError, match="production"):
-        crypto.keyring_from_settings(PrivacySettings(), env="production", instance_dir=tmp_path)
-    with pytest.raises(crypto.PrivacyKeyError, match="together"):
-        crypto.keyring_from_settings(
-            PrivacySettings(keys={"a": crypto.generate_key()}), env="production", instance_dir=tmp_path
+    with pytest.raises(encryption.PrivacyKeyError, match="production"):
+        encryption.keyring_from_settings(PrivacySettings(), env="production", instance_dir=tmp_path)
+    with pytest.raises(encryption.PrivacyKeyError, match="together"):
+        encryption.keyring_from_settings(
+            PrivacySettings(keys={"a": encryption.generate_key()}), env="production", instance_dir=tmp_path
         )
-    first = crypto.keyring_from_settings(PrivacySettings(), env="development", instance_dir=tmp_path)
-    again = crypto.keyring_from_settings(PrivacySettings(), env="development", instance_dir=tmp_path)
-    assert first == again and (tmp_path / crypto.KEY_FILE).stat().st_mode & 0o077 == 0
+    first = encryption.keyring_from_settings(PrivacySettings(), env="development", instance_dir=tmp_path)
+    again = encryption.keyring_from_settings(PrivacySettings(), env="development", instance_dir=tmp_path)
+    assert first == again and (tmp_path / encryption.KEY_FILE).stat().st_mode & 0o077 == 0
 
 
 def test_rotate_key_reencrypts_in_batches_and_old_keys_can_then_go(app, world, db, keyring_restored):
@@ -170,18 +169,18 @@ def test_rotate_key_reencrypts_in_batches_and_old_keys_can_then_go(app, world, d
         for i in range(5)
     ]
     world.enroll("No Contact")
-    old = crypto.keyring()
-    rotated = crypto.Keyring({**old.keys, "k2": new_key()}, "k2", old.index_key)
-    crypto.use(rotated)
+    old = encryption.keyring()
+    rotated = encryption.Keyring({**old.keys, "k2": new_key()}, "k2", old.index_key)
+    encryption.use(rotated)
     result = app.test_cli_runner().invoke(args=["privacy", "rotate-key", "--batch-size", "2"])
     assert result.exit_code == 0, result.output
     assert "5 customers re-encrypted under key k2" in result.output
     stored = [value for row in raw_contacts(db.database) for value in row[:2] if value is not None]
-    assert len(stored) == 10 and all(crypto.key_id_of(value) == "k2" for value in stored)
+    assert len(stored) == 10 and all(encryption.key_id_of(value) == "k2" for value in stored)
     again = app.test_cli_runner().invoke(args=["privacy", "rotate-key"])
     assert "0 customers re-encrypted" in again.output  # idempotent: nothing left under the old key
 
-    crypto.use(crypto.Keyring({"k2": rotated.keys["k2"]}, "k2", old.index_key))  # the old key retired
+    encryption.use(encryption.Keyring({"k2": rotated.keys["k2"]}, "k2", old.index_key))  # the old key retired
     with db.database.transaction() as session:
         assert session.get(Customer, ids[3]).phone == "+14155550003"
         assert [c.id for c in customers_with_phone(session, "+14155550003")] == [ids[3]]
@@ -222,7 +221,7 @@ def test_the_migration_encrypts_existing_rows_and_the_downgrade_restores_them(ba
             [(email, phone, email_index, _), (none, *_)] = raw_contacts(database)
             assert email.startswith("v1.test1.") and phone.startswith("v1.test1.") and none is None
             assert "ada@" not in email
-            assert email_index == crypto.blind_index("ada@example.com", column="customers.email")
+            assert email_index == encryption.blind_index("ada@example.com", column="customers.email")
             with database.transaction() as session:
                 assert [c.first_name for c in customers_with_phone(session, "+14155550123")] == ["Ada"]
         command.downgrade(config, "0007")
@@ -432,10 +431,10 @@ def test_erasure_forgets_the_person_keeps_the_books_and_voids_the_passes(world, 
 
 def drain(app) -> int:
     """Run the outbox worker with every channel's real sender until nothing is due; close them after."""
-    senders, handled = build_senders(app), 0
+    senders, handled = app.extensions["pointcard"].senders(), 0
     try:
         while count := drain_once(
-            database=app.extensions["database"], senders=senders, settings=app.extensions["settings"].messaging
+            database=app.extensions["pointcard"].database, senders=senders, settings=app.extensions["pointcard"].settings.messaging
         ):
             handled += count
     finally:
@@ -537,9 +536,9 @@ def test_message_bodies_are_blanked_after_the_retention_period_and_the_rows_stay
 
 
 def test_the_retention_jobs_are_scheduled():
-    from jobs import ALL_JOBS
+    from app.wiring import JOBS
 
-    names = {job.name for job in ALL_JOBS}
+    names = {job.name for job in JOBS}
     assert {"privacy.purge_message_bodies", "geo.purge_location_pings"} <= names
 
 

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from app.auth.tokens import Role
 from app.campaigns.models import CampaignRun, CampaignTarget
 from app.db import utcnow
 from app.messaging.models import Message
+from app.roles import Role
 from tests.conftest import make_settings
 from tests.helpers import World
 

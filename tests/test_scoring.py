@@ -18,7 +18,7 @@ from app.campaigns.scoring import SCORE_COLUMNS, ScoringRules, score_history
 from app.campaigns.simulate import History, add_histories, every, random_history
 from app.db import Database
 from app.db_cli import upgrade
-from app.loyalty.cli import _seed
+from app.demo.seed import seed_demo
 from app.loyalty.models import Program
 
 # 12:00 in Los Angeles (the demo program's zone): every visit below is at 11:00 local time.
@@ -49,7 +49,7 @@ def known_histories() -> dict[str, History]:
 
 def seed_program(database: Database) -> Program:
     with database.transaction() as session:
-        _seed(session)
+        seed_demo(session=session, password_cost=10)
         program = session.scalar(select(Program))
         session.expunge(program)
         return program

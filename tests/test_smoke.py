@@ -1,4 +1,4 @@
-from app.auth.tokens import Role
+from app.roles import Role
 
 
 def test_health_checks_the_database(world):

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from app.auth.tokens import Role
+from app.roles import Role
 
 pytestmark = pytest.mark.browser
 

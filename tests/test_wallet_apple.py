@@ -23,12 +23,12 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, text
 
 from app import create_app
-from app.auth.tokens import Role
 from app.db import utcnow
 from app.loyalty.models import CardStatus, Program, Store
 from app.loyalty.transactions import adjust_points
 from app.messaging.models import Message, MessageState
 from app.messaging.outbox import drain_once
+from app.roles import Role
 from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.apple.designs import SAMPLE_CONTEXTS, DesignError, design_for, load_design
 from app.wallet.apple.dev import DEV_APNS_KEY_ID, create_dev_credentials
@@ -90,7 +90,7 @@ def senders(app):
     """The worker's sender for pass pushes, from the factory the channel registry calls: the
     real HTTP/2 APNs client, pointed at the fake server. (Only this channel: the others'
     senders are not what these tests are about.)"""
-    pusher = make_pusher(app)
+    pusher = make_pusher(app.extensions["pointcard"])
     yield {"apple_wallet": pusher}
     pusher.close()
 
@@ -684,7 +684,7 @@ def test_without_a_p8_key_the_pass_certificate_authenticates_to_apns(db, apple_c
             make_settings(db.url, apple={"certs_dir": certs, "apns_host": server.url, "apns_ca_file": server.ca_file}),
             database=db.database,
         )
-        pusher = make_pusher(app)
+        pusher = make_pusher(app.extensions["pointcard"])
         try:
             message = Message(
                 id=1,
@@ -702,7 +702,7 @@ def test_without_a_p8_key_the_pass_certificate_authenticates_to_apns(db, apple_c
 
 def test_with_dev_credentials_pushes_to_apple_itself_are_only_logged(db, apple_certs):
     app = create_app(make_settings(db.url, apple={"certs_dir": apple_certs}), database=db.database)
-    pusher = make_pusher(app)
+    pusher = make_pusher(app.extensions["pointcard"])
     assert isinstance(pusher, ConsolePusher)
     assert pusher.send(Message(id=7, content={"push_token": PUSH_TOKEN, "serial_number": "s"})) == "console-7"
 

@@ -10,10 +10,9 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy import select
 
 from app.loyalty.models import Card
-from app.wallet.google import service
 from app.wallet.google.dev import create_dev_credentials
 from app.wallet.google.providers import ConsoleWalletApi
-from app.wallet.google.wallet import get_wallet
+from app.wallet.messages import send_wallet_message
 from tests.fake_google import ANY_HOUR, PUSH_OPT_IN, drain
 
 
@@ -27,7 +26,7 @@ def settings_overrides(tmp_path):
 
 
 def test_dev_certs_writes_a_key_and_issuer_once_and_force_replaces_them(app, tmp_path):
-    settings = app.extensions["settings"]
+    settings = app.extensions["pointcard"].settings
     first = create_dev_credentials(settings)
     account = json.loads((tmp_path / "google" / "service-account.json").read_text())
     issuer = (tmp_path / "google" / "issuer_id").read_text().strip()
@@ -46,7 +45,7 @@ def test_dev_certs_never_replaces_a_real_service_account(app, tmp_path):
     real = tmp_path / "google" / "service-account.json"
     real.parent.mkdir(parents=True)
     real.write_text(json.dumps({"type": "service_account", "client_email": "real@example.iam.gserviceaccount.com"}))
-    assert "real service account" in create_dev_credentials(app.extensions["settings"], force=True)
+    assert "real service account" in create_dev_credentials(app.extensions["pointcard"].settings, force=True)
     assert "real@example" in real.read_text()
 
 
@@ -58,8 +57,8 @@ def test_the_cli_prints_what_it_did(app):
 
 def test_with_dev_credentials_links_verify_locally_and_updates_are_logged(world, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="pointcard.google_wallet")
-    create_dev_credentials(world.app.extensions["settings"])
-    assert isinstance(get_wallet(world.app).api, ConsoleWalletApi)
+    create_dev_credentials(world.app.extensions["pointcard"].settings)
+    assert isinstance(world.app.extensions["pointcard"].google_wallet.api, ConsoleWalletApi)
     card = world.enroll(**PUSH_OPT_IN)
     response = world.client.get(card["google_save_url"].removeprefix("http://card.test"))
     assert response.status_code == 302
@@ -69,7 +68,7 @@ def test_with_dev_credentials_links_verify_locally_and_updates_are_logged(world,
     assert claims["payload"]["loyaltyObjects"][0]["accountId"] == card["member_number"]
     world.purchase(card["barcode"], "5.00")
     with world.database.transaction() as session:
-        service.send_wallet_message(session=session, card=session.scalar(select(Card)), header="Hi", body="There")
+        send_wallet_message(session=session, card=session.scalar(select(Card)), header="Hi", body="There")
     drain(world.app)
     assert "[google wallet console] insert object" in caplog.text
     assert "[google wallet console] add message to" in caplog.text

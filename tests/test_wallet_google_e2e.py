@@ -14,7 +14,7 @@ from app.loyalty.models import Card
 from app.messaging.models import Message, MessageState
 from app.wallet.google import service
 from app.wallet.google.models import GoogleWalletObject
-from app.wallet.google.wallet import get_wallet
+from app.wallet.messages import send_wallet_message
 from tests.fake_google import ANY_HOUR, PUSH_OPT_IN, drain, fake_google, service_account_key  # noqa: F401
 
 
@@ -26,7 +26,7 @@ def settings_overrides(fake_google, tmp_path):  # noqa: F811
 @pytest.fixture
 def served(app, live_server):
     # Google calls back the address the class names, so the app must know where it is served.
-    app.extensions["settings"].public_base_url = live_server
+    app.extensions["pointcard"].settings.public_base_url = live_server
     return live_server
 
 
@@ -53,7 +53,7 @@ def test_enrol_save_earn_message_and_a_busy_google(world, fake_google, served):
     claims = jwt.decode(token, fake_google.account.public_key, algorithms=["RS256"], audience="google")
     with world.database.transaction() as session:
         rest_object = service.object_payload(
-            session=session, card=session.scalar(select(Card)), wallet=get_wallet(world.app)
+            session=session, card=session.scalar(select(Card)), wallet=world.app.extensions["pointcard"].google_wallet
         )
     assert claims["payload"]["loyaltyObjects"] == [rest_object]
 
@@ -75,7 +75,7 @@ def test_enrol_save_earn_message_and_a_busy_google(world, fake_google, served):
 
     # A campaign message arrives as addMessage.
     with world.database.transaction() as session:
-        assert service.send_wallet_message(
+        assert send_wallet_message(
             session=session,
             card=session.scalar(select(Card)),
             header="Double points",

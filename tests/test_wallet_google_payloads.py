@@ -9,7 +9,6 @@ from sqlalchemy import select
 from app.loyalty.models import BarcodeFormat, Card, Program, Store
 from app.wallet.google import service
 from app.wallet.google.payloads import MAX_MERCHANT_LOCATIONS, google_id
-from app.wallet.google.wallet import get_wallet
 from tests.fake_google import ISSUER_ID
 from tests.walletobjects_schema import schema_errors
 
@@ -22,7 +21,7 @@ def settings_overrides(tmp_path):
 
 
 def _payloads(world, customer_id):
-    wallet = get_wallet(world.app)
+    wallet = world.app.extensions["pointcard"].google_wallet
     with world.database.transaction() as session:
         card = session.scalar(select(Card).where(Card.customer_id == customer_id))
         program = session.scalar(select(Program))

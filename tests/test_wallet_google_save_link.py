@@ -7,11 +7,10 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from app.auth.tokens import Role
 from app.loyalty.models import Card
+from app.roles import Role
 from app.wallet.google import service
 from app.wallet.google.models import GoogleWalletClass, GoogleWalletObject
-from app.wallet.google.wallet import get_wallet
 from tests.fake_google import CLIENT_EMAIL, fake_google, service_account_key  # noqa: F401  (fixtures)
 from tests.walletobjects_schema import schema_errors
 
@@ -25,7 +24,7 @@ def _save_link(world, card) -> str:
     response = world.client.get(card["google_save_url"].removeprefix("http://card.test"))
     assert response.status_code == 302, response.get_json()
     assert response.headers["Cache-Control"] == "no-store"
-    base = world.app.extensions["settings"].google.save_url_base
+    base = world.app.extensions["pointcard"].settings.google.save_url_base
     assert response.headers["Location"].startswith(base)
     return response.headers["Location"].removeprefix(base)
 
@@ -47,7 +46,7 @@ def _rest_object(world, customer_id) -> dict:
     """What the REST client would insert for the card now."""
     with world.database.transaction() as session:
         card = session.scalar(select(Card).where(Card.customer_id == customer_id))
-        return service.object_payload(session=session, card=card, wallet=get_wallet(world.app))
+        return service.object_payload(session=session, card=card, wallet=world.app.extensions["pointcard"].google_wallet)
 
 
 def test_the_link_verifies_with_the_service_accounts_key_and_carries_the_rest_object(world, fake_google):

@@ -11,9 +11,9 @@ from app.db import utcnow
 from app.loyalty.models import Card, Channel, Customer
 from app.loyalty.service import record_consents
 from app.messaging.models import Message, MessageState
-from app.wallet.google import service, sync
+from app.wallet.google import sync
 from app.wallet.google.models import GoogleWalletNotification, GoogleWalletObject
-from app.wallet.google.wallet import get_wallet
+from app.wallet.messages import send_wallet_message
 from tests.fake_google import ANY_HOUR, PUSH_OPT_IN, drain, fake_google, service_account_key  # noqa: F401
 
 
@@ -52,9 +52,9 @@ def _saved(world, fake, **enroll) -> tuple[dict, str]:
     return card, obj.object_id
 
 
-def _google_messages(world, op: str | None = None) -> list[Message]:
+def _google_messages(world, op: str | None = None, channel: str = "google_wallet") -> list[Message]:
     with world.database.transaction() as session:
-        rows = session.scalars(select(Message).where(Message.channel == "google_wallet").order_by(Message.id)).all()
+        rows = session.scalars(select(Message).where(Message.channel == channel).order_by(Message.id)).all()
         session.expunge_all()
         return [row for row in rows if op is None or row.content["op"] == op]
 
@@ -111,7 +111,7 @@ def test_past_three_notifications_a_day_updates_and_messages_go_out_silently(wor
         world.purchase(card["barcode"], amount)
         drain(world.app)
     with world.database.transaction() as session:
-        service.send_wallet_message(
+        send_wallet_message(
             session=session, card=session.scalar(select(Card)), header="Double points", body="This weekend only."
         )
     drain(world.app)
@@ -123,7 +123,7 @@ def test_past_three_notifications_a_day_updates_and_messages_go_out_silently(wor
     assert message["messageType"] == "TEXT" and message["header"] == "Double points"
     with world.database.transaction() as session:
         session.execute(update(GoogleWalletNotification).values(sent_at=utcnow() - timedelta(hours=25)))
-        service.send_wallet_message(
+        send_wallet_message(
             session=session, card=session.scalar(select(Card)), header="Tomorrow", body="Free pastry with any drink."
         )
     drain(world.app)
@@ -133,14 +133,14 @@ def test_past_three_notifications_a_day_updates_and_messages_go_out_silently(wor
 def test_a_message_goes_out_as_add_message_that_notifies(world, fake_google):
     _card, object_id = _saved(world, fake_google)
     with world.database.transaction() as session:
-        enqueued = service.send_wallet_message(
+        enqueued = send_wallet_message(
             session=session,
             card=session.scalar(select(Card)),
             header="Double points",
             body="All weekend.",
             dedupe_key="campaign-7",
         )
-        again = service.send_wallet_message(
+        again = send_wallet_message(
             session=session,
             card=session.scalar(select(Card)),
             header="Double points",
@@ -165,11 +165,11 @@ def test_an_offer_needs_the_push_opt_in_and_a_balance_update_does_not(world, fak
             disclosure="",
             ip_address=None,
         )
-        service.send_wallet_message(session=session, card=customer.card, header="Offer", body="Half price")
+        send_wallet_message(session=session, card=customer.card, header="Offer", body="Half price")
     world.purchase(card["barcode"], "2.00")
     drain(world.app)
     assert fake_google.api_calls("POST") == []
-    [offer] = _google_messages(world, "add_message")
+    [offer] = _google_messages(world, channel="wallet")  # the outbox's "wallet" channel carries offers
     assert offer.state is MessageState.suppressed
     assert _patches(fake_google, object_id)[-1]["loyaltyPoints"]["balance"] == {"int": 70}
 
@@ -180,7 +180,7 @@ def test_no_message_for_a_card_never_saved_or_deleted_from_the_wallet(world, fak
     fake_google.deliver_callbacks = False
     with world.database.transaction() as session:
         cards = {c.customer_id: c for c in session.scalars(select(Card))}
-        assert not service.send_wallet_message(session=session, card=cards[never["customer_id"]], header="H", body="B")
+        assert not send_wallet_message(session=session, card=cards[never["customer_id"]], header="H", body="B")
     obj = _object(world, card["customer_id"])
     gone = fake_google.signed_callback(
         object_id=object_id, class_id=fake_google.objects[object_id]["classId"], event_type="del"
@@ -188,7 +188,7 @@ def test_no_message_for_a_card_never_saved_or_deleted_from_the_wallet(world, fak
     assert world.client.post("/wallet/google/callback", json=gone).get_json() == {"status": "recorded"}
     with world.database.transaction() as session:
         card_row = session.get(Card, obj.card_id)
-        assert not service.send_wallet_message(session=session, card=card_row, header="H", body="B")
+        assert not send_wallet_message(session=session, card=card_row, header="H", body="B")
     assert not _object(world, card["customer_id"]).in_wallet
 
 
@@ -197,7 +197,7 @@ def test_a_message_to_an_object_google_has_not_got_inserts_it_first(world, fake_
     _location(world, card)  # a link was made, never saved: the object is not in Google
     drain(world.app)
     with world.database.transaction() as session:
-        service.send_wallet_message(session=session, card=session.scalar(select(Card)), header="Hi", body="Welcome")
+        send_wallet_message(session=session, card=session.scalar(select(Card)), header="Hi", body="Welcome")
     drain(world.app)
     object_id = _object(world, card["customer_id"]).object_id
     assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in fake_google.api_calls(kind="loyaltyObject")] == [
@@ -252,7 +252,7 @@ def test_busy_google_is_retried_later_and_a_refusal_is_not(world, fake_google):
 def test_a_change_during_a_send_is_sent_again_after_it(world, fake_google):
     card, object_id = _saved(world, fake_google)
     world.purchase(card["barcode"], "1.00")
-    wallet, row_id = get_wallet(world.app), _object(world, card["customer_id"]).id
+    wallet, row_id = world.app.extensions["pointcard"].google_wallet, _object(world, card["customer_id"]).id
     with world.database.transaction() as session:
         plan = sync.plan_patch(session=session, object_row_id=row_id, wallet=wallet, force=False, now=utcnow())
     world.purchase(card["barcode"], "2.00")  # lands while the first patch is on its way
@@ -299,7 +299,7 @@ def test_every_call_carries_a_token_from_the_service_account_grant(world, fake_g
 
 
 def test_a_rotated_barcode_reaches_the_wallet_though_no_points_moved(world, fake_google):
-    from app.auth.tokens import Role
+    from app.roles import Role
 
     card, object_id = _saved(world, fake_google)
     rotated = world.client.post(

@@ -19,7 +19,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select, text
 
-from app.auth.tokens import Role
 from app.campaigns.config import CampaignSettings
 from app.campaigns.jobs import score_customers
 from app.db import utcnow
@@ -27,6 +26,7 @@ from app.loyalty.transactions import adjust_points
 from app.messaging.models import Message, MessageState
 from app.messaging.outbox import drain_once, enqueue
 from app.messaging.service import sms_status
+from app.roles import Role
 from app.webhooks import addresses, signing
 from app.webhooks.config import WebhooksSettings
 from app.webhooks.models import WebhookDelivery
@@ -76,8 +76,8 @@ def register(world, url: str, events: list[str], **fields) -> dict:
 
 def work(world) -> int:
     """One worker pass over what is due, with the real webhook sender."""
-    settings = world.app.extensions["settings"].messaging
-    sender = make_sender(world.app)
+    settings = world.app.extensions["pointcard"].settings.messaging
+    sender = make_sender(world.app.extensions["pointcard"])
     try:
         return drain_once(database=world.database, senders={"webhook": sender}, settings=settings)
     finally:
@@ -246,7 +246,7 @@ def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_try_once(world,
 
 
 def test_out_of_tries_the_delivery_fails_and_can_be_sent_again_by_hand(world, receiver):
-    world.app.extensions["settings"].webhooks.retry_seconds = [60]  # two tries in all
+    world.app.extensions["pointcard"].settings.webhooks.retry_seconds = [60]  # two tries in all
     endpoint = register(world, receiver.url, ["customer.enrolled"])
     for _ in range(2):
         receiver.respond(404, "no such route")
@@ -436,7 +436,7 @@ def test_private_addresses_are_refused_at_registration_and_when_sending(world, r
     # Registered while allowed, then the deployment stops allowing private addresses: the
     # worker checks again before connecting, and the receiver gets nothing.
     endpoint = register(world, receiver.url, ["customer.enrolled"])
-    world.app.extensions["settings"].webhooks.allow_private_addresses = False
+    world.app.extensions["pointcard"].settings.webhooks.allow_private_addresses = False
     world.enroll("Ada Lovelace")
     work(world)
     assert receiver.requests == []
@@ -483,7 +483,7 @@ def test_deleting_an_endpoint_drops_what_waits_for_it(world, receiver):
 
 
 def test_only_the_start_of_a_long_answer_is_kept(world, receiver):
-    world.app.extensions["settings"].webhooks.response_excerpt_chars = 20
+    world.app.extensions["pointcard"].settings.webhooks.response_excerpt_chars = 20
     endpoint = register(world, receiver.url, ["customer.enrolled"])
     receiver.respond(500, "é" * 200_000)
     world.enroll("Ada Lovelace")
@@ -543,7 +543,7 @@ def test_unreachable_and_untrusted_receivers_are_retried_with_the_reason_shown(w
         probe.bind(("127.0.0.1", 0))
         closed = f"https://127.0.0.1:{probe.getsockname()[1]}/hook"
     down = register(world, closed, ["customer.enrolled"])
-    world.app.extensions["settings"].webhooks.ca_file = None  # the receiver's CA is not trusted now
+    world.app.extensions["pointcard"].settings.webhooks.ca_file = None  # the receiver's CA is not trusted now
     untrusted = register(world, receiver.url, ["customer.enrolled"])
     world.enroll("Ada Lovelace")
     work(world)

@@ -3,45 +3,45 @@
     python -m tests.fakes.worker <provider url> [--marketing]
 
 Settings come from the environment (DATABASE_URL, POINTCARD_MESSAGING__...), like the real
-worker's. The loopback channel is registered through the public registry (as marketing, with
-the SMS opt-in, when asked: then consent, quiet hours and caps are checked for every message);
-the loop is the real one.
+worker's. The loopback channel is added to the wiring's channels the way any channel is declared
+(as marketing, with the SMS opt-in, when asked: then consent, quiet hours and caps are checked
+for every message); the loop is the real one.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 
-from app import create_app
+from app import wiring
 from app.loyalty.models import Channel
-from app.messaging.providers import build_senders, register_channel
+from app.messaging.channels import TRANSACTIONAL, ChannelSpec, marketing
 from app.messaging.worker import run_worker
 from tests.fakes.loopback import LoopbackSender
 
 CHANNEL = "loopback"
+URL_VARIABLE = "POINTCARD_TEST_LOOPBACK_URL"
 
 
-def register(url: str, *, marketing: bool) -> None:
-    register_channel(
-        CHANNEL,
-        lambda app: LoopbackSender(url, timeout=2.0),
-        marketing=marketing,
-        consent=Channel.sms if marketing else None,
-    )
+def loopback_sender(_services: wiring.Services) -> LoopbackSender:
+    return LoopbackSender(os.environ[URL_VARIABLE], timeout=2.0)
 
 
-def main(url: str, marketing: bool) -> None:
-    register(url, marketing=marketing)
-    app = create_app()
+def loopback_channel(*, marketing_messages: bool) -> ChannelSpec:
+    policy = marketing(Channel.sms) if marketing_messages else TRANSACTIONAL
+    return ChannelSpec(CHANNEL, "tests.fakes.worker:loopback_sender", policy)
+
+
+def main(url: str, marketing_messages: bool) -> None:
+    os.environ[URL_VARIABLE] = url
+    services = wiring.build(channels=(*wiring.CHANNELS, loopback_channel(marketing_messages=marketing_messages)))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    senders = build_senders(app)
+    senders = services.senders()
     print("ready", flush=True)
-    run_worker(
-        database=app.extensions["database"], senders=senders, settings=app.extensions["settings"].messaging, stop=stop
-    )
+    run_worker(database=services.database, senders=senders, settings=services.settings.messaging, stop=stop)
 
 
 if __name__ == "__main__":
