@@ -16,7 +16,8 @@ T = TypeVar("T")
 def get_or_404(session: Session, model: type[T], object_id: int, *, program_id: int | None = None) -> T:
     found = session.get(model, object_id)
     if found is None or (program_id is not None and getattr(found, "program_id", program_id) != program_id):
-        raise NotFound(f"There is no {model.__tablename__.rstrip('s').replace('_', ' ')} {object_id}.")
+        name = inspect(model).local_table.name
+        raise NotFound(f"There is no {name.rstrip('s').replace('_', ' ')} {object_id}.")
     return found
 
 

@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, Enum, MetaData, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.engine import CursorResult, Engine, Result
+from sqlalchemy.orm import DeclarativeBase, Session, object_session, scoped_session, sessionmaker
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
@@ -166,3 +167,26 @@ def insert_unless_exists(dialect: str, table: Table, unique: list[str]) -> Inser
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # RETURNING, not rowcount: psycopg reports no rowcount for this statement.
     return insert(table).on_conflict_do_nothing(index_elements=unique).returning(table.c.id)
+
+
+# --- typed handles on what SQLAlchemy types loosely -----------------------------------------------
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's Table (`__table__` is typed as any FROM clause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched (only a cursor result knows)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+def session_of(instance: object) -> Session:
+    """The session a loaded row belongs to (a receiver is handed the row, not the session)."""
+    session = object_session(instance)
+    assert session is not None, f"{instance!r} belongs to no session"
+    return session

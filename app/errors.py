@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, Response, json, request
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def register_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException):
         code = exc.code or 500
         headers = {}
-        if code == 405 and exc.valid_methods:
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             headers["Allow"] = ", ".join(exc.valid_methods)
         if code == 429:
             retry_after = getattr(exc, "retry_after", None)

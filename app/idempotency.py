@@ -16,7 +16,7 @@ from flask import Response, request
 from sqlalchemy import Integer, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from app.db import Base, UTCDateTime, insert_unless_exists, utcnow
+from app.db import Base, UTCDateTime, insert_unless_exists, table_of, utcnow
 from app.errors import Conflict, Problem, Unprocessable
 from app.roles import Principal
 
@@ -80,8 +80,9 @@ def _read_key() -> str:
     return key
 
 
-def _existing(session: Session, scope: str, key: str) -> IdempotencyKey | None:
-    return session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key))
+def _existing(session: Session, scope: str, key: str) -> IdempotencyKey:
+    """The claim the INSERT found taken (by this retry's first try, or a racer that committed)."""
+    return session.scalars(select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)).one()
 
 
 def run_idempotent(*, session: Session, principal: Principal, call: Callable[[], Response]) -> Response:
@@ -104,4 +105,4 @@ def run_idempotent(*, session: Session, principal: Principal, call: Callable[[],
 
 @functools.cache
 def _claim(dialect: str):
-    return insert_unless_exists(dialect, IdempotencyKey.__table__, ["scope", "key"])
+    return insert_unless_exists(dialect, table_of(IdempotencyKey), ["scope", "key"])

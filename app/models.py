@@ -12,9 +12,9 @@ from app.messaging.models import (  # noqa: F401
     PushSubscription,
     VoiceRecording,
 )
+from app.wallet import models as wallet_models  # noqa: F401
 from app.wallet.apple import models as apple_wallet_models  # noqa: F401
 from app.wallet.google import models as google_wallet_models  # noqa: F401
-from app.wallet import models as wallet_models  # noqa: F401
 from app.webhooks import models as webhook_models  # noqa: F401
 
 metadata = Base.metadata

@@ -29,7 +29,7 @@ class TokenResponse(BaseModel):
 
 def issue_token(principal: Principal, *, secret: str, issuer: str, audience: str, lifetime: timedelta) -> str:
     now = utcnow()
-    claims = {
+    claims: dict[str, object] = {
         "iss": issuer,
         "aud": audience,
         "sub": principal.subject,

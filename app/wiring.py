@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from blinker import Signal
+from blinker import NamedSignal
 from sqlalchemy import event
 from sqlalchemy.orm import sessionmaker
 
@@ -94,7 +94,7 @@ CHANNELS = (
 # --- signal receivers -----------------------------------------------------------------------------
 # (signal, receiver), in the order they run. Receivers run inside the sender's transaction.
 
-RECEIVERS: tuple[tuple[Signal, Callable[..., Any]], ...] = (
+RECEIVERS: tuple[tuple[NamedSignal, Callable[..., Any]], ...] = (
     (loyalty_events.customer_enrolled, webhooks.enrolled),
     (loyalty_events.balance_changed, apple.customer_changed),
     (loyalty_events.balance_changed, google.on_balance_changed),
@@ -229,7 +229,7 @@ def describe(services: Services) -> list[tuple[str, str, list[str]]]:
     return rows
 
 
-def _receivers_of(signal: Signal) -> list[Callable[..., Any]]:
+def _receivers_of(signal: NamedSignal) -> list[Callable[..., Any]]:
     found = []
     for receiver in signal.receivers.values():
         target = receiver() if isinstance(receiver, weakref.ref) else receiver

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import request
-from sqlalchemy import LargeBinary, inspect
+from sqlalchemy import LargeBinary, insert, inspect
 from sqlalchemy.orm import Session
 
 from app.audit.config import AuditSettings
@@ -177,7 +177,7 @@ def record_flushed_changes(session: Session, _flush_context) -> None:
             if row is not None:
                 rows.append(row)
     if rows:
-        session.connection().execute(AuditRecord.__table__.insert(), rows)
+        session.connection().execute(insert(AuditRecord), rows)
 
 
 def _change_row(obj: Any, verb: str, actor: Actor) -> dict | None:
@@ -202,7 +202,7 @@ def _change_row(obj: Any, verb: str, actor: Actor) -> dict | None:
 
 def _changes(state, verb: str) -> dict[str, list]:
     changes = {}
-    redact = getattr(state.mapper.class_, "__audit_redact__", frozenset())
+    redact: frozenset[str] = getattr(state.mapper.class_, "__audit_redact__", frozenset())
     for attr in state.mapper.column_attrs:
         key = attr.key
         if verb == "update":

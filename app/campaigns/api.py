@@ -7,12 +7,12 @@ from datetime import UTC, datetime, time, timedelta
 from flask import Blueprint
 from sqlalchemy import delete, select
 
-from app.api import current_principal, endpoint
+from app.api import current_user_id, endpoint
 from app.campaigns import reengagement, results, schemas, service  # noqa: F401  (reengagement: the till receiver)
 from app.campaigns.models import Campaign, CustomerScore, CustomerTag, Enrollment, Segment
 from app.campaigns.segments import normalize_tag
 from app.crud import get_or_404
-from app.db import insert_unless_exists, utcnow
+from app.db import insert_unless_exists, table_of, utcnow
 from app.extensions import get_session
 from app.loyalty.models import Customer
 from app.loyalty.service import get_program
@@ -135,7 +135,7 @@ def create_campaign(body: schemas.CampaignCreate):
     """Create a draft campaign (a broadcast to a segment, or a re-engagement sequence)."""
     data = body.model_dump(exclude_none=True)
     campaign = service.create_campaign(
-        session=get_session(), program=_program(), data=data, created_by_id=current_principal().user_id, now=utcnow()
+        session=get_session(), program=_program(), data=data, created_by_id=current_user_id(), now=utcnow()
     )
     return campaign_read(campaign)
 
@@ -293,7 +293,7 @@ def add_customer_tag(customer_id: int, tag: str):
     customer = get_or_404(get_session(), Customer, customer_id)
     value = normalize_tag(schemas.TagValue.validate_python(tag))
     session = get_session()
-    tagging = insert_unless_exists(session.get_bind().dialect.name, CustomerTag.__table__, ["tag", "customer_id"])
+    tagging = insert_unless_exists(session.get_bind().dialect.name, table_of(CustomerTag), ["tag", "customer_id"])
     session.execute(tagging.values(customer_id=customer.id, tag=value, created_at=utcnow()))
     return _tags(customer.id)
 

@@ -50,7 +50,9 @@ def score_customers(
         due = [p.id for p in programs if force or _due_for_scoring(session, p, now, settings)]
     for program_id in due:
         with database.transaction() as session:
-            service.score_program(session=session, program=session.get(Program, program_id), now=now, settings=settings)
+            service.score_program(
+                session=session, program=session.get_one(Program, program_id), now=now, settings=settings
+            )
         enroll_lapsing(database=database, program_id=program_id, now=now, settings=settings)
     return len(due)
 
@@ -64,7 +66,7 @@ def enroll_lapsing(*, database: Database, program_id: int, now: datetime, settin
             with database.transaction() as session:
                 added = reengagement.enroll_lapsing(
                     session=session,
-                    campaign=session.get(Campaign, campaign_id),
+                    campaign=session.get_one(Campaign, campaign_id),
                     now=now,
                     cooldown_days=settings.reengagement_cooldown_days,
                     limit=settings.batch_size,

@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select, update
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from app.campaigns import delivery
 from app.campaigns.events import customer_won_back
@@ -33,6 +33,7 @@ from app.campaigns.models import (
     Segment,
 )
 from app.campaigns.segments import latest_scoring, segment_query
+from app.db import rowcount, session_of
 from app.loyalty.models import Customer, EntryKind, Program, Purchase, Reward
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def live_sequences(*, session: Session, program_id: int) -> list[Campaign]:
 
 def enroll_lapsing(*, session: Session, campaign: Campaign, now: datetime, cooldown_days: int, limit: int) -> int:
     """Enrol up to `limit` newly lapsing customers; returns how many (call again until fewer)."""
-    program = session.get(Program, campaign.program_id)
+    program = session.get_one(Program, campaign.program_id)
     as_of = latest_scoring(session=session, program_id=program.id)
     if as_of is None:
         return 0
@@ -74,7 +75,7 @@ def enroll_lapsing(*, session: Session, campaign: Campaign, now: datetime, coold
         .limit(limit)
     )
     if campaign.segment_id:
-        rules = session.get(Segment, campaign.segment_id).rules
+        rules = session.get_one(Segment, campaign.segment_id).rules
         query = query.where(
             CustomerScore.customer_id.in_(segment_query(session=session, program=program, rules=rules, now=now))
         )
@@ -128,7 +129,7 @@ def run_due_steps(*, session: Session, now: datetime, limit: int) -> int:
     ).all()
     campaigns: dict[int, Campaign] = {}
     for enrollment in due:
-        campaign = campaigns.setdefault(enrollment.campaign_id, session.get(Campaign, enrollment.campaign_id))
+        campaign = campaigns.setdefault(enrollment.campaign_id, session.get_one(Campaign, enrollment.campaign_id))
         _advance(session=session, enrollment=enrollment, campaign=campaign, now=now)
     session.flush()
     return len(due)
@@ -205,17 +206,19 @@ def mark_returned(*, session: Session, customer: Customer, at: datetime) -> None
         .limit(1)
         .scalar_subquery()
     )
-    returned = session.execute(
-        update(CustomerScore)
-        .where(
-            CustomerScore.program_id == customer.program_id,
-            CustomerScore.customer_id == customer.id,
-            CustomerScore.as_of == latest,
-            CustomerScore.status.in_([CustomerStatus.lapsing, CustomerStatus.lapsed]),
+    returned = rowcount(
+        session.execute(
+            update(CustomerScore)
+            .where(
+                CustomerScore.program_id == customer.program_id,
+                CustomerScore.customer_id == customer.id,
+                CustomerScore.as_of == latest,
+                CustomerScore.status.in_([CustomerStatus.lapsing, CustomerStatus.lapsed]),
+            )
+            .values(status=CustomerStatus.won_back)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=CustomerStatus.won_back)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if returned:
         customer_won_back.send(customer, at=at)
 
@@ -223,4 +226,4 @@ def mark_returned(*, session: Session, customer: Customer, at: datetime) -> None
 def visit_ends_sequences(customer: Customer, *, entry, **_) -> None:
     """Runs inside the till's transaction: only row updates, committed with the purchase."""
     if entry.kind is EntryKind.earn and entry.purchase_id is not None:
-        mark_returned(session=object_session(customer), customer=customer, at=entry.created_at)
+        mark_returned(session=session_of(customer), customer=customer, at=entry.created_at)

@@ -212,12 +212,13 @@ def campaign_results(*, session: Session, campaign: Campaign, days: int | None, 
 
 
 def score_trend(*, session: Session, program_id: int, since: date) -> dict:
-    runs = session.scalars(
-        select(ScoringRun)
-        .where(ScoringRun.program_id == program_id, ScoringRun.as_of >= since, ScoringRun.finished_at.is_not(None))
-        .order_by(ScoringRun.as_of)
+    runs = list(
+        session.scalars(
+            select(ScoringRun)
+            .where(ScoringRun.program_id == program_id, ScoringRun.as_of >= since, ScoringRun.finished_at.is_not(None))
+            .order_by(ScoringRun.as_of)
+        )
     )
-    runs = list(runs)
     day = func.date(Customer.created_at)
     enrollments = session.execute(
         select(day, func.count())

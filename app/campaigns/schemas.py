@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -27,7 +28,7 @@ class MessageTemplate(Input):
 Template = Annotated[MessageTemplate, BeforeValidator(_template)]
 
 
-def _check_templates(channels: list[str], templates: dict) -> None:
+def _check_templates(channels: Sequence[str], templates: dict) -> None:
     missing = [channel for channel in channels if channel not in templates]
     if missing:
         raise ValueError(f"no template for channel(s) {', '.join(missing)}")

@@ -41,10 +41,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from app.campaigns import events
 from app.campaigns.config import CampaignSettings
@@ -54,7 +56,7 @@ log = logging.getLogger(__name__)
 
 EPOCH = date(1970, 1, 1)
 _HASH_MODULUS = 1_000_003  # for the stable sample: (customer_id * 2654435761) % this
-_TYPED = {"until": UTCDateTime(), "since": UTCDateTime(), "as_of": Date()}
+_TYPED: dict[str, TypeEngine[Any]] = {"until": UTCDateTime(), "since": UTCDateTime(), "as_of": Date()}
 
 
 def epoch_day(day: date) -> int:
@@ -324,7 +326,7 @@ def fit_models(rows: list[tuple[int, int, int, int]], *, min_customers: int) -> 
     from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter
 
     x, t_x, t, weights = (np.asarray(column, dtype=float) for column in zip(*rows, strict=True))
-    fitted = {}
+    fitted: dict[str, Any] = {}
     for name, fitter in (("bgnbd", BetaGeoFitter), ("mbgnbd", ModifiedBetaGeoFitter)):
         params = _fit(fitter, x, t_x, t, weights.astype(int))
         if isinstance(params, str):
@@ -388,7 +390,9 @@ def drop_temp_tables(session: Session) -> None:
 def local_day(*, now: datetime, timezone: str) -> tuple[date, int]:
     """The program's local date at `now`, and its UTC offset in seconds then."""
     local = now.astimezone(ZoneInfo(timezone))
-    return local.date(), int(local.utcoffset().total_seconds())
+    offset = local.utcoffset()
+    assert offset is not None  # a ZoneInfo always has one
+    return local.date(), int(offset.total_seconds())
 
 
 def write_program_scores(
@@ -454,9 +458,9 @@ def score_history(
             session.execute(text("CREATE TABLE offline_visits (customer_id INTEGER, day INTEGER, cents BIGINT)"))
             if rows:
                 session.execute(text("INSERT INTO offline_visits VALUES (:c, :d, :m)"), rows)
-            day = epoch_day(as_of)
-            prepared = prepare(session=session, source=OFFLINE_SOURCE, as_of_day=day, rules=rules)
-            params = score_params(source=OFFLINE_SOURCE, as_of_day=day, rules=rules, prepared=prepared)
+            today = epoch_day(as_of)
+            prepared = prepare(session=session, source=OFFLINE_SOURCE, as_of_day=today, rules=rules)
+            params = score_params(source=OFFLINE_SOURCE, as_of_day=today, rules=rules, prepared=prepared)
             select = _scores_select(OFFLINE_SOURCE, with_model="bgnbd" in prepared.model)
             scored = [dict(row._mapping) for row in _execute(session, select + " ORDER BY customer_id", params)]
     finally:

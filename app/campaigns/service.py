@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.campaigns import delivery, scoring
@@ -298,7 +298,7 @@ def pause_run_that_cannot_go_on(*, session: Session, run_id: int, reason: str, n
     """A send whose segment no longer compiles (a rule names a deleted store, say): its campaign is
     paused with the reason, so the other campaigns go on and a marketer fixes and resumes it (the
     send carries on from where it stopped)."""
-    run = session.get(CampaignRun, run_id)
+    run = session.get_one(CampaignRun, run_id)
     campaign = session.scalars(select(Campaign).where(Campaign.id == run.campaign_id).with_for_update()).one()
     if campaign.state is CampaignState.scheduled:
         campaign.state, campaign.paused_reason, campaign.updated_at = CampaignState.paused, reason[:500], now
@@ -341,11 +341,13 @@ def start_due_runs(*, session: Session, now: datetime) -> list[int]:
     ).all()
     runs = []
     for campaign in due:
-        program = session.get(Program, campaign.program_id)
-        run = CampaignRun(campaign_id=campaign.id, scheduled_for=campaign.next_run_at, started_at=now)
+        program = session.get_one(Program, campaign.program_id)
+        due_at = campaign.next_run_at
+        assert due_at is not None  # what the query selected on
+        run = CampaignRun(campaign_id=campaign.id, scheduled_for=due_at, started_at=now)
         session.add(run)
         # A scheduler that was down sends a missed time once, not once per missed time.
-        campaign.next_run_at = next_fire(campaign, program, max(now, campaign.next_run_at)) if campaign.cron else None
+        campaign.next_run_at = next_fire(campaign, program, max(now, due_at)) if campaign.cron else None
         session.flush()
         runs.append(run.id)
         log.info("campaign %s: send %s started for %s", campaign.id, run.id, run.scheduled_for.isoformat())
@@ -371,13 +373,13 @@ def send_run_batch(*, session: Session, run_id: int, now: datetime, settings: Ca
     Each batch is one transaction and moves the run's cursor, so a crash resends nothing and
     the next tick carries on after the last committed customer."""
     run = session.scalars(select(CampaignRun).where(CampaignRun.id == run_id).with_for_update()).one()
-    campaign = session.get(Campaign, run.campaign_id)
+    campaign = session.get_one(Campaign, run.campaign_id)
     if run.state is RunState.done:
         return True
     if campaign.state is CampaignState.paused:
         return True  # picked up again on resume; nothing more this tick
-    program = session.get(Program, campaign.program_id)
-    rules = session.get(Segment, campaign.segment_id).rules
+    program = session.get_one(Program, campaign.program_id)
+    rules = session.get_one(Segment, campaign.segment_id).rules
     ids = list(
         session.scalars(
             segment_query(session=session, program=program, rules=rules, now=now)
@@ -484,7 +486,7 @@ def score_program(*, session: Session, program: Program, now: datetime, settings
     run.program_gap_days, run.model = prepared.program_gap, prepared.model
     run.finished_at = now
     session.execute(
-        CustomerScore.__table__.delete().where(
+        delete(CustomerScore).where(
             CustomerScore.program_id == program.id,
             CustomerScore.as_of < as_of - timedelta(days=settings.score_retention_days),
         )

@@ -53,7 +53,7 @@ def seed_demo(*, session: Session, password_cost: int) -> dict[str, str] | None:
     tiers = [
         Tier(program_id=program.id, name=n, threshold=t, multiplier=Decimal(m), benefits=b) for n, t, m, b in DEMO_TIERS
     ]
-    session.add_all(stores + tiers)
+    session.add_all([*stores, *tiers])
     session.flush()
     session.add_all(
         [

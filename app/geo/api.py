@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app.api import current_principal, endpoint
+from app.api import current_customer_id, endpoint
 from app.crud import get_or_404
 from app.extensions import get_session, get_settings
 from app.geo import service, stores
@@ -36,7 +36,7 @@ def post_location(body: LocationPingCreate):
     """Where the card page's phone is now: stored briefly, and any offer it is inside gets queued."""
     ping, deliveries = service.record_ping(
         session=get_session(),
-        customer_id=current_principal().customer_id,
+        customer_id=current_customer_id(),
         latitude=body.latitude,
         longitude=body.longitude,
         accuracy_m=body.accuracy,

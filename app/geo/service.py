@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.crud import get_or_404
-from app.db import utcnow
+from app.db import rowcount, utcnow
 from app.errors import Forbidden, TooManyRequests, Unprocessable
 from app.extensions import services_of
 from app.geo import events, fences, hours
@@ -80,11 +80,12 @@ def _stores(session: Session, program_id: int, store_ids: list[int]) -> list[Sto
 def rebuild_fences(*, session: Session, offer: GeoOffer, stores: list[Store], settings: GeoSettings) -> None:
     session.execute(delete(GeoFence).where(GeoFence.offer_id == offer.id))
     # A store offer whose stores are all closed has no fence at all.
-    centres = (
-        [(store.id, store.latitude, store.longitude, store.timezone) for store in stores]
-        if offer.stores
-        else [(None, offer.latitude, offer.longitude, offer.timezone)]
-    )
+    centres: list[tuple[int | None, float, float, str]]
+    if offer.stores:
+        centres = [(store.id, store.latitude, store.longitude, store.timezone) for store in stores]
+    else:
+        assert offer.latitude is not None and offer.longitude is not None  # a point offer has its point
+        centres = [(None, offer.latitude, offer.longitude, offer.timezone)]
     # Grown by the vaguest fix we match, so a fix whose uncertainty touches the fence is found.
     reach = offer.radius_m + settings.max_accuracy_m
     session.add_all(
@@ -116,7 +117,9 @@ def store_fences_changed(*, session: Session, store: Store, settings: GeoSetting
         .order_by(GeoOffer.id)
     ).all()
     for offer in offers:
-        open_stores = [link_store for link in offer.stores if (link_store := session.get(Store, link.store_id)).active]
+        open_stores = [
+            link_store for link in offer.stores if (link_store := session.get_one(Store, link.store_id)).active
+        ]
         rebuild_fences(session=session, offer=offer, stores=open_stores, settings=settings)
     _announce(session, store.program_id)
 
@@ -141,6 +144,7 @@ def open_at(offer: GeoOffer, zone: str, now: datetime) -> bool:
     local = now.astimezone(ZoneInfo(zone))
     if offer.start_time is None:
         return not offer.days or local.isoweekday() in offer.days
+    assert offer.end_time is not None  # the schema sets both times or neither
     start, end, clock = _clock(offer.start_time), _clock(offer.end_time), local.time()
     if start <= end:
         return (not offer.days or local.isoweekday() in offer.days) and start <= clock < end
@@ -204,7 +208,7 @@ def matching_offers(
 
 
 def _offer(session: Session, fence: GeoFence) -> GeoOffer:
-    return session.get(GeoOffer, fence.offer_id)
+    return session.get_one(GeoOffer, fence.offer_id)
 
 
 def _speaks(session: Session, fence: GeoFence, now: datetime) -> bool:
@@ -214,7 +218,7 @@ def _speaks(session: Session, fence: GeoFence, now: datetime) -> bool:
         return False
     if not offer.only_while_open or fence.store_id is None:
         return True
-    return hours.is_open(session.get(Store, fence.store_id).opening_hours, fence.timezone, now)
+    return hours.is_open(session.get_one(Store, fence.store_id).opening_hours, fence.timezone, now)
 
 
 # --- pings -----------------------------------------------------------------------------------------
@@ -358,7 +362,9 @@ def _send(
     """Through the outbox: consent, quiet hours and caps are checked when it is sent. A wallet
     message is queued only for a card in a wallet (without one it has nowhere to appear)."""
     wallet = OfferChannel.wallet
-    if channel is wallet and customer.id not in services_of(session).channels.reachable(session, wallet.value, [customer.id]):
+    if channel is wallet and customer.id not in services_of(session).channels.reachable(
+        session, wallet.value, [customer.id]
+    ):
         return
     body = f"{offer.body} (code {reward_code})".strip() if reward_code else offer.body
     content = {
@@ -380,7 +386,7 @@ def _send(
 
 def delete_old_pings(*, session: Session, now: datetime, settings: GeoSettings) -> int:
     cutoff = now - timedelta(hours=settings.ping_retention_hours)
-    return session.execute(delete(LocationPing).where(LocationPing.recorded_at < cutoff)).rowcount
+    return rowcount(session.execute(delete(LocationPing).where(LocationPing.recorded_at < cutoff)))
 
 
 def last_location(session: Session, customer_id: int) -> tuple[float, float] | None:

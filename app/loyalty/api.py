@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 from sqlalchemy import select
 
-from app.api import current_principal, endpoint
+from app.api import current_customer_id, current_user_id, endpoint
 from app.crud import get_or_404
 from app.encryption import blind_index
 from app.extensions import get_session, get_settings, limiter
@@ -59,8 +59,8 @@ def enroll(body: schemas.EnrollRequest):
     customer = service.enroll_customer(
         session=get_session(),
         program=_program(),
-        first_name=body.first_name,
-        last_name=body.last_name,
+        first_name=body.names[0],
+        last_name=body.names[1],
         email=body.email,
         phone=body.phone,
         timezone=body.timezone,
@@ -160,7 +160,7 @@ def create_adjustment(customer_id: int, body: schemas.AdjustmentCreate):
         customer_id=customer_id,
         points=body.points,
         reason=body.reason,
-        staff_user_id=current_principal().user_id,
+        staff_user_id=current_user_id(),
     )
 
 
@@ -179,24 +179,24 @@ def rotate_card(customer_id: int):
 @endpoint(roles=CUSTOMER, response=schemas.CustomerRead, tags=["me"])
 def get_me():
     """The calling customer's own card: balance, tier, referral code."""
-    return customer_read(get_or_404(get_session(), Customer, current_principal().customer_id))
+    return customer_read(get_or_404(get_session(), Customer, current_customer_id()))
 
 
 @bp.get("/me/ledger")
 @endpoint(roles=CUSTOMER, query=schemas.Page, response=list[schemas.LedgerEntryRead], tags=["me"])
 def get_my_ledger(query: schemas.Page):
     """The calling customer's points history, newest first."""
-    return _ledger(current_principal().customer_id, query)
+    return _ledger(current_customer_id(), query)
 
 
 @bp.put("/me/consents")
 @endpoint(roles=CUSTOMER, body=schemas.ConsentsUpdate, response=schemas.ConsentsRead, tags=["me"])
 def put_my_consents(body: schemas.ConsentsUpdate):
     """Record the customer's choice per channel, with the disclosure shown beside the card page's toggles."""
-    session, customer_id = get_session(), current_principal().customer_id
+    session, customer_id = get_session(), current_customer_id()
     service.record_consents(
         session=session,
-        customer=session.get(Customer, customer_id),
+        customer=session.get_one(Customer, customer_id),
         consents={Channel(name.value): granted for name, granted in body.consents.items()},
         source="card-page",
         disclosure=body.disclosure,
@@ -221,7 +221,7 @@ def put_customer_consents(customer_id: int, body: schemas.ConsentsUpdate):
         session=session,
         customer=customer,
         consents={Channel(name.value): granted for name, granted in body.consents.items()},
-        source=f"staff:{current_principal().user_id}",
+        source=f"staff:{current_user_id()}",
         disclosure=body.disclosure,
         ip_address=None,
     )  # the customer's address is not known; the audit has the staff's

@@ -65,9 +65,11 @@ def _flush_unique(session: Session, model: type) -> None:
 
 
 def _check_references(session: Session, program_id: int, fields: dict[str, Any]) -> None:
-    for name, model in (("store_id", Store), ("tier_id", Tier)):
-        object_id = fields.get(name)
-        if object_id is not None:
-            found = session.get(model, object_id)
-            if found is None or found.program_id != program_id:
-                raise Unprocessable(f"There is no {name.removesuffix('_id')} {object_id} in this program.", field=name)
+    store_id, tier_id = fields.get("store_id"), fields.get("tier_id")
+    _check_belongs(session.get(Store, store_id) if store_id is not None else None, store_id, program_id, "store_id")
+    _check_belongs(session.get(Tier, tier_id) if tier_id is not None else None, tier_id, program_id, "tier_id")
+
+
+def _check_belongs(found: Store | Tier | None, object_id: int | None, program_id: int, field: str) -> None:
+    if object_id is not None and (found is None or found.program_id != program_id):
+        raise Unprocessable(f"There is no {field.removesuffix('_id')} {object_id} in this program.", field=field)

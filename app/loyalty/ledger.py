@@ -84,12 +84,14 @@ def credit(
 
 
 def _open_lots(*, session: Session, customer_id: int, prefer_purchase_id: int | None) -> list[PointLot]:
-    lots = session.scalars(
-        select(PointLot)
-        .where(PointLot.customer_id == customer_id, PointLot.remaining > 0)
-        # Oldest-expiring first, lots that never expire last: what would expire soonest is spent first.
-        .order_by(PointLot.expires_at.is_(None), PointLot.expires_at, PointLot.id)
-    ).all()
+    lots = list(
+        session.scalars(
+            select(PointLot)
+            .where(PointLot.customer_id == customer_id, PointLot.remaining > 0)
+            # Oldest-expiring first, lots that never expire last: what would expire soonest is spent first.
+            .order_by(PointLot.expires_at.is_(None), PointLot.expires_at, PointLot.id)
+        )
+    )
     if prefer_purchase_id is not None:
         lots.sort(key=lambda lot: lot.purchase_id != prefer_purchase_id)
     return lots
@@ -163,6 +165,6 @@ def customers_with_due_lots(*, session: Session, now: datetime, limit: int) -> l
 
 def ledger_balance(*, session: Session, customer_id: int) -> int:
     """The balance recomputed from the ledger itself, to check the cached one against."""
-    return session.scalar(
+    return session.execute(
         select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(LedgerEntry.customer_id == customer_id)
-    )
+    ).scalar_one()

@@ -190,6 +190,12 @@ class EnrollRequest(Input):
         self.last_name = (self.last_name or "").strip()
         return self
 
+    @property
+    def names(self) -> tuple[str, str]:
+        """(first name, last name), as the validator settled them."""
+        assert self.first_name is not None and self.last_name is not None
+        return self.first_name, self.last_name
+
     @model_validator(mode="after")
     def _consent_needs_its_disclosure(self) -> EnrollRequest:
         # An opt-in only counts with the exact text the customer agreed to on record.

@@ -16,13 +16,13 @@ QUALIFYING_KINDS = (EntryKind.earn, EntryKind.refund)
 
 def qualifying_points(*, session: Session, customer: Customer, program: Program, now: datetime) -> int:
     since = now - timedelta(days=program.tier_window_days)
-    return session.scalar(
+    return session.execute(
         select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
             LedgerEntry.customer_id == customer.id,
             LedgerEntry.kind.in_(QUALIFYING_KINDS),
             LedgerEntry.created_at > since,
         )
-    )
+    ).scalar_one()
 
 
 def tier_for_points(program: Program, points: int) -> Tier | None:

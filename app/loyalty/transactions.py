@@ -10,7 +10,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import rowcount, utcnow
 from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from app.loyalty import codes, events
 from app.loyalty.ledger import credit, debit, expiry_for, lock_customer
@@ -79,11 +79,11 @@ def points_for(*, amount: Decimal, program: Program, multiplier: Decimal) -> int
 
 
 def _check_velocity(*, session: Session, customer: Customer, limits: VelocityLimits, now: datetime) -> None:
-    recent = session.scalar(
+    recent = session.execute(
         select(func.count(Purchase.id)).where(
             Purchase.customer_id == customer.id, Purchase.created_at > now - timedelta(hours=1)
         )
-    )
+    ).scalar_one()
     if recent >= limits.purchases_per_hour:
         log.warning("velocity limit: customer %s made %s purchases in the last hour", customer.id, recent)
         raise VelocityLimitExceeded(
@@ -241,9 +241,9 @@ def refund_purchase(
 def _claim_stock(*, session: Session, reward: Reward) -> None:
     if reward.stock is None:
         return
-    taken = session.execute(
-        update(Reward).where(Reward.id == reward.id, Reward.stock > 0).values(stock=Reward.stock - 1)
-    ).rowcount
+    taken = rowcount(
+        session.execute(update(Reward).where(Reward.id == reward.id, Reward.stock > 0).values(stock=Reward.stock - 1))
+    )
     if not taken:
         raise RewardUnavailable(f"'{reward.name}' is out of stock.")
 

@@ -9,7 +9,13 @@ from flask import Blueprint, Response, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from app.api import UnsupportedMediaType, current_principal, endpoint, request_transaction
+from app.api import (
+    UnsupportedMediaType,
+    current_customer_id,
+    current_user_id,
+    endpoint,
+    request_transaction,
+)
 from app.errors import Forbidden, NotFound
 from app.extensions import current_services, get_session, get_settings
 from app.loyalty.models import Channel, Customer
@@ -52,7 +58,7 @@ def create_push_subscription(body: PushSubscriptionCreate):
     """Keep this browser's push subscription for the calling customer (and their opt-in, if shown)."""
     return service.subscribe(
         session=get_session(),
-        customer_id=current_principal().customer_id,
+        customer_id=current_customer_id(),
         body=body,
         settings=get_settings().messaging,
         user_agent=request.user_agent.string,
@@ -64,7 +70,7 @@ def create_push_subscription(body: PushSubscriptionCreate):
 @endpoint(roles=[Role.customer], query=PushSubscriptionQuery, tags=["me"], errors=[404])
 def delete_push_subscription(query: PushSubscriptionQuery):
     """Forget this browser's subscription (the page calls it after PushSubscription.unsubscribe())."""
-    service.unsubscribe(session=get_session(), customer_id=current_principal().customer_id, endpoint=query.endpoint)
+    service.unsubscribe(session=get_session(), customer_id=current_customer_id(), endpoint=query.endpoint)
 
 
 # --- the outbox, for staff ---------------------------------------------------------------------------
@@ -103,7 +109,7 @@ def upload_recording():
         data=upload.read(),
         content_type=upload.mimetype,
         title=request.form.get("title", ""),
-        created_by_id=current_principal().user_id,
+        created_by_id=current_user_id(),
     )
     return _recording_read(recording)
 
@@ -245,7 +251,9 @@ def twilio_voice_amd():
         # Not through the outbox: the machine is recording now, seconds matter, and a
         # redirect repeated by a retry changes nothing.
         url = webhook_url(get_settings(), voice.TWIML_PATH, m=message.id, AnsweredBy=answered_by)
-        current_services().sender("voice").redirect(call_sid, url)
+        caller = current_services().sender("voice")
+        assert isinstance(caller, voice.SteersCalls)
+        caller.redirect(call_sid, url)
     return Response(status=204)
 
 
@@ -267,8 +275,9 @@ def twilio_voice_opt_out():
     business, _ = _voice_context(message)
     if _form("Digits") != voice.OPT_OUT_DIGIT:
         return Response(voice.said_twiml("Goodbye.", messaging), mimetype=TWIML)
+    customers: list[Customer]
     if message is not None and message.customer_id is not None:
-        customers = [get_session().get(Customer, message.customer_id)]
+        customers = [get_session().get_one(Customer, message.customer_id)]
     else:
         customers = sms.customers_with_phone(get_session(), _form("From"))
     service.revoke_consent(

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, str_enum, utcnow
+
+if TYPE_CHECKING:
+    from app.messaging.rules import Recipient
 
 
 class MessageState(enum.StrEnum):
@@ -50,7 +54,8 @@ class Message(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Set by the outbox on claimed rows (not stored): who the message goes to.
-    recipient = None
+    __allow_unmapped__ = True
+    recipient: Recipient | None = None
 
     __table_args__ = (
         Index("ix_messages_state_not_before", "state", "not_before"),

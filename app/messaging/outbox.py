@@ -38,7 +38,7 @@ from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.db import Database, insert_unless_exists, utcnow
+from app.db import Database, insert_unless_exists, rowcount, table_of, utcnow
 from app.extensions import services_of
 from app.loyalty.models import Channel, Customer
 from app.loyalty.service import record_consents
@@ -113,7 +113,7 @@ def enqueue(
 @functools.cache
 def _insert_statement(dialect: str):
     """Built once: a campaign enqueues thousands, and building the statement is most of the cost."""
-    return insert_unless_exists(dialect, Message.__table__, ["dedupe_key"])
+    return insert_unless_exists(dialect, table_of(Message), ["dedupe_key"])
 
 
 def customer_fields_or_empty(session: Session, customer_id: int | None) -> dict:
@@ -165,7 +165,7 @@ def _claim(session: Session, limit: int, now: datetime, settings: MessagingSetti
     if missing:
         recipients.update(rules.load_recipients(session, missing))
     for row in claimed:
-        row.recipient = recipients.get(row.customer_id)
+        row.recipient = recipients.get(row.customer_id) if row.customer_id is not None else None
     session.flush()
     return claimed, len(rows)
 
@@ -195,8 +195,10 @@ class _Gate:
 
     def __init__(self, session: Session, marketing: list[Message], settings: MessagingSettings, now: datetime):
         self.session, self.settings, self.now = session, settings, now
-        customer_ids = sorted({m.customer_id for m in marketing})
-        self.recipients, self.consents, self.caps = {}, {}, None
+        customer_ids = sorted({m.customer_id for m in marketing if m.customer_id is not None})
+        self.recipients: dict[int, rules.Recipient] = {}
+        self.consents: dict = {}
+        self.caps: rules.CapCounter | None = None
         if not customer_ids:
             return
         if session.get_bind().dialect.name == "postgresql":
@@ -225,6 +227,7 @@ class _Gate:
         quiet = rules.quiet_hours_decision(self.session, recipient, self.settings, self.now)
         if not quiet.send:
             return quiet
+        assert self.caps is not None  # loaded whenever there are marketing messages
         return self.caps.decision(message.customer_id, message.channel)
 
 
@@ -306,6 +309,7 @@ def _send_all(
 
 def attempt(message: Message, *, sender: Sender | None, settings: MessagingSettings) -> Outcome:
     """Send one leased message; what to record. Never raises for a provider's failure."""
+    assert message.lease_until is not None, "send only leased messages"
     if message.lease_until - utcnow() < timedelta(seconds=settings.send_timeout_seconds):
         # Too little lease left to finish the call before another worker may take the row.
         return Outcome(message, {"state": MessageState.queued, "attempts": message.attempts - 1})
@@ -335,7 +339,7 @@ def settle(database: Database, outcomes: list[Outcome]) -> None:
         shapes: dict[tuple[str, ...], list[Outcome]] = {}
         for outcome in outcomes:
             if outcome.then is not None:
-                if session.execute(_settle_statement(tuple(outcome.values)), _params(outcome)).rowcount == 1:
+                if rowcount(session.execute(_settle_statement(tuple(outcome.values)), _params(outcome))) == 1:
                     outcome.then(session)
             else:
                 shapes.setdefault(tuple(sorted(outcome.values)), []).append(outcome)
@@ -344,7 +348,7 @@ def settle(database: Database, outcomes: list[Outcome]) -> None:
 
 
 def _settle_statement(names: tuple[str, ...]):
-    table = Message.__table__
+    table = table_of(Message)
     return (
         update(table)
         .where(

@@ -210,6 +210,7 @@ class CapCounter:
         ).all()
         self.recent: dict[int, list[tuple[str, datetime]]] = {}
         for customer_id, sent_channel, sent_at in rows:
+            assert customer_id is not None  # selected by customer
             self.recent.setdefault(customer_id, []).append((sent_channel, sent_at or now))
         self.added: Counter = Counter()
 

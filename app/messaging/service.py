@@ -95,7 +95,7 @@ def subscribe(
     if body.disclosure:
         record_consents(
             session=session,
-            customer=session.get(Customer, customer_id),
+            customer=session.get_one(Customer, customer_id),
             consents={Channel.push: True},
             source="card-page",
             disclosure=body.disclosure,
@@ -214,7 +214,7 @@ def sms_status(
     if error_code == str(OPTED_OUT) and message.customer_id is not None:
         revoke_consent(
             session=session,
-            customers=[session.get(Customer, message.customer_id)],
+            customers=[session.get_one(Customer, message.customer_id)],
             channels=[Channel.sms],
             source="provider:twilio-21610",
             note="Twilio 21610: the recipient opted out",

@@ -71,9 +71,9 @@ class TwilioClients:
             http = RedirectingHttpClient(
                 base_url=self.settings.twilio_api_base_url, timeout=self.settings.twilio_timeout_seconds
             )
-            self._local.client = Client(
-                self.settings.twilio_account_sid, self.settings.twilio_auth_token.get_secret_value(), http_client=http
-            )
+            token = self.settings.twilio_auth_token
+            assert token is not None  # make_twilio_sender builds this only when Twilio is configured
+            self._local.client = Client(self.settings.twilio_account_sid, token.get_secret_value(), http_client=http)
         return self._local.client
 
 

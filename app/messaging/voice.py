@@ -11,7 +11,7 @@ short live message with a key to opt out; a fax is hung up on.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
@@ -56,6 +56,13 @@ class TwilioVoiceSender(TwilioSender):
             client.calls(call_sid).update(url=url, method="POST")
         except Exception as exc:
             raise outbox_error(exc, client) from exc
+
+
+@runtime_checkable
+class SteersCalls(Protocol):
+    """The voice channel's senders also steer a call in progress (to the message after the beep)."""
+
+    def redirect(self, call_sid: str, url: str) -> None: ...
 
 
 class ConsoleVoice(ConsoleSender):

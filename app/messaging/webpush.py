@@ -97,7 +97,7 @@ class WebPushSender:
         if gone:
             self._forget(gone)
         ok = done | {sid for sid, (kind, _) in outcomes.items() if kind == "ok"}
-        retries = [value for kind, value in outcomes.values() if kind == "retry"]
+        retries = [value for kind, value in outcomes.values() if kind == "retry" and isinstance(value, RetryLater)]
         if retries:
             after = max((r.retry_after or 0 for r in retries), default=0) or None
             raise RetryLater("; ".join(str(r) for r in retries), retry_after=after, details={"push_done": sorted(ok)})

@@ -146,7 +146,7 @@ def refund(purchase_id: int, body: schemas.RefundRequest):
         cashier_id=principal.user_id,
         store_id=_store_id(principal, None),
     )
-    customer = session.get(Customer, purchase.customer_id)
+    customer = session.get_one(Customer, purchase.customer_id)
     return schemas.RefundResult(
         transaction_id=purchase.id,
         refunded_amount=purchase.refunded_amount,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app.api import current_principal, endpoint
+from app.api import current_customer_id, endpoint
 from app.extensions import get_session
 from app.privacy import service
 from app.privacy.schemas import DataExport
@@ -17,7 +17,7 @@ bp = Blueprint("privacy", __name__, url_prefix="/api/v1")
 @endpoint(roles=[Role.customer], response=DataExport, tags=["me"])
 def export_me():
     """Download everything stored about the calling customer (JSON)."""
-    return service.export_customer(session=get_session(), customer_id=current_principal().customer_id)
+    return service.export_customer(session=get_session(), customer_id=current_customer_id())
 
 
 @bp.delete("/me")
@@ -28,4 +28,4 @@ def erase_me():
     The points history stays without a name, so programme totals do not change. The card's
     tokens stop working at once.
     """
-    service.erase_customer(session=get_session(), customer_id=current_principal().customer_id)
+    service.erase_customer(session=get_session(), customer_id=current_customer_id())

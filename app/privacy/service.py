@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app import encryption
 from app.campaigns.models import CampaignTarget, CustomerScore, CustomerTag, Enrollment, EnrollmentState
-from app.db import Base, utcnow
+from app.db import Base, rowcount, table_of, utcnow
 from app.geo.models import GeoOfferDelivery, LocationPing
 from app.loyalty.ledger import lock_customer
 from app.loyalty.models import Card, Consent, Customer, LedgerEntry, Purchase, Redemption, Referral
@@ -41,7 +41,7 @@ def _row(obj: Base, *, leave_out: frozenset[str] | set[str] = frozenset()) -> di
 
 
 def _all(session: Session, model: type[Base], *where, order=None) -> list[dict[str, Any]]:
-    rows = session.scalars(select(model).where(*where).order_by(order if order is not None else model.id))
+    rows = session.scalars(select(model).where(*where).order_by(order if order is not None else table_of(model).c.id))
     return [_row(row) for row in rows]
 
 
@@ -50,7 +50,7 @@ def _all(session: Session, model: type[Base], *where, order=None) -> list[dict[s
 
 def export_customer(*, session: Session, customer_id: int) -> dict[str, Any]:
     """Everything stored about the customer, and nothing about anyone else."""
-    customer = session.get(Customer, customer_id)
+    customer = session.get_one(Customer, customer_id)
     return {
         "exported_at": utcnow(),
         "profile": _profile(customer),
@@ -169,13 +169,14 @@ def blank_old_message_bodies(*, session: Session, now: datetime, days: int) -> i
     """Empty the rendered bodies of finished messages older than `days`; the rows stay for counts."""
     finished = (MessageState.sent, MessageState.delivered, MessageState.failed, MessageState.suppressed)
     not_blank = (cast(Message.content, Text) != "{}") | (cast(Message.details, Text) != "{}")  # JSON has no =
-    result = session.execute(
-        update(Message)
-        .where(Message.created_at < now - timedelta(days=days), Message.state.in_(finished), not_blank)
-        .values(content={}, details={}, error=None)
-        .execution_options(synchronize_session=False)
+    return rowcount(
+        session.execute(
+            update(Message)
+            .where(Message.created_at < now - timedelta(days=days), Message.state.in_(finished), not_blank)
+            .values(content={}, details={}, error=None)
+            .execution_options(synchronize_session=False)
+        )
     )
-    return result.rowcount
 
 
 # --- key rotation --------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def _stale(column, key_id: str):
 
 def stale_ids(*, session: Session, after_id: int, limit: int) -> list[int]:
     """Ids of customers with a contact field not under the current key, in id order."""
-    table, key_id = Customer.__table__, encryption.keyring().current_key_id
+    table, key_id = table_of(Customer), encryption.keyring().current_key_id
     return list(
         session.scalars(
             select(table.c.id)
@@ -201,17 +202,17 @@ def stale_ids(*, session: Session, after_id: int, limit: int) -> list[int]:
 
 
 def count_stale(*, session: Session) -> int:
-    table, key_id = Customer.__table__, encryption.keyring().current_key_id
-    return session.scalar(
+    table, key_id = table_of(Customer), encryption.keyring().current_key_id
+    return session.execute(
         select(func.count()).select_from(table).where(_stale(table.c.email, key_id) | _stale(table.c.phone, key_id))
-    )
+    ).scalar_one()
 
 
 def reencrypt(*, session: Session, customer_ids: list[int]) -> None:
     """Write the contact fields again: the column type encrypts them with the current key.
 
     The blind indexes do not change (same values, same index key)."""
-    table = Customer.__table__
+    table = table_of(Customer)
     for row_id, email, phone in session.execute(
         select(table.c.id, table.c.email, table.c.phone).where(table.c.id.in_(customer_ids))
     ):

@@ -55,7 +55,7 @@ def refresh_batch(*, session: Session, refresh: WalletRefresh, size: int) -> boo
         .join(Card, Card.id == GoogleWalletObject.card_id)
         .where(Card.id.in_(card_ids))
     ).all()
-    _refresh(session, list(apple), [tuple(row) for row in google])
+    _refresh(session, list(apple), [(object_id, customer_id) for object_id, customer_id in google])
     if card_ids:
         refresh.cursor = card_ids[-1]
     if len(card_ids) < size:

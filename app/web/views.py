@@ -1,6 +1,7 @@
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from flask_limiter import RateLimitExceeded
@@ -20,7 +21,8 @@ from app.web.i18n import pick_language, translator
 
 # Not /static: the app's own static route (registered even without an app/static folder) owns
 # /static/<path> and would answer 404 for these files.
-bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/web/static")
+STATIC = Path(__file__).parent / "static"
+bp = Blueprint("web", __name__, template_folder="templates", static_folder=STATIC, static_url_path="/web/static")
 
 # The till keeps a staff token in sessionStorage: no script, style or frame from elsewhere.
 PAGE_SECURITY_HEADERS = {
@@ -87,7 +89,7 @@ def card(card_token: str):
 def wallet_badges(language: str, folder: Path | None = None) -> dict[str, str | None]:
     """The official "Add to ... Wallet" artwork in the page's language when its file has been put in
     static/badges (see the README there: it cannot be fetched offline), else None for the look-alike."""
-    folder = folder or Path(bp.static_folder, "badges")
+    folder = folder or STATIC / "badges"
     names = {wallet: f"{wallet}-wallet-{language}.svg" for wallet in ("apple", "google")}
     return {wallet: f"badges/{name}" if (folder / name).is_file() else None for wallet, name in names.items()}
 
@@ -124,7 +126,7 @@ SIGN_UP_FIELDS = ("first_name", "last_name", "email", "phone", "referral_code")
 @bp.get("/")
 def home():
     """The service's front door is the sign-up page; a shared link's ?ref= (and ?lang=) go along."""
-    kept = {name: request.args[name] for name in ("ref", "lang") if name in request.args}
+    kept: dict[str, Any] = {name: request.args[name] for name in ("ref", "lang") if name in request.args}
     return redirect(url_for("web.join", **kept), code=302)
 
 
@@ -188,8 +190,8 @@ def _enroll(session, body: EnrollRequest) -> Customer:
     return enroll_customer(
         session=session,
         program=get_program(session=session),
-        first_name=body.first_name,
-        last_name=body.last_name,
+        first_name=body.names[0],
+        last_name=body.names[1],
         email=body.email,
         phone=body.phone,
         consents=body.consents.by_channel(),

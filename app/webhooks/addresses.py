@@ -73,7 +73,7 @@ def resolve(target: Target, settings: WebhooksSettings) -> Address:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise AddressRefused(f"{target.host} does not resolve: {exc}.") from exc
-    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     local_http = target.scheme == "http"  # parse() allowed it for a loopback name only
     refused = [
         a for a in addresses if not (is_public(a) or settings.allow_private_addresses or (local_http and a.is_loopback))

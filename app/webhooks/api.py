@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app.api import current_principal, endpoint
+from app.api import current_user_id, endpoint
 from app.crud import get_or_404
 from app.extensions import get_session, get_settings
 from app.roles import Role
@@ -73,7 +73,7 @@ def list_endpoints():
 def create_endpoint(body: EndpointCreate):
     """Register an https endpoint for some events. The answer holds its signing secret, shown only now."""
     created = service.create_endpoint(
-        session=get_session(), body=body, settings=get_settings().webhooks, created_by_id=current_principal().user_id
+        session=get_session(), body=body, settings=get_settings().webhooks, created_by_id=current_user_id()
     )
     return _read(created, with_secret=True)
 

@@ -17,7 +17,9 @@ class WebhooksSettings(BaseModel):
     # recover together are not hit together; a receiver's longer Retry-After wins. One attempt
     # more than there are waits: the default tries 8 times over about 13 hours.
     retry_seconds: list[float] = Field(
-        default_factory=lambda: [30, 120, 600, 1800, 3600, 3 * 3600, 8 * 3600], min_length=0, max_length=20
+        default_factory=lambda: [30.0, 120.0, 600.0, 1800.0, 3600.0, 3 * 3600.0, 8 * 3600.0],
+        min_length=0,
+        max_length=20,
     )
     # Per attempt, connecting and reading included (also capped by the outbox's send_timeout_seconds).
     timeout_seconds: float = Field(default=10, gt=0, le=60)

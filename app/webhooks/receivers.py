@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, SessionTransaction, aliased, object_session
+from sqlalchemy.orm import Session, SessionTransaction, aliased
 
 from app.campaigns.models import CustomerScore, CustomerStatus
+from app.db import session_of
 from app.webhooks import service
 from app.webhooks.models import EventType
 from app.webhooks.service import Event
@@ -32,7 +33,7 @@ CHUNK = 500
 
 
 def _collect(instance, event_: Event) -> None:
-    session = object_session(instance)
+    session = session_of(instance)
     if session is not None:
         session.info.setdefault(_PENDING, []).append(event_)
 
@@ -115,7 +116,7 @@ def message_delivered(message, *, at, **_) -> None:
 def erased(customer, **_) -> None:
     # Receivers that keep a copy of the customer are told to erase theirs; the event names the
     # member by id and number only, and what we sent about them before is deleted here.
-    service.forget_customer(session=object_session(customer), customer_id=customer.id)
+    service.forget_customer(session=session_of(customer), customer_id=customer.id)
     _collect(
         customer,
         Event(
@@ -188,7 +189,7 @@ def status_changes(
         )
         .order_by(today.customer_id)
     )
-    return [tuple(row) for row in rows]
+    return [(customer_id, status, previous) for customer_id, status, previous in rows]
 
 
 def write_deliveries(session: Session) -> None:

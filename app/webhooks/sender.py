@@ -77,8 +77,10 @@ class WebhookSender:
 
     def send(self, message: Message) -> str:
         delivery_id = message.content.get("delivery_id")
+        if not isinstance(delivery_id, int):
+            raise Undeliverable("the message names no webhook delivery")
         with self.database.transaction() as session:
-            found = service.delivery_for_send(session, delivery_id) if delivery_id else None
+            found = service.delivery_for_send(session, delivery_id)
             if found is None:
                 raise Undeliverable("the delivery or its endpoint was deleted")
             delivery, endpoint = found

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.crud import get_or_404
-from app.db import new_uuid, utcnow
+from app.db import new_uuid, rowcount, utcnow
 from app.errors import Conflict, NotFound, Unprocessable
 from app.loyalty.models import Card, Customer, Tier
 from app.messaging.models import Message
@@ -94,8 +94,8 @@ def rotate_secret(*, session: Session, endpoint_id: int, old_secret_hours: float
 
 
 def signing_secrets(endpoint: WebhookEndpoint, *, now: datetime) -> list[str]:
-    honoured = endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now
-    return [endpoint.secret, endpoint.previous_secret] if honoured else [endpoint.secret]
+    previous, until = endpoint.previous_secret, endpoint.previous_secret_until
+    return [endpoint.secret, previous] if previous and until and until > now else [endpoint.secret]
 
 
 def delete_endpoint(*, session: Session, endpoint_id: int) -> None:
@@ -197,7 +197,7 @@ def queue_events(
     seen = _existing(session, events, {e.id for targets in endpoints.values() for e in targets})
     deliveries = []
     for event in events:
-        payload = _payload(event, customers.get(event.customer_id))
+        payload = _payload(event, customers.get(event.customer_id) if event.customer_id is not None else None)
         for endpoint in endpoints[event.type]:
             if (endpoint.id, event.id) in seen:
                 continue
@@ -231,7 +231,7 @@ def _existing(session: Session, events: list[Event], endpoint_ids: set[int]) -> 
             WebhookDelivery.endpoint_id.in_(sorted(endpoint_ids)), WebhookDelivery.event_id.in_(stable)
         )
     )
-    return {tuple(row) for row in rows}
+    return {(endpoint_id, event_id) for endpoint_id, event_id in rows}
 
 
 def _is_uuid4(value: str) -> bool:
@@ -284,9 +284,9 @@ def ping(*, session: Session, endpoint_id: int) -> WebhookDelivery:
     endpoint = get_or_404(session, WebhookEndpoint, endpoint_id)
     event = Event(type=EventType.ping, data={"endpoint_id": endpoint.id, "message": "Pointcard webhook test"})
     queue_events(session=session, events=[event], endpoints={EventType.ping: [endpoint]})
-    return session.scalar(
+    return session.scalars(
         select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.event_id == event.id)
-    )
+    ).one()
 
 
 # --- records of each attempt (written by the sender, in its own transaction) -----------------
@@ -330,13 +330,15 @@ def disable_endpoint(session: Session, endpoint_id: int, reason: str) -> None:
 
 def forget_customer(*, session: Session, customer_id: int) -> int:
     """The customer asked to be erased: their past and waiting events (with their contacts) go."""
-    return session.execute(delete(WebhookDelivery).where(WebhookDelivery.customer_id == customer_id)).rowcount
+    return rowcount(session.execute(delete(WebhookDelivery).where(WebhookDelivery.customer_id == customer_id)))
 
 
 def purge_deliveries(*, session: Session, now: datetime, settings: WebhooksSettings) -> int:
     cutoff = now - timedelta(days=settings.retention_days)
-    return session.execute(
-        delete(WebhookDelivery).where(
-            WebhookDelivery.created_at < cutoff, WebhookDelivery.state != DeliveryState.pending
+    return rowcount(
+        session.execute(
+            delete(WebhookDelivery).where(
+                WebhookDelivery.created_at < cutoff, WebhookDelivery.state != DeliveryState.pending
+            )
         )
-    ).rowcount
+    )

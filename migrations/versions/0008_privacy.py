@@ -64,7 +64,7 @@ def _decrypt(keyring, column: str, value: str) -> dict:
 
 
 def _rewrite_contacts(rewrite) -> None:
-    from app.privacy.crypto import keyring
+    from app.encryption import keyring
 
     connection, ring, last_id = op.get_bind(), keyring(), 0
     while True:

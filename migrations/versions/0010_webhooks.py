@@ -21,7 +21,7 @@ def upgrade() -> None:
     sa.Column('url', sa.String(length=2048), nullable=False),
     sa.Column('description', sa.String(length=300), nullable=False),
     sa.Column('events', sa.JSON(), nullable=False),
-    sa.Column('secret', sa.String(length=512), nullable=False),  # encrypted (app.privacy.crypto)
+    sa.Column('secret', sa.String(length=512), nullable=False),  # encrypted (app.encryption)
     sa.Column('previous_secret', sa.String(length=512), nullable=True),
     sa.Column('previous_secret_until', app.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.Column('event_id', sa.String(length=64), nullable=False),
     sa.Column('event_type', sa.String(length=40), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=True),
-    sa.Column('payload', sa.Text(), nullable=False),  # encrypted JSON (app.privacy.crypto)
+    sa.Column('payload', sa.Text(), nullable=False),  # encrypted JSON (app.encryption)
     sa.Column('state', sa.Enum('pending', 'delivered', 'failed', name='deliverystate', native_enum=False, length=24), nullable=False),
     sa.Column('message_id', sa.Integer(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),

@@ -52,6 +52,7 @@ class _NotModified(Response):
 def _pass_response(apple_pass: ApplePass) -> Response:
     modified = service.last_modified(apple_pass)
     since = request.if_modified_since
+    response: Response
     if since is not None and modified <= since:
         response = _NotModified(status=304)
     else:

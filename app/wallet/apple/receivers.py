@@ -10,15 +10,16 @@ the change is committed, and the till never waits on APNs.
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session, SessionTransaction, object_session
+from sqlalchemy.orm import Session, SessionTransaction
 
+from app.db import session_of
 from app.wallet.apple.service import passes_changed
 
 _PENDING = "apple_wallet.changed_customers"
 
 
 def customer_changed(customer, **_details) -> None:
-    session = object_session(customer)
+    session = session_of(customer)
     if session is not None:
         session.info.setdefault(_PENDING, set()).add(customer.id)
 

@@ -73,8 +73,8 @@ def issue_pass(*, session: Session, card: Card) -> ApplePass:
     try:
         with session.begin_nested():
             session.add(apple_pass)
-    except IntegrityError:
-        return session.scalar(select(ApplePass).where(ApplePass.card_id == card.id))
+    except IntegrityError:  # a racing first download made it
+        return session.scalars(select(ApplePass).where(ApplePass.card_id == card.id)).one()
     return apple_pass
 
 

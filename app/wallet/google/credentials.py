@@ -38,7 +38,10 @@ class ServiceAccount:
     @cached_property
     def private_key(self) -> RSAPrivateKey:
         # Parsed once: loading the PEM costs more than signing a save link.
-        return load_pem_private_key(self.info["private_key"].encode(), password=None)
+        key = load_pem_private_key(self.info["private_key"].encode(), password=None)
+        if not isinstance(key, RSAPrivateKey):
+            raise NotConfigured("the service account's private key is not an RSA key (Google issues RSA keys)")
+        return key
 
 
 def load_service_account(settings: GoogleWalletSettings) -> ServiceAccount:

@@ -6,9 +6,9 @@ the till, a closed card must show as such) arrive as loyalty events (connected i
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import session_of, utcnow
 from app.loyalty.models import Customer, LedgerEntry
 from app.loyalty.service import available_rewards
 from app.wallet.google.service import note_change, wallet_object_of
@@ -22,21 +22,21 @@ def _changed(session: Session, customer_id: int, *, notify) -> None:
 
 def _crosses_a_reward(customer: Customer, previous_balance: int) -> bool:
     """Did this credit make a reward affordable that was not before? Worth a notification."""
-    rewards = available_rewards(session=object_session(customer), program=customer.program, now=utcnow())
+    rewards = available_rewards(session=session_of(customer), program=customer.program, now=utcnow())
     return any(previous_balance < reward.points_cost <= customer.points_balance for reward in rewards)
 
 
 def on_balance_changed(customer: Customer, *, entry: LedgerEntry, previous_balance: int, **_) -> None:
     _changed(
-        object_session(customer),
+        session_of(customer),
         customer.id,
         notify=lambda: entry.points > 0 and _crosses_a_reward(customer, previous_balance),
     )
 
 
 def on_tier_changed(customer: Customer, **_) -> None:
-    _changed(object_session(customer), customer.id, notify=lambda: True)
+    _changed(session_of(customer), customer.id, notify=lambda: True)
 
 
 def on_card_changed(customer: Customer, **_) -> None:
-    _changed(object_session(customer), customer.id, notify=lambda: False)
+    _changed(session_of(customer), customer.id, notify=lambda: False)

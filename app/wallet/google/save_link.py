@@ -149,13 +149,13 @@ def record_save_link_push(
 ) -> None:
     if link.class_payload is not None:
         service.mark_class_synced(
-            cls=session.get(GoogleWalletClass, link.class_row_id),
+            cls=session.get_one(GoogleWalletClass, link.class_row_id),
             payload=link.class_payload,
             response=class_response,
             now=now or utcnow(),
         )
     if link.object_payload is not None:
-        obj = session.get(GoogleWalletObject, link.object_row_id, with_for_update=True)
+        obj = session.get_one(GoogleWalletObject, link.object_row_id, with_for_update=True)
         obj.inserted_in_google = True
         if obj.version == link.version:
             obj.synced_version = link.version

@@ -35,7 +35,7 @@ class GoogleWalletSender:
             "patch_object": self._patch_object,
             "add_message": self._add_message,
         }
-        operation = operations.get(message.content.get("op"))
+        operation = operations.get(str(message.content.get("op")))
         if operation is None:
             raise Undeliverable(f"unknown Google Wallet operation {message.content.get('op')!r}")
         # A send may take several calls (class, object, message); all must end within the
@@ -84,6 +84,8 @@ class GoogleWalletSender:
 
     def send_card_message(self, message: Message) -> str:
         """A "wallet" channel message: on the customer's card, as it is in Google Wallet now."""
+        if message.customer_id is None:
+            raise Undeliverable("a wallet message names no customer")
         with self.database.transaction() as session:
             object_row_id = wallet_object_of(session=session, customer_id=message.customer_id)
         if object_row_id is None:
@@ -100,10 +102,12 @@ class GoogleWalletSender:
         if plan is None:
             raise Undeliverable("the card's Google Wallet object is gone")
         self._attempt(plan, message, lambda: self._write_message(plan))
+        assert plan.message is not None  # plan_message set it
         return f"message:{plan.object_id}:{plan.message['messageType']}"
 
     def _write_message(self, plan: sync.ObjectPlan) -> bool:
         """Add the message, inserting the object first if Google has not got it. True if written."""
+        assert plan.message is not None  # plan_message set it
         self._push_class(plan.class_plan)
         wrote = not plan.exists
         if wrote:

@@ -67,7 +67,9 @@ def plan_class(*, session: Session, program_id: int, wallet: GoogleWallet, force
 
 
 def settle_class(*, session: Session, plan: ClassPlan, response: dict, now: datetime) -> None:
-    mark_class_synced(cls=session.get(GoogleWalletClass, plan.row_id), payload=plan.payload, response=response, now=now)
+    mark_class_synced(
+        cls=session.get_one(GoogleWalletClass, plan.row_id), payload=plan.payload, response=response, now=now
+    )
 
 
 def _object_plan(session: Session, obj: GoogleWalletObject, wallet: GoogleWallet, now: datetime) -> ObjectPlan:
@@ -96,11 +98,11 @@ def _reserve_notification(
     session: Session, obj: GoogleWalletObject, *, kind: str, cap: int, now: datetime
 ) -> int | None:
     """A slot under Google's cap (the object row is locked), or None: then send silently."""
-    recent = session.scalar(
+    recent = session.execute(
         select(func.count(GoogleWalletNotification.id)).where(
             GoogleWalletNotification.object_row_id == obj.id, GoogleWalletNotification.sent_at > now - WINDOW
         )
-    )
+    ).scalar_one()
     if recent >= cap:
         log.info("object %s had %s notifications in 24 h: this %s goes out silently", obj.object_id, recent, kind)
         return None
