@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export FLASK_APP := app
 
-.PHONY: run test install dev-setup bench clean
+.PHONY: run test lint format install dev-setup bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,18 @@ run: $(STAMP)
 ## Install and run the whole test suite (SQLite, or PostgreSQL when DATABASE_URL names one).
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The gates every change passes (CI runs them before the tests): lint, format, types, import rules.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## Rewrite the code in the house format and apply ruff's safe fixes.
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
 	$(BIN)/python bench/pos.py
