@@ -54,8 +54,13 @@ class EncryptionKeys(BaseModel):
     production refuses to start.
     """
 
+    # The contact fields' encryption keys (AES-256-GCM), as JSON: key id -> 32 random bytes in base64.
     keys: dict[str, SecretStr] = Field(default_factory=dict)
+    # The key new values are encrypted with; the others stay listed until rotate-key has moved
+    # their values.
     current_key_id: str | None = None
+    # Keys the blind index (HMAC-SHA256) that equality lookups use: 32 bytes in base64. It cannot
+    # rotate without re-indexing, so it is not one of the encryption keys.
     index_key: SecretStr | None = None
 
 

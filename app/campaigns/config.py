@@ -11,6 +11,7 @@ class CampaignSettings(BaseModel):
     # Overdue factor (days since the last visit / the customer's rhythm) above which a customer
     # is lapsing, and above which they count as lapsed (beyond a nudge).
     lapsing_threshold: float = Field(default=2.0, gt=0)
+    # The overdue factor from which a lapsing customer counts as lapsed.
     lapsed_threshold: float = Field(default=5.0, gt=0)
     # Customers enrolled this recently are "new" whatever their visits say.
     new_days: int = Field(default=30, ge=0)
@@ -24,6 +25,7 @@ class CampaignSettings(BaseModel):
     # The BG/NBD fit uses a stable random sample of this many customers (the fit needs the
     # population's shape, not every row), and is skipped below the minimum.
     model_sample_size: int = Field(default=100_000, ge=100)
+    # The fewest customers in the sample the fit runs on.
     model_min_customers: int = Field(default=200, ge=20)
     # Per-customer score rows older than this are deleted; the daily status counts stay.
     score_retention_days: int = Field(default=400, ge=1)

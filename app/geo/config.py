@@ -25,9 +25,14 @@ class GeoSettings(BaseModel):
 
     # Store addresses without coordinates are geocoded only when a geocoder is chosen.
     geocoder: Literal["none", "nominatim"] = "none"
+    # The Nominatim server addresses are geocoded with: the public one, or your own.
     # Nominatim's usage policy asks for an identifying user agent and at most one request a second.
     nominatim_domain: str = "nominatim.openstreetmap.org"
+    # https, or http for a Nominatim on the local network.
     nominatim_scheme: Literal["https", "http"] = "https"
+    # The user agent the geocoding requests identify the deployment by.
     geocoder_user_agent: str = "pointcard-store-import/1.0"
+    # At least this long between two geocoding requests.
     geocoder_min_delay_seconds: float = Field(default=1.0, ge=0)
+    # Timeout of one geocoding request.
     geocoder_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -11,4 +11,5 @@ class PrivacySettings(EncryptionKeys):
 
     # Rendered message bodies (names, offers) are blanked after this; the rows stay for counts.
     message_body_retention_days: int = Field(default=90, ge=1)
+    # Rows `flask privacy rotate-key` re-encrypts per transaction.
     rotate_batch_size: int = Field(default=500, ge=1, le=10_000)

@@ -14,12 +14,17 @@ APPLE_APNS_HOSTS = ("https://api.push.apple.com", "https://api.sandbox.push.appl
 class AppleWalletSettings(BaseModel):
     """Apple Wallet settings: environment variables POINTCARD_APPLE__<FIELD>."""
 
+    # The Pass Type ID registered with Apple (pass.com.example.loyalty); also the APNs topic. The
+    # default matches the certificates `flask wallet dev-certs` writes.
     pass_type_id: str = "pass.dev.pointcard.loyalty"
+    # The 10-character Apple team id; the pass certificate's OU must be this.
     team_id: str = "DEVTEAM000"
+    # The passes' organizationName when a design sets none.
     organization_name: str = "Pointcard"
     # Holds pass_certificate.pem, pass_key.pem, wwdr_g4.pem and (token auth) apns_key.p8;
     # see certs.example/README.md.
     certs_dir: Path = Path("certs/apple")
+    # The password of pass_key.pem when it is encrypted.
     pass_key_password: SecretStr | None = None
     # The .p8 key's id; when unset, read from certs_dir/apns_key.json (written by dev-certs).
     apns_key_id: str | None = None
@@ -30,6 +35,7 @@ class AppleWalletSettings(BaseModel):
     # auto: push for real unless signing with development certificates towards Apple's own
     # hosts (Apple would refuse the dev key), then log instead; apns: always push; console: log.
     apns_sender: Literal["auto", "apns", "console"] = "auto"
+    # Timeout of one APNs request (connecting, sending and reading each).
     apns_timeout_seconds: float = 10.0
     # Pass designs: <templates_dir>/<program slug>/apple/, else <templates_dir>/default/apple/.
     templates_dir: Path = DEFAULT_TEMPLATES_DIR

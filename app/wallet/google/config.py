@@ -17,11 +17,14 @@ class GoogleWalletSettings(BaseModel):
     # Holds service-account.json (the key Google issued for the service account); see
     # certs.example/README.md. `flask wallet dev-certs` writes a throwaway one.
     certs_dir: Path = Path("certs/google")
+    # The walletobjects REST API, or a local test server.
     api_base_url: str = "https://walletobjects.googleapis.com/walletobjects/v1"
+    # A save link is this followed by the signed JWT.
     save_url_base: str = "https://pay.google.com/gp/v/save/"
     # auto: call Google unless the service account is the throwaway dev one (Google would
     # refuse it), then log instead; google: always call; console: always log.
     sender: Literal["auto", "google", "console"] = "auto"
+    # Timeout of one call to Google (the REST API, the callback keys).
     http_timeout_seconds: float = 10.0
     # Shown at the top of the card; the program's name when unset.
     issuer_name: str | None = None
@@ -39,6 +42,7 @@ class GoogleWalletSettings(BaseModel):
     # Google's docs name both sender ids (GooglePayPasses in older pages, GoogleWalletPasses
     # in newer ones); a callback signed for any of them is accepted.
     callback_sender_ids: list[str] = ["GooglePayPasses", "GoogleWalletPasses"]
+    # Where Google publishes the root keys its save/delete callbacks are signed under.
     callback_keys_url: str = "https://pay.google.com/gp/m/issuer/keys"
     # How long fetched callback root keys are trusted when the answer names no max-age.
     callback_keys_cache_seconds: int = 3600
