@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export FLASK_APP := app
 
-.PHONY: run test lint format install dev-setup bench clean
+.PHONY: run test lint format install dev-setup bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/pos.py
+
+## Regenerate docs/configuration.md from the settings classes (tests/test_config_reference.py checks it).
+docs: $(STAMP)
+	$(BIN)/python -m app.config_reference --output docs/configuration.md
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
