@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, g, json, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic.json_schema import models_json_schema
 from sqlalchemy.orm import Session
 
 from app.errors import PROBLEM_MEDIA_TYPE, Forbidden, Problem, Unauthorized
@@ -282,27 +281,28 @@ def api_routes(app: Flask) -> list[tuple[Any, EndpointSpec]]:
     return routes
 
 
-def _schema_ref(model: Any, adapters: dict) -> dict:
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return {"$ref": f"#/components/schemas/{model.__name__}"}
-    schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
-    adapters.update(schema.pop("$defs", {}))
-    return schema
+def _declared_types(spec: EndpointSpec) -> list[Any]:
+    return [declared for declared in (spec.body, spec.query, spec.response) if declared is not None]
 
 
-def _models_of(routes: list[tuple[Any, EndpointSpec]]) -> set[type[BaseModel]]:
-    models: set[type[BaseModel]] = set()
-    for _, spec in routes:
-        for candidate in (spec.body, spec.response):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                models.add(candidate)
-            for arg in getattr(candidate, "__args__", ()):
-                if isinstance(arg, type) and issubclass(arg, BaseModel):
-                    models.add(arg)
-    return models
+def _json_schemas(routes: list[tuple[Any, EndpointSpec]]) -> tuple[dict[Any, dict], dict]:
+    """The schema of every body, query and response type, and the named schemas they refer to.
+
+    One pass over all of them, so a model nested anywhere (a query's enum, a response's item)
+    lands once in components/schemas and every reference to it says #/components/schemas/..."""
+    types = {declared for _, spec in routes for declared in _declared_types(spec)}
+    inputs = [(declared, "validation", TypeAdapter(declared)) for declared in sorted(types, key=repr)]
+    by_type, top = TypeAdapter.json_schemas(inputs, ref_template="#/components/schemas/{model}")
+    return {declared: schema for (declared, _), schema in by_type.items()}, top.get("$defs", {})
 
 
-def _operation(rule: Any, spec: EndpointSpec, adapters: dict) -> dict:
+def _resolved(schema: dict, components: dict) -> dict:
+    """A top-level model's schema is a reference; its fields are in the component it names."""
+    ref = schema.get("$ref", "")
+    return components[ref.rsplit("/", 1)[1]] if ref.startswith("#/components/schemas/") else schema
+
+
+def _operation(rule: Any, spec: EndpointSpec, schemas: dict[Any, dict], components: dict) -> dict:
     operation: dict[str, Any] = {
         "operationId": rule.endpoint.replace(".", "_"),
         "summary": spec.summary or rule.endpoint,
@@ -321,7 +321,7 @@ def _operation(rule: Any, spec: EndpointSpec, adapters: dict) -> dict:
         for m in _PATH_PARAM.finditer(rule.rule)
     ]
     if spec.query is not None:
-        query_schema = spec.query.model_json_schema()
+        query_schema = _resolved(schemas[spec.query], components)
         for name, prop in query_schema.get("properties", {}).items():
             params.append(
                 {"name": name, "in": "query", "required": name in query_schema.get("required", []), "schema": prop}
@@ -341,12 +341,12 @@ def _operation(rule: Any, spec: EndpointSpec, adapters: dict) -> dict:
     if spec.body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _schema_ref(spec.body, adapters)}},
+            "content": {"application/json": {"schema": schemas[spec.body]}},
         }
     if spec.response is not None:
         operation["responses"][str(spec.status)] = {
             "description": "Success",
-            "content": {"application/json": {"schema": _schema_ref(spec.response, adapters)}},
+            "content": {"application/json": {"schema": schemas[spec.response]}},
         }
     else:
         operation["responses"]["204"] = {"description": "Done"}
@@ -379,25 +379,19 @@ _ERROR_TEXT = {
 
 def openapi_document(app: Flask) -> dict:
     routes = api_routes(app)
-    _, components = models_json_schema(
-        [(model, "validation") for model in sorted(_models_of(routes), key=lambda m: m.__name__)],
-        ref_template="#/components/schemas/{model}",
-    )
-    schemas = dict(components.get("$defs", {}))
-    adapters: dict = {}
+    schemas, components = _json_schemas(routes)
     paths: dict[str, dict] = {}
     for rule, spec in sorted(routes, key=lambda pair: pair[0].rule):
         path = _PATH_PARAM.sub(lambda m: "{" + m["name"] + "}", rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(rule, spec, adapters)
-    schemas.update(adapters)
-    schemas["Problem"] = _PROBLEM_SCHEMA
+            paths.setdefault(path, {})[method.lower()] = _operation(rule, spec, schemas, components)
+    components["Problem"] = _PROBLEM_SCHEMA
     return {
         "openapi": "3.1.0",
         "info": {"title": "Pointcard API", "version": "1", "description": "Loyalty cards in the phone wallet."},
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": components,
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
