@@ -29,9 +29,22 @@ Body = TypeVar("Body", bound=BaseModel)
 
 
 @dataclass(frozen=True)
+class Multipart:
+    """A multipart/form-data body, for the document only: the view reads request.files and
+    request.form itself (a file is not JSON, and an upload need not be read into a model).
+
+    `fields` names the parts, a file part typed app.schemas.FilePart; `media_types` lists, per
+    file part, the types the view accepts. The size limit is the app's MAX_CONTENT_LENGTH."""
+
+    fields: type[BaseModel]
+    media_types: Mapping[str, Iterable[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
     roles: frozenset[Role] | None  # None: public
     body: type[BaseModel] | None = None
+    multipart: Multipart | None = None
     query: type[BaseModel] | None = None
     response: Any = None
     status: int = 200
@@ -194,6 +207,7 @@ def endpoint(
     *,
     roles: Iterable[Role] | None,
     body: type[BaseModel] | None = None,
+    multipart: Multipart | None = None,
     query: type[BaseModel] | None = None,
     response: Any = None,
     status: int = 200,
@@ -201,12 +215,16 @@ def endpoint(
     tags: Iterable[str] = (),
     errors: Iterable[int] = (),
 ) -> Callable:
+    if body is not None and multipart is not None:
+        raise TypeError("An endpoint takes a JSON body or a multipart one, not both.")
+
     def decorate(view: Callable) -> Callable:
         doc = (view.__doc__ or "").strip()
         summary, _, description = doc.partition("\n")
         spec = EndpointSpec(
             roles=frozenset(roles) if roles is not None else None,
             body=body,
+            multipart=multipart,
             query=query,
             response=response,
             status=status,
@@ -282,7 +300,8 @@ def api_routes(app: Flask) -> list[tuple[Any, EndpointSpec]]:
 
 
 def _declared_types(spec: EndpointSpec) -> list[Any]:
-    return [declared for declared in (spec.body, spec.query, spec.response) if declared is not None]
+    multipart = spec.multipart.fields if spec.multipart is not None else None
+    return [declared for declared in (spec.body, multipart, spec.query, spec.response) if declared is not None]
 
 
 def _json_schemas(routes: list[tuple[Any, EndpointSpec]]) -> tuple[dict[Any, dict], dict]:
@@ -302,7 +321,22 @@ def _resolved(schema: dict, components: dict) -> dict:
     return components[ref.rsplit("/", 1)[1]] if ref.startswith("#/components/schemas/") else schema
 
 
-def _operation(rule: Any, spec: EndpointSpec, schemas: dict[Any, dict], components: dict) -> dict:
+def _multipart_body(multipart: Multipart, schemas: dict[Any, dict], max_bytes: int | None) -> dict:
+    media_type: dict[str, Any] = {"schema": schemas[multipart.fields]}
+    if multipart.media_types:
+        media_type["encoding"] = {
+            name: {"contentType": ", ".join(types)} for name, types in multipart.media_types.items()
+        }
+    body: dict[str, Any] = {"required": True, "content": {"multipart/form-data": media_type}}
+    if max_bytes:
+        size = f"{max_bytes // 2**20} MiB" if max_bytes % 2**20 == 0 else f"{max_bytes} bytes"
+        body["description"] = f"At most {size} in all, parts and their headers included; a larger request is a 413."
+    return body
+
+
+def _operation(
+    rule: Any, spec: EndpointSpec, schemas: dict[Any, dict], components: dict, max_bytes: int | None
+) -> dict:
     operation: dict[str, Any] = {
         "operationId": rule.endpoint.replace(".", "_"),
         "summary": spec.summary or rule.endpoint,
@@ -343,6 +377,8 @@ def _operation(rule: Any, spec: EndpointSpec, schemas: dict[Any, dict], componen
             "required": True,
             "content": {"application/json": {"schema": schemas[spec.body]}},
         }
+    if spec.multipart is not None:
+        operation["requestBody"] = _multipart_body(spec.multipart, schemas, max_bytes)
     if spec.response is not None:
         operation["responses"][str(spec.status)] = {
             "description": "Success",
@@ -352,8 +388,13 @@ def _operation(rule: Any, spec: EndpointSpec, schemas: dict[Any, dict], componen
         operation["responses"]["204"] = {"description": "Done"}
     problem = {"content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     codes = set(spec.errors)
-    if spec.body is not None or spec.query is not None:
-        codes |= {400, 415, 422} if spec.body is not None else {422}
+    # 413: past MAX_CONTENT_LENGTH, whatever the body; 415: not the media type the body is declared in
+    if spec.body is not None:
+        codes |= {400, 413, 415, 422}
+    if spec.multipart is not None:
+        codes |= {413, 415}
+    if spec.query is not None:
+        codes |= {422}
     if spec.roles is not None:
         codes |= {401, 403, 429}  # 429: the per-account rate limit (app/auth/abuse.py)
         operation["security"] = [{"bearerAuth": []}]
@@ -371,7 +412,8 @@ _ERROR_TEXT = {
     403: "Role not allowed",
     404: "Not found",
     409: "Conflict with the current state",
-    415: "Body is not JSON",
+    413: "Body too large",
+    415: "Body is not of the media type the operation takes",
     422: "Invalid request",
     429: "Rate or velocity limit exceeded",
 }
@@ -384,7 +426,9 @@ def openapi_document(app: Flask) -> dict:
     for rule, spec in sorted(routes, key=lambda pair: pair[0].rule):
         path = _PATH_PARAM.sub(lambda m: "{" + m["name"] + "}", rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(rule, spec, schemas, components)
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                rule, spec, schemas, components, app.config.get("MAX_CONTENT_LENGTH")
+            )
     components["Problem"] = _PROBLEM_SCHEMA
     return {
         "openapi": "3.1.0",

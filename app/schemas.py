@@ -7,7 +7,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 
 def _timezone(value: str) -> str:
@@ -38,6 +38,8 @@ Money = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
+# A file part of a multipart body (app.api.Multipart): never parsed into a model, binary in the document.
+FilePart = Annotated[bytes, WithJsonSchema({"type": "string", "format": "binary"})]
 
 
 class Input(BaseModel):

@@ -134,6 +134,19 @@ def test_the_openapi_document_is_valid_openapi(app):
     assert {"$ref": "#/components/schemas/CampaignState"} in state["schema"]["anyOf"]
 
 
+def test_a_multipart_upload_is_documented_with_its_binary_part(app):
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    upload = document["paths"]["/api/v1/voice-recordings"]["post"]
+    form = upload["requestBody"]["content"]["multipart/form-data"]
+    assert form["schema"] == {"$ref": "#/components/schemas/VoiceRecordingUpload"}
+    assert "audio/mpeg" in form["encoding"]["file"]["contentType"]
+    assert "1 MiB" in upload["requestBody"]["description"]
+    parts = document["components"]["schemas"]["VoiceRecordingUpload"]
+    assert parts["properties"]["file"] | {"type": "string", "format": "binary"} == parts["properties"]["file"]
+    assert parts["required"] == ["file"] and "title" in parts["properties"]
+    assert {"413", "415", "422"} <= upload["responses"].keys()
+
+
 class TestRateLimits:
     @pytest.fixture
     def settings_overrides(self):

@@ -10,6 +10,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.api import (
+    Multipart,
     UnsupportedMediaType,
     current_customer_id,
     current_user_id,
@@ -29,6 +30,7 @@ from app.messaging.schemas import (
     PushSubscriptionRead,
     VapidKeyRead,
     VoiceRecordingRead,
+    VoiceRecordingUpload,
 )
 from app.messaging.twilio_client import webhook_url
 from app.roles import Role
@@ -98,7 +100,14 @@ def _recording_read(recording) -> VoiceRecordingRead:
 
 
 @bp.post("/api/v1/voice-recordings")
-@endpoint(roles=STAFF_WRITERS, response=VoiceRecordingRead, status=201, tags=["messages"], errors=[415, 422])
+@endpoint(
+    roles=STAFF_WRITERS,
+    multipart=Multipart(VoiceRecordingUpload, media_types={"file": service.AUDIO_TYPES}),
+    response=VoiceRecordingRead,
+    status=201,
+    tags=["messages"],
+    errors=[422],
+)
 def upload_recording():
     """Upload the audio a voicemail drop plays (multipart/form-data: file, title)."""
     upload = request.files.get("file")

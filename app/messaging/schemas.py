@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 
 from app.messaging.models import MessageState
-from app.schemas import Input, Output, Page
+from app.schemas import FilePart, Input, Output, Page
 
 
 def _b64url_bytes(length: int, first: int | None = None):
@@ -46,6 +46,13 @@ class PushSubscriptionRead(Output):
 
 class PushSubscriptionQuery(Input):
     endpoint: str = Field(min_length=8, max_length=2048)
+
+
+class VoiceRecordingUpload(BaseModel):
+    """The parts of a voice-recording upload (multipart/form-data); other parts are ignored."""
+
+    file: FilePart = Field(description="The audio a voicemail drop plays: MP3, WAV or Ogg, not empty.")
+    title: str = Field(default="", description="A name to find it by; only its first 120 characters are kept.")
 
 
 class VapidKeyRead(BaseModel):
