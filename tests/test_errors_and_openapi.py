@@ -134,6 +134,24 @@ def test_the_openapi_document_is_valid_openapi(app):
     assert {"$ref": "#/components/schemas/CampaignState"} in state["schema"]["anyOf"]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the rewards, tiers and promotions views made by loyalty.api._crud get descriptions when they "
+    "are rewritten as plain views; then this passes and the marker goes",
+)
+def test_every_operation_has_a_summary_and_a_description(app):
+    """The view's docstring: its first line is the summary, the paragraphs after it the description."""
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    undocumented = [
+        f"{method.upper()} {path}: {', '.join(key for key in ('summary', 'description') if not operation.get(key))}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if not (operation.get("summary") and operation.get("description"))
+    ]
+    assert undocumented == []
+
+
 def test_a_multipart_upload_is_documented_with_its_binary_part(app):
     document = app.test_client().get("/api/v1/openapi.json").get_json()
     upload = document["paths"]["/api/v1/voice-recordings"]["post"]

@@ -17,7 +17,14 @@ bp = Blueprint("audit", __name__, url_prefix="/api/v1")
 @bp.get("/audit")
 @endpoint(roles=[Role.admin], query=AuditQuery, response=list[AuditRecordRead], tags=["audit"])
 def list_audit_records(query: AuditQuery):
-    """The audit log, newest first: who changed what, when and from where (admin only)."""
+    """The audit log, newest first: who changed what, when and from where (admin only).
+
+    Every row a staff request changes is recorded, and so are staff reads that export customer data
+    (a campaign's results and enrolments) and commands an operator ran on the server. `changes`
+    holds `{column: [before, after]}`; secrets and contact data read `[redacted]`. `action` matches
+    exactly, or as a prefix when it ends in a dot (`reward.`); `since` is inclusive and `until`
+    exclusive, both with a time zone. Nothing writes to or edits the log over HTTP.
+    """
     statement = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(query.limit).offset(query.offset)
     for condition in _conditions(query):
         statement = statement.where(condition)

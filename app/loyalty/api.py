@@ -34,7 +34,13 @@ def _program():
 @limiter.limit(lambda: get_settings().login_rate_limit)
 @endpoint(roles=None, body=schemas.CardTokenRequest, response=TokenResponse, tags=["auth"], errors=[404, 429])
 def create_card_token(body: schemas.CardTokenRequest):
-    """Exchange the card page's secret for a customer token scoped to that customer."""
+    """Exchange the card page's secret for a customer token scoped to that customer.
+
+    Public: `card_token` is the secret at the end of the card page's URL, and whoever holds it holds
+    the card. The token it returns works for the /me endpoints of that one customer and stops working
+    when the card is closed. An unknown or replaced card is a 404; rate-limited per IP address like
+    the staff login.
+    """
     card = service.card_by_access_token(session=get_session(), access_token=body.card_token)
     settings = get_settings()
     principal = Principal(role=Role.customer, customer_id=card.customer_id)
@@ -55,7 +61,14 @@ def create_card_token(body: schemas.CardTokenRequest):
     errors=[409, 429],
 )
 def enroll(body: schemas.EnrollRequest):
-    """Enrol a customer and issue their card (public; rate-limited per IP)."""
+    """Enrol a customer and issue their card (public; rate-limited per IP).
+
+    Give `first_name` (and `last_name`) or a full `name`; an e-mail and a phone number (in
+    international format) are optional. One already enrolled is a 409 naming the `field`, and an
+    unknown `referral_code` is a 422. A consent only counts with the disclosure the customer agreed
+    to, so any channel set to true needs `consent_text`. The answer holds the card page's URL, which
+    is the card's secret, and the links that add the card to Apple or Google Wallet.
+    """
     customer = service.enroll_customer(
         session=get_session(),
         program=_program(),
@@ -100,7 +113,12 @@ def customer_read(customer: Customer) -> schemas.CustomerRead:
 @bp.get("/customers")
 @endpoint(roles=STAFF_WRITERS, query=schemas.CustomerQuery, response=list[schemas.CustomerRead], tags=["customers"])
 def list_customers(query: schemas.CustomerQuery):
-    """Find customers by e-mail, phone or member number, or page through them."""
+    """Find customers by e-mail, phone or member number, or page through them.
+
+    Admins and marketers. E-mail and phone are stored encrypted, so they match exactly (case and
+    spacing aside, a phone in international format), never in part. Customers who asked to be erased
+    are left out unless `include_erased` is true; their names and contacts are then blank. In id order.
+    """
     statement = select(Customer).join(Card).order_by(Customer.id).limit(query.limit).offset(query.offset)
     if not query.include_erased:
         statement = statement.where(Customer.erased_at.is_(None))
@@ -116,7 +134,12 @@ def list_customers(query: schemas.CustomerQuery):
 @bp.get("/customers/<int:customer_id>")
 @endpoint(roles=STAFF_WRITERS, response=schemas.CustomerRead, tags=["customers"], errors=[404])
 def get_customer(customer_id: int):
-    """One customer with balance and tier."""
+    """One customer with balance and tier (admins and marketers).
+
+    404 when there is no such customer. The balance moves with every ledger entry, so it is exact
+    now; the tier is the one last worked out, at a purchase, refund or redemption, or by the nightly
+    check that demotes customers whose points left the tier window.
+    """
     return customer_read(get_or_404(get_session(), Customer, customer_id))
 
 
@@ -125,7 +148,12 @@ def get_customer(customer_id: int):
     roles=STAFF_WRITERS, query=schemas.Page, response=list[schemas.LedgerEntryRead], tags=["customers"], errors=[404]
 )
 def customer_ledger(customer_id: int, query: schemas.Page):
-    """The customer's ledger, newest first."""
+    """The customer's ledger, newest first (admins and marketers).
+
+    Every change of the balance is one entry (`earn`, `redeem`, `refund`, `expire`, `adjust`,
+    `bonus`) with the balance after it, its reason and, for points added, when they expire. Paged
+    with `limit` and `offset`; 404 when there is no such customer.
+    """
     get_or_404(get_session(), Customer, customer_id)
     return _ledger(customer_id, query)
 
@@ -153,7 +181,12 @@ def _ledger(customer_id: int, page: schemas.Page) -> list[LedgerEntry]:
     errors=[404],
 )
 def create_adjustment(customer_id: int, body: schemas.AdjustmentCreate):
-    """Correct a balance by hand (admin): recorded in the ledger with the reason."""
+    """Correct a balance by hand (admin): recorded in the ledger with the reason.
+
+    Positive `points` add (they expire like earned points), negative ones remove and may take the
+    balance below zero, since a correction must be able to undo a mistake already spent. Send an
+    Idempotency-Key: a retry with the same key returns the first entry and adds nothing.
+    """
     get_or_404(get_session(), Customer, customer_id)
     return adjust_points(
         session=get_session(),
@@ -167,7 +200,11 @@ def create_adjustment(customer_id: int, body: schemas.AdjustmentCreate):
 @bp.post("/customers/<int:customer_id>/card/rotate")
 @endpoint(roles=ADMIN, response=schemas.CardRead, tags=["customers"], errors=[404])
 def rotate_card(customer_id: int):
-    """Issue a new barcode for a lost or shared card; the old one stops scanning."""
+    """Issue a new barcode for a lost or shared card; the old one stops scanning.
+
+    Admins only. The points, the member number and the card page's URL stay; the wallet passes are
+    updated with the new barcode. The answer has the new barcode for the till.
+    """
     customer = lock_customer(session=get_session(), customer_id=get_or_404(get_session(), Customer, customer_id).id)
     card = service.rotate_barcode(session=get_session(), card=customer.card)
     return schemas.CardRead(
@@ -178,21 +215,34 @@ def rotate_card(customer_id: int):
 @bp.get("/me")
 @endpoint(roles=CUSTOMER, response=schemas.CustomerRead, tags=["me"])
 def get_me():
-    """The calling customer's own card: balance, tier, referral code."""
+    """The calling customer's own card: balance, tier, referral code.
+
+    For a customer token (from POST /auth/card); staff tokens are a 403. The same fields staff see
+    for the customer, contact details included, and nobody else's.
+    """
     return customer_read(get_or_404(get_session(), Customer, current_customer_id()))
 
 
 @bp.get("/me/ledger")
 @endpoint(roles=CUSTOMER, query=schemas.Page, response=list[schemas.LedgerEntryRead], tags=["me"])
 def get_my_ledger(query: schemas.Page):
-    """The calling customer's points history, newest first."""
+    """The calling customer's points history, newest first.
+
+    For a customer token. The same entries staff see in the customer's ledger, paged with `limit` and
+    `offset`.
+    """
     return _ledger(current_customer_id(), query)
 
 
 @bp.put("/me/consents")
 @endpoint(roles=CUSTOMER, body=schemas.ConsentsUpdate, response=schemas.ConsentsRead, tags=["me"])
 def put_my_consents(body: schemas.ConsentsUpdate):
-    """Record the customer's choice per channel, with the disclosure shown beside the card page's toggles."""
+    """Record the customer's choice per channel, with the disclosure shown beside the card page's toggles.
+
+    For a customer token. Each channel sent (push, sms, email, location) is recorded as a new consent
+    row with the disclosure and the caller's IP address, so the history of what was agreed to stays;
+    channels not sent keep their last choice. The answer is the current choice of every channel.
+    """
     session, customer_id = get_session(), current_customer_id()
     service.record_consents(
         session=session,
@@ -214,7 +264,10 @@ def put_my_consents(body: schemas.ConsentsUpdate):
 def put_customer_consents(customer_id: int, body: schemas.ConsentsUpdate):
     """Record a choice the customer gave staff (by phone, at the desk); the audit log names who.
 
-    `disclosure` is what the customer was told or read out."""
+    Admins and marketers. `disclosure` is what the customer was told or read out. As on the card
+    page, each channel sent becomes a new consent row, recorded as given through this staff user;
+    the answer is the current choice of every channel. 404 when there is no such customer.
+    """
     session = get_session()
     customer = get_or_404(session, Customer, customer_id)
     service.record_consents(
@@ -236,14 +289,23 @@ def put_customer_consents(customer_id: int, body: schemas.ConsentsUpdate):
 @bp.get("/program")
 @endpoint(roles=ALL_STAFF, response=schemas.ProgramRead, tags=["program"])
 def get_program():
-    """The loyalty program's earning rules."""
+    """The loyalty program's earning rules (all staff).
+
+    Points per unit of currency and how they round, when points expire, the window tier thresholds
+    count over, the sign-up and referral bonuses, the program's time zone and the barcode format of
+    its cards.
+    """
     return _program()
 
 
 @bp.patch("/program")
 @endpoint(roles=ADMIN, body=schemas.ProgramUpdate, response=schemas.ProgramRead, tags=["program"])
 def update_program(body: schemas.ProgramUpdate):
-    """Change earning rules; points already earned keep their expiry."""
+    """Change earning rules; points already earned keep their expiry.
+
+    Admins only. Only the fields sent change, from the next purchase on; nothing already in the
+    ledger is recomputed. A field that needs a value cannot be set to null (422).
+    """
     return service.update_program(session=get_session(), program=_program(), changes=body)
 
 

@@ -47,7 +47,12 @@ TWIML = "text/xml"
 @bp.get("/api/v1/push/vapid-public-key")
 @endpoint(roles=None, response=VapidKeyRead, tags=["push"], errors=[404])
 def vapid_public_key():
-    """The key browsers subscribe with (PushManager.subscribe applicationServerKey); public."""
+    """The key browsers subscribe with (PushManager.subscribe applicationServerKey); public.
+
+    The VAPID public key, base64url-encoded; push services accept only messages signed with its
+    private half, which never leaves the server. 404 while the server has no VAPID keys, which means
+    Web Push is off here.
+    """
     key = vapid.public_key(get_settings().messaging)
     if key is None:
         raise NotFound("Web Push is not set up here: run 'flask messaging vapid-keys'.")
@@ -57,7 +62,13 @@ def vapid_public_key():
 @bp.post("/api/v1/me/push-subscriptions")
 @endpoint(roles=[Role.customer], body=PushSubscriptionCreate, response=PushSubscriptionRead, status=201, tags=["me"])
 def create_push_subscription(body: PushSubscriptionCreate):
-    """Keep this browser's push subscription for the calling customer (and their opt-in, if shown)."""
+    """Keep this browser's push subscription for the calling customer (and their opt-in, if shown).
+
+    For a customer token. Send PushSubscription.toJSON() as is. The endpoint must be an https URL of
+    a known push service (422 otherwise), so the server never posts to an address a caller chose. A
+    subscription already stored moves to this customer. With `disclosure`, the text the customer saw
+    when turning notifications on, a push opt-in is recorded too.
+    """
     return service.subscribe(
         session=get_session(),
         customer_id=current_customer_id(),
@@ -71,7 +82,12 @@ def create_push_subscription(body: PushSubscriptionCreate):
 @bp.delete("/api/v1/me/push-subscriptions")
 @endpoint(roles=[Role.customer], query=PushSubscriptionQuery, tags=["me"], errors=[404])
 def delete_push_subscription(query: PushSubscriptionQuery):
-    """Forget this browser's subscription (the page calls it after PushSubscription.unsubscribe())."""
+    """Forget this browser's subscription (the page calls it after PushSubscription.unsubscribe()).
+
+    For a customer token; the `endpoint` query parameter names the subscription. Only the caller's
+    own subscriptions can be removed: any other endpoint is a 404. The push opt-in itself is not
+    withdrawn (that is PUT /me/consents).
+    """
     service.unsubscribe(session=get_session(), customer_id=current_customer_id(), endpoint=query.endpoint)
 
 
@@ -81,7 +97,14 @@ def delete_push_subscription(query: PushSubscriptionQuery):
 @bp.get("/api/v1/messages")
 @endpoint(roles=STAFF_WRITERS, query=MessageQuery, response=list[MessageRead], tags=["messages"])
 def list_messages(query: MessageQuery):
-    """The outbox, newest first: what was sent, what is waiting, and what was suppressed and why."""
+    """The outbox, newest first: what was sent, what is waiting, and what was suppressed and why.
+
+    Admins and marketers. Every message the service sends (SMS, calls, push, e-mail, wallet
+    updates, webhook deliveries) is one row, written in the transaction that decided it and sent
+    after the commit. `reason` says why one was suppressed or is held (no consent, a frequency cap,
+    quiet hours) and `error` why one failed. Filter by `customer_id`, `state` or `channel`; paged
+    with `limit` and `offset`.
+    """
     return service.list_messages(session=get_session(), query=query)
 
 
@@ -109,7 +132,14 @@ def _recording_read(recording) -> VoiceRecordingRead:
     errors=[422],
 )
 def upload_recording():
-    """Upload the audio a voicemail drop plays (multipart/form-data: file, title)."""
+    """Upload the audio a voicemail drop plays (multipart/form-data: file, title).
+
+    Admins and marketers. The `file` part holds MP3, WAV or Ogg audio, named by its part's
+    Content-Type; any other type, or an empty file, is a 422, and a body that is not multipart with a
+    `file` part is a 415. The answer's `url` is public but unguessable, because Twilio fetches the
+    audio from it during the call. A voicemail message names the recording by its `id`
+    (`recording_id` in its content).
+    """
     upload = request.files.get("file")
     if request.mimetype != "multipart/form-data" or upload is None:
         raise UnsupportedMediaType("Send multipart/form-data with the audio in a 'file' part.")

@@ -34,7 +34,12 @@ def _store_id(principal: Principal, requested: int | None) -> int | None:
 @bp.post("/scan")
 @endpoint(roles=TILL, body=schemas.ScanRequest, response=schemas.ScanResult, tags=["pos"], errors=[404])
 def scan(body: schemas.ScanRequest):
-    """Read a wallet barcode: who the customer is, their balance and what they can redeem."""
+    """Read a wallet barcode: who the customer is, their balance and what they can redeem.
+
+    Cashiers and admins. Changes nothing. The rewards are those available now, each marked
+    `affordable` or not, and the answer says how many points the next tier needs. A barcode that is
+    unknown, replaced or of a closed card is the same 404, so a guess tells the till nothing.
+    """
     session = get_session()
     customer = card_by_barcode(session=session, barcode=body.barcode).customer
     program, now = customer.program, utcnow()
@@ -71,7 +76,14 @@ def scan(body: schemas.ScanRequest):
     errors=[404, 429],
 )
 def create_purchase(body: schemas.PurchaseRequest):
-    """Earn points on a purchase. Retrying with the same Idempotency-Key never earns twice."""
+    """Earn points on a purchase. Retrying with the same Idempotency-Key never earns twice.
+
+    Cashiers and admins. A cashier's purchase is always at their own store (naming another is a 403);
+    an admin may name any store of the card's program, or none. The points follow the program's rate,
+    the customer's tier and the best promotion running; a currency other than the program's is a 422.
+    Too many purchases on one card within the hour is a 429, and a purchase that would earn more than
+    one transaction may is a 422: both guard against a till being misused.
+    """
     principal, settings, session = current_principal(), get_settings(), get_session()
     store_id = _store_id(principal, body.store_id)
     card = card_by_barcode(session=session, barcode=body.barcode)
@@ -107,7 +119,13 @@ def create_purchase(body: schemas.PurchaseRequest):
     errors=[404, 409],
 )
 def create_redemption(body: schemas.RedemptionRequest):
-    """Spend points on a reward; 409 when the card has too few points or the reward is gone."""
+    """Spend points on a reward; 409 when the card has too few points or the reward is gone.
+
+    Cashiers and admins. The reward must be active and within its dates (409 otherwise) and in stock;
+    a tier upgrade the card already has is a 409 too; an unknown reward is a 404. The answer's `code`
+    identifies the redemption, for the receipt. Send an Idempotency-Key: a retry with the same key
+    returns the first redemption and spends nothing more.
+    """
     principal, session = current_principal(), get_session()
     card = card_by_barcode(session=session, barcode=body.barcode)
     redemption = redeem_reward(
@@ -137,7 +155,14 @@ def create_redemption(body: schemas.RedemptionRequest):
     errors=[404, 409],
 )
 def refund(purchase_id: int, body: schemas.RefundRequest):
-    """Refund a purchase, wholly or partly, and take back the points it earned."""
+    """Refund a purchase, wholly or partly, and take back the points it earned.
+
+    Cashiers and admins. Without `amount` the rest of the purchase is refunded. The points taken back
+    are in proportion to the amount, so partial refunds add up to exactly what was earned, and may
+    take the balance below zero when the points were already spent. More than what is left to refund
+    is a 422, a purchase already fully refunded a 409. Send an Idempotency-Key: a retry refunds nothing
+    more.
+    """
     principal, session = current_principal(), get_session()
     purchase, points = refund_purchase(
         session=session,

@@ -16,7 +16,13 @@ bp = Blueprint("privacy", __name__, url_prefix="/api/v1")
 @bp.get("/me/export")
 @endpoint(roles=[Role.customer], response=DataExport, tags=["me"])
 def export_me():
-    """Download everything stored about the calling customer (JSON)."""
+    """Download everything stored about the calling customer (JSON).
+
+    For a customer token. Profile, consents, ledger, purchases, redemptions, referrals, messages,
+    recent locations, offers received, push subscriptions, wallet passes and marketing data (tags,
+    scores, campaigns), and nothing about anyone else: a referral says that it happened and when,
+    not who the other customer is.
+    """
     return service.export_customer(session=get_session(), customer_id=current_customer_id())
 
 
@@ -25,7 +31,9 @@ def export_me():
 def erase_me():
     """Forget the calling customer: personal data erased, card closed, pass voided.
 
-    The points history stays without a name, so programme totals do not change. The card's
-    tokens stop working at once.
+    For a customer token. Name, e-mail, phone, locations, push subscriptions, tags, scores and the
+    text of waiting messages go; consents stay as the record of what was agreed, without the address
+    they came from. The points history stays without a name, so programme totals do not change. The
+    card's tokens stop working at once. Calling it again changes nothing.
     """
     service.erase_customer(session=get_session(), customer_id=current_customer_id())
