@@ -403,7 +403,8 @@ def _operation(
         operation["security"] = [{"bearerAuth": []}]
         operation["x-roles"] = sorted(role.value for role in spec.roles)
     if spec.idempotent:
-        codes |= {400, 422}
+        # 400: no key; 409: the first request with the key is still running; 422: key reused for another body
+        codes |= {400, 409, 422}
     for code in sorted(codes):
         operation["responses"][str(code)] = {"description": _ERROR_TEXT.get(code, "Error"), **problem}
     return operation

@@ -122,7 +122,7 @@ def test_openapi_references_resolve_and_describe_bodies(app):
     purchase = document["paths"]["/api/v1/pos/purchases"]["post"]
     assert purchase["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("PurchaseRequest")
     assert {"name": "Idempotency-Key", "in": "header"}.items() <= purchase["parameters"][0].items()
-    assert {"201", "401", "403", "404", "422", "429"} <= purchase["responses"].keys()
+    assert {"201", "400", "401", "403", "404", "409", "422", "429"} <= purchase["responses"].keys()
     assert set(schemas["PurchaseRequest"]["required"]) == {"barcode", "amount", "currency"}
 
 
