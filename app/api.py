@@ -436,7 +436,11 @@ def openapi_document(app: Flask) -> dict:
     components["Problem"] = _PROBLEM_SCHEMA
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Pointcard API", "version": "1", "description": "Loyalty cards in the phone wallet."},
+        "info": {
+            "title": "Pointcard API",
+            "version": "1",
+            "description": "Loyalty cards in the phone wallet. This document, readable: [/docs](/docs).",
+        },
         "paths": paths,
         "components": {
             "schemas": components,

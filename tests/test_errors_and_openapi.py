@@ -1,10 +1,13 @@
 """Every error is problem+json; the OpenAPI document covers every route."""
 
+import re
+
 import pytest
 from openapi_spec_validator import validate
 
 from app.api import api_routes
 from app.roles import Role
+from app.web.views import PAGE_SECURITY_HEADERS
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 
@@ -163,6 +166,22 @@ def test_a_multipart_upload_is_documented_with_its_binary_part(app):
     assert parts["properties"]["file"] | {"type": "string", "format": "binary"} == parts["properties"]["file"]
     assert parts["required"] == ["file"] and "title" in parts["properties"]
     assert {"413", "415", "422"} <= upload["responses"].keys()
+
+
+def test_the_api_reference_page_has_a_policy_of_its_own_and_every_other_page_keeps_the_strict_one(world):
+    docs = world.client.get("/docs")
+    assert docs.status_code == 200 and docs.mimetype == "text/html"
+    policy = docs.headers["Content-Security-Policy"]
+    nonce = re.search(r"'nonce-([A-Za-z0-9_-]{16,})'", policy)[1]
+    assert f'data-style-nonce="{nonce}"' in docs.get_data(as_text=True)  # Redoc's <style> elements carry it
+    assert "worker-src blob:" in policy and "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy and "://" not in policy
+    assert nonce not in world.client.get("/docs").headers["Content-Security-Policy"]  # a fresh one per answer
+    assert docs.headers["X-Content-Type-Options"] == "nosniff"
+    strict = PAGE_SECURITY_HEADERS["Content-Security-Policy"]
+    for path in ("/till", "/dashboard", "/join"):
+        assert world.client.get(path).headers["Content-Security-Policy"] == strict, path
+    assert "(/docs)" in world.client.get("/api/v1/openapi.json").get_json()["info"]["description"]
 
 
 class TestRateLimits:
