@@ -137,12 +137,6 @@ def test_the_openapi_document_is_valid_openapi(app):
     assert {"$ref": "#/components/schemas/CampaignState"} in state["schema"]["anyOf"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the rewards, tiers and promotions views made by loyalty.api._crud get descriptions when they "
-    "are rewritten as plain views; then this passes and the marker goes",
-)
 def test_every_operation_has_a_summary_and_a_description(app):
     """The view's docstring: its first line is the summary, the paragraphs after it the description."""
     document = app.test_client().get("/api/v1/openapi.json").get_json()
