@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from app.auth.tokens import Role
+from app.roles import Role
 
 pytestmark = pytest.mark.slow  # a subprocess generating about 200 files: a few seconds
 
