@@ -5,7 +5,10 @@ on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL), so requests commit for r
 connections and processes can share it, and nothing leaks between tests.
 
 POINTCARD_TEST_STRICT=1 (set by .ci/run) turns every skip for a missing PostgreSQL or
-browser into a failure, so CI always runs those tests.
+browser into a failure, so CI always runs those tests (`tests.support.require`).
+
+The local fakes of the outside services that tests in several packages use (Google, APNs) are
+fixtures here; those of one package are in its conftest.py. Their code is in tests/fakes/.
 """
 
 from __future__ import annotations
@@ -16,17 +19,23 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import create_app, wiring
-from app.config import Settings
 from app.db import Database
 from app.db_cli import upgrade
+from app.wallet.apple.config import AppleWalletSettings
+from app.wallet.apple.dev import DEV_APNS_KEY_ID, create_dev_credentials
+from tests.fakes.apns import FakeApns
+from tests.fakes.google import FakeGoogle, ServiceAccountKey
+from tests.support import World, make_settings, require
 
-STRICT = os.environ.get("POINTCARD_TEST_STRICT") == "1"
 # Set by .ci/run on its SQLite pass: a PostgreSQL pass follows, so tests marked `postgres`
 # (multi-process runs of minutes each) are left to it instead of running twice.
 POSTGRES_PASS_FOLLOWS = os.environ.get("POINTCARD_TEST_POSTGRES_PASS_FOLLOWS") == "1"
@@ -46,15 +55,6 @@ os.environ.setdefault("POINTCARD_PRIVACY__KEYS", f'{{"test1": "{base64.b64encode
 os.environ.setdefault("POINTCARD_PRIVACY__CURRENT_KEY_ID", "test1")
 os.environ.setdefault("POINTCARD_PRIVACY__INDEX_KEY", base64.b64encode(bytes(range(32, 64))).decode())
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip with the reason on a bare machine; fail in CI, where everything must run."""
-    if condition:
-        return
-    if STRICT:
-        pytest.fail(f"required in CI (POINTCARD_TEST_STRICT=1): {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 class SQLiteBackend:
@@ -177,19 +177,6 @@ def pg_db(pg_backend) -> Iterator[TestDatabase]:
     yield from _fresh(pg_backend)
 
 
-def make_settings(url: str, **overrides) -> Settings:
-    values = {
-        "env": "test",
-        "database_url": url,
-        "secret_key": "test-signing-secret-" + "0123456789abcdef" * 4,
-        "rate_limits_enabled": False,
-        "public_base_url": "http://card.test",
-        "password_hash_cost": 10,  # the cheapest scrypt Settings allows: a test's logins cost ~1 ms
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
 @pytest.fixture
 def settings_overrides() -> dict:
     """Override in a test module to change the app's settings."""
@@ -210,8 +197,6 @@ def session(db):
 @pytest.fixture
 def world(app, db):
     """The demo program (stores, tiers, rewards, staff) and a client that speaks for any role."""
-    from tests.helpers import World
-
     return World.seed(app, db.database)
 
 
@@ -256,3 +241,52 @@ def browser():
         )
         yield launched
         launched.close()
+
+
+# --- outside services, played locally (tests/fakes/) -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def service_account_key() -> ServiceAccountKey:
+    """The Google service account's RSA key: made once, it is slow to generate."""
+    return ServiceAccountKey(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+@pytest.fixture
+def fake_google(service_account_key) -> Iterator[FakeGoogle]:
+    """Google's token endpoint, Wallet REST API, save page and callback keys on 127.0.0.1."""
+    fake = FakeGoogle(service_account_key).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def apple_certs(tmp_path_factory) -> Path:
+    """Throwaway Apple Wallet credentials (`flask wallet dev-certs`): a pass certificate, its
+    CA and an APNs .p8 key."""
+    directory = tmp_path_factory.mktemp("apple-certs")
+    create_dev_credentials(make_settings("sqlite://", apple={"certs_dir": directory}))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def fake_apns(apple_certs, tmp_path_factory) -> Iterator[FakeApns]:
+    """A local HTTP/2 APNs that accepts the provider tokens of `apple_certs`' key."""
+    key = serialization.load_pem_private_key((apple_certs / "apns_key.p8").read_bytes(), password=None)
+    apple = AppleWalletSettings()
+    server = FakeApns(
+        directory=tmp_path_factory.mktemp("fake-apns"),
+        topic=apple.pass_type_id,
+        team_id=apple.team_id,
+        key_id=DEV_APNS_KEY_ID,
+        public_key=key.public_key(),
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def apns(fake_apns) -> FakeApns:
+    """The session's APNs, with nothing received and nothing scripted."""
+    fake_apns.reset()
+    return fake_apns

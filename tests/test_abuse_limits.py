@@ -25,7 +25,7 @@ def _redis_reachable() -> bool:
 def storage(request):
     """Each test runs once with the in-process store and once with Redis (own key prefix)."""
     if request.param == "redis":
-        from tests.conftest import require
+        from tests.support import require
 
         require(_redis_reachable(), "Redis is not running on 127.0.0.1:6379")
         prefix = f"pointcard-test-{uuid.uuid4().hex}"
@@ -125,7 +125,7 @@ class TestRedisIsShared:
 
     @pytest.fixture
     def settings_overrides(self):
-        from tests.conftest import require
+        from tests.support import require
 
         require(_redis_reachable(), "Redis is not running on 127.0.0.1:6379")
         prefix = f"pointcard-test-{uuid.uuid4().hex}"
@@ -139,7 +139,7 @@ class TestRedisIsShared:
 
     def test_two_nodes_share_one_count(self, world, db, settings_overrides):
         from app import create_app
-        from tests.conftest import make_settings
+        from tests.support import make_settings
 
         other_node = create_app(make_settings(db.url, **settings_overrides), database=db.database).test_client()
         headers = world.headers(Role.admin)

@@ -23,7 +23,6 @@ import uuid
 import zipfile
 from datetime import UTC, datetime, timedelta
 from itertools import cycle
-from pathlib import Path
 
 import hypothesis
 import pytest
@@ -36,9 +35,6 @@ from werkzeug.routing import BuildError, IntegerConverter
 
 from app.api import api_routes
 from app.roles import Role
-from app.wallet.apple.dev import create_dev_credentials
-from tests.conftest import make_settings
-from tests.fake_google import fake_google, service_account_key  # noqa: F401  (fixtures)
 
 # Per operation and per mode (valid data, invalid data): `max_examples` requests, derandomized
 # so CI sends the same requests every run; POINTCARD_FUZZ_EXAMPLES=200 digs deeper locally.
@@ -150,15 +146,8 @@ class Caller:
                 case.path_parameters[name] = self.real_id(case.operation.path, name)
 
 
-@pytest.fixture(scope="module")
-def apple_certs(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("apple-certs")
-    create_dev_credentials(make_settings("sqlite://", apple={"certs_dir": directory}))
-    return directory
-
-
 @pytest.fixture
-def settings_overrides(apple_certs, fake_google, tmp_path):  # noqa: F811
+def settings_overrides(apple_certs, fake_google, tmp_path):
     """Both wallets set up (dev Apple certificates, the local fake Google), so their routes run for real.
     Rate limits stay off (conftest's default), so no 429 hides a bug."""
     return {"apple": {"certs_dir": apple_certs}, "google": fake_google.settings(tmp_path / "google-certs")}

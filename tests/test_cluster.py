@@ -25,8 +25,8 @@ from tests.cluster import (
     until,
     vapid_key,
 )
-from tests.conftest import require
 from tests.fakes.push import FakePushService
+from tests.support import require
 
 pytestmark = pytest.mark.postgres
 

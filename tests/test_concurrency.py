@@ -15,8 +15,7 @@ from app import create_app
 from app.loyalty.ledger import ledger_balance
 from app.loyalty.models import Purchase, Redemption
 from app.roles import Role
-from tests.conftest import make_settings
-from tests.helpers import World
+from tests.support import World, make_settings
 
 TILLS = 20
 

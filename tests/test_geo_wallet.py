@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from app.geo.config import GeoSettings
-from app.wallet.jobs import refresh_wallet_cards
 from app.roles import Role
-from tests.test_wallet_apple import (  # noqa: F401 - fixtures and helpers of the Apple Wallet tests
+from app.wallet.jobs import refresh_wallet_cards
+from tests.test_wallet_apple import (  # noqa: F401 - settings_overrides: a fixture
     _path,
-    apple_certs,
-    fake_apns,
     issued,
     messages,
     pass_json,

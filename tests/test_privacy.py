@@ -31,19 +31,10 @@ from app.privacy.config import PrivacySettings
 from app.privacy.jobs import purge_message_bodies
 from app.roles import Role
 from app.wallet.google.models import GoogleWalletObject
-from tests.fake_google import ANY_HOUR, fake_google, service_account_key  # noqa: F401
+from tests.support import ANY_HOUR
 from tests.test_campaigns import SETTINGS as CAMPAIGN_SETTINGS
 from tests.test_campaigns import broadcast
-from tests.test_wallet_apple import (  # noqa: F401 - fixtures
-    PASS_TYPE_ID,
-    PUSH_TOKEN,
-    apns,
-    apple_certs,
-    fake_apns,
-    issued,
-    pass_json,
-    register,
-)
+from tests.test_wallet_apple import PASS_TYPE_ID, PUSH_TOKEN, issued, pass_json, register
 
 ADA = {"name": "Ada Lovelace", "email": "ada.lovelace@example.com", "phone": "+14155550123"}
 BOB = {"name": "Bob Babbage", "email": "bob.babbage@example.org", "phone": "+33612345678"}
@@ -51,7 +42,7 @@ CONSENTS = {"consents": {"sms": True, "push": True}, "consent_text": "Offers by 
 
 
 @pytest.fixture
-def settings_overrides(apple_certs, fake_apns, fake_google, tmp_path):  # noqa: F811
+def settings_overrides(apple_certs, fake_apns, fake_google, tmp_path):
     fake_google.deliver_callbacks = False
     return {
         "apple": {"certs_dir": apple_certs, "apns_host": fake_apns.url, "apns_ca_file": fake_apns.ca_file},
@@ -350,7 +341,7 @@ def _totals(database: Database) -> dict:
         }
 
 
-def test_erasure_forgets_the_person_keeps_the_books_and_voids_the_passes(world, db, apns, fake_google):  # noqa: F811
+def test_erasure_forgets_the_person_keeps_the_books_and_voids_the_passes(world, db, apns, fake_google):
     ada, serial, auth = issued(world, **ADA, **CONSENTS)
     assert register(world, serial, auth) == 201
     assert requests.get(_google_location(world, ada), timeout=10).status_code == 200

@@ -18,8 +18,7 @@ from app.campaigns.models import CampaignRun, CampaignTarget
 from app.db import utcnow
 from app.messaging.models import Message
 from app.roles import Role
-from tests.conftest import make_settings
-from tests.helpers import World
+from tests.support import World, make_settings
 
 pytestmark = pytest.mark.postgres
 

@@ -1,6 +1,6 @@
 """Apple Wallet: passes built from the demo design and checked as Wallet would (zip, SHA-1s,
 openssl CMS verification), design errors, delivery, and the PassKit web service driven in the
-device's order against a real local HTTP/2 APNs (tests/fake_apns.py)."""
+device's order against a real local HTTP/2 APNs (tests/fakes/apns.py)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ from app.wallet.apple.models import AppleDeviceRegistration
 from app.wallet.apple.providers import ConsolePusher, ProviderToken, make_pusher
 from app.wallet.apple.schema import PASS_SCHEMA
 from app.wallet.locations import distance_m, nearest_stores
-from tests.conftest import make_settings, require
-from tests.fake_apns import FakeApns, make_tls_files
+from tests.fakes.apns import FakeApns
+from tests.fakes.tls import make_tls_files
+from tests.support import make_settings, require
 
 DEMO_DESIGN = Path(__file__).resolve().parent.parent / "wallet_templates" / "demo" / "apple"
 PASS_TYPE_ID = AppleWalletSettings().pass_type_id
@@ -47,33 +48,6 @@ OTHER_DEVICE, OTHER_PUSH_TOKEN = "device-library-2", "cd" * 32
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def apple_certs(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("apple-certs")
-    create_dev_credentials(make_settings("sqlite://", apple={"certs_dir": directory}))
-    return directory
-
-
-@pytest.fixture(scope="session")
-def fake_apns(apple_certs, tmp_path_factory):
-    key = serialization.load_pem_private_key((apple_certs / "apns_key.p8").read_bytes(), password=None)
-    server = FakeApns(
-        directory=tmp_path_factory.mktemp("fake-apns"),
-        topic=PASS_TYPE_ID,
-        team_id=TEAM_ID,
-        key_id=DEV_APNS_KEY_ID,
-        public_key=key.public_key(),
-    ).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def apns(fake_apns) -> FakeApns:
-    fake_apns.reset()
-    return fake_apns
 
 
 @pytest.fixture
@@ -356,7 +330,7 @@ def test_a_closed_card_gets_a_voided_pass(world, apple_certs, openssl, tmp_path)
 
 def test_without_credentials_passes_are_a_503_problem(db, tmp_path):
     app = create_app(make_settings(db.url, apple={"certs_dir": tmp_path / "none"}), database=db.database)
-    from tests.helpers import World
+    from tests.support import World
 
     world = World.seed(app, db.database)
     card = world.enroll()

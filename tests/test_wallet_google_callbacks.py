@@ -7,13 +7,12 @@ from sqlalchemy import func, select
 
 from app.wallet.google.callbacks import length_value
 from app.wallet.google.models import GoogleWalletCallbackNonce, GoogleWalletClass, GoogleWalletObject
-from tests.fake_google import fake_google, service_account_key  # noqa: F401  (fixtures)
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def settings_overrides(fake_google, tmp_path):  # noqa: F811
+def settings_overrides(fake_google, tmp_path):
     return {"google": fake_google.settings(tmp_path / "certs")}
 
 

@@ -14,7 +14,7 @@ from app.wallet.google.providers import (
     upsert_class,
     upsert_object,
 )
-from tests.fake_google import ISSUER_ID, fake_google, service_account_key  # noqa: F401  (fixtures)
+from tests.fakes.google import ISSUER_ID
 
 CLASS = {
     "id": f"{ISSUER_ID}.client-test",
@@ -32,7 +32,7 @@ OBJECT = {
 
 
 @pytest.fixture
-def api(fake_google):  # noqa: F811
+def api(fake_google):
     account = ServiceAccount(fake_google.account.info(fake_google.token_url))
     return RestWalletApi(base_url=f"{fake_google.url}/walletobjects/v1", account=account, timeout=5)
 
@@ -91,7 +91,7 @@ def test_a_refusal_is_final_and_says_why(api):
     assert "reviewStatus" in str(refused.value)
 
 
-def test_an_unreachable_google_or_token_endpoint_is_retried_later(fake_google, service_account_key):  # noqa: F811
+def test_an_unreachable_google_or_token_endpoint_is_retried_later(fake_google, service_account_key):
     nowhere = RestWalletApi(
         base_url="http://127.0.0.1:9/walletobjects/v1",
         account=ServiceAccount(service_account_key.info(fake_google.token_url)),

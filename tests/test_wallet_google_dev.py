@@ -13,7 +13,7 @@ from app.loyalty.models import Card
 from app.wallet.google.dev import create_dev_credentials
 from app.wallet.google.providers import ConsoleWalletApi
 from app.wallet.messages import send_wallet_message
-from tests.fake_google import ANY_HOUR, PUSH_OPT_IN, drain
+from tests.support import ANY_HOUR, PUSH_OPT_IN, drain
 
 
 @pytest.fixture

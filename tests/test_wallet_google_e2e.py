@@ -15,11 +15,11 @@ from app.messaging.models import Message, MessageState
 from app.wallet.google import service
 from app.wallet.google.models import GoogleWalletObject
 from app.wallet.messages import send_wallet_message
-from tests.fake_google import ANY_HOUR, PUSH_OPT_IN, drain, fake_google, service_account_key  # noqa: F401
+from tests.support import ANY_HOUR, PUSH_OPT_IN, drain
 
 
 @pytest.fixture
-def settings_overrides(fake_google, tmp_path):  # noqa: F811
+def settings_overrides(fake_google, tmp_path):
     return {"google": fake_google.settings(tmp_path / "certs"), "messaging": ANY_HOUR}
 
 

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from app.loyalty.models import BarcodeFormat, Card, Program, Store
 from app.wallet.google import service
 from app.wallet.google.payloads import MAX_MERCHANT_LOCATIONS, google_id
-from tests.fake_google import ISSUER_ID
-from tests.walletobjects_schema import schema_errors
+from tests.fakes.google import ISSUER_ID
+from tests.fakes.walletobjects import schema_errors
 
 GOOGLE_ID = re.compile(r"^\d+\.[A-Za-z0-9._-]+$")
 

@@ -11,12 +11,12 @@ from app.loyalty.models import Card
 from app.roles import Role
 from app.wallet.google import service
 from app.wallet.google.models import GoogleWalletClass, GoogleWalletObject
-from tests.fake_google import CLIENT_EMAIL, fake_google, service_account_key  # noqa: F401  (fixtures)
-from tests.walletobjects_schema import schema_errors
+from tests.fakes.google import CLIENT_EMAIL
+from tests.fakes.walletobjects import schema_errors
 
 
 @pytest.fixture
-def settings_overrides(fake_google, tmp_path):  # noqa: F811
+def settings_overrides(fake_google, tmp_path):
     return {"google": fake_google.settings(tmp_path / "certs")}
 
 
@@ -87,7 +87,7 @@ def test_the_first_link_puts_the_class_in_through_rest_when_both_would_not_fit(w
 
 class TestRoomyLinks:
     @pytest.fixture
-    def settings_overrides(self, fake_google, tmp_path):  # noqa: F811
+    def settings_overrides(self, fake_google, tmp_path):
         return {"google": fake_google.settings(tmp_path / "certs", max_jwt_chars=20_000)}
 
     def test_the_class_rides_in_the_link_on_first_save_when_it_fits(self, world, fake_google):
@@ -101,7 +101,7 @@ class TestRoomyLinks:
 
 class TestTightLinks:
     @pytest.fixture
-    def settings_overrides(self, fake_google, tmp_path):  # noqa: F811
+    def settings_overrides(self, fake_google, tmp_path):
         return {"google": fake_google.settings(tmp_path / "certs", max_jwt_chars=900)}
 
     def test_an_object_too_big_for_the_link_goes_in_first_and_the_link_names_it(self, world, fake_google):

@@ -14,11 +14,11 @@ from app.messaging.models import Message, MessageState
 from app.wallet.google import sync
 from app.wallet.google.models import GoogleWalletNotification, GoogleWalletObject
 from app.wallet.messages import send_wallet_message
-from tests.fake_google import ANY_HOUR, PUSH_OPT_IN, drain, fake_google, service_account_key  # noqa: F401
+from tests.support import ANY_HOUR, PUSH_OPT_IN, drain
 
 
 @pytest.fixture
-def settings_overrides(fake_google, tmp_path):  # noqa: F811
+def settings_overrides(fake_google, tmp_path):
     fake_google.deliver_callbacks = False  # the app is not served over HTTP here
     return {
         "google": fake_google.settings(tmp_path / "certs"),

@@ -1,4 +1,11 @@
-"""Local servers that speak the providers' real protocols, for the real client libraries to call."""
+"""Local servers that speak the providers' real protocols, for the real client libraries to call.
+
+One module per outside service: apns (Apple Push, HTTP/2 over TLS), google (OAuth2, the Wallet
+REST API, the save page, signed callbacks; `walletobjects` holds Google's schema checker),
+push (a Web Push service), twilio (Twilio's REST API, checked against its OpenAPI description),
+nominatim (the geocoder), webhook_receiver (an HTTPS receiver), loopback and worker (a message
+provider and an outbox worker process for the crash tests), tls (a throwaway CA). Fixtures that
+start them are in the conftest.py files."""
 
 from __future__ import annotations
 

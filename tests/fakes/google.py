@@ -18,13 +18,12 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jwt
-import pytest
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -32,7 +31,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.walletobjects_schema import schema_errors
+from tests.fakes.walletobjects import schema_errors
 
 SCOPE = "https://www.googleapis.com/auth/wallet_object.issuer"
 # The audience of a service account's grant assertion is always Google's token endpoint,
@@ -440,34 +439,3 @@ def _json(value: Any, status: int = 200) -> Response:
 def _error(status: int, message: str, reason: str = "", headers: dict | None = None) -> Response:
     body = {"error": {"code": status, "message": message, "status": reason}}
     return Response(json.dumps(body), status, mimetype="application/json", headers=headers or {})
-
-
-# --- helpers and fixtures (import the fixtures into a test module) ---------------------------
-
-# Offers are marketing: sent within quiet hours only. Tests must not depend on the hour they run.
-ANY_HOUR = {"quiet_hours": {"start": "00:00", "end": "23:59:59.999999"}}
-# Enrolment fields of a customer who agreed to offers on their phone (the outbox wants the text).
-PUSH_OPT_IN = {"consents": {"push": True}, "consent_text": "Send me offers on my phone, at most weekly."}
-
-
-def drain(app) -> int:
-    """Run the outbox worker until nothing is due; how many messages it handled."""
-    from app.messaging.outbox import drain_once
-
-    senders, handled = app.extensions["pointcard"].senders(), 0
-    settings = app.extensions["pointcard"].settings.messaging
-    while count := drain_once(database=app.extensions["pointcard"].database, senders=senders, settings=settings):
-        handled += count
-    return handled
-
-
-@pytest.fixture(scope="session")
-def service_account_key() -> ServiceAccountKey:
-    return ServiceAccountKey(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-
-
-@pytest.fixture
-def fake_google(service_account_key) -> Iterator[FakeGoogle]:
-    fake = FakeGoogle(service_account_key).start()
-    yield fake
-    fake.stop()

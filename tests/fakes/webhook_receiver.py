@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.fake_apns import make_tls_files
 from tests.fakes import ServedInThread
+from tests.fakes.tls import make_tls_files
 
 
 @dataclass

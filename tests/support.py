@@ -1,21 +1,57 @@
-"""Test data and a client that acts as any role. Tokens are minted directly (no login cost)."""
+"""What many tests share and that is not a fixture: the settings a test app runs with, the skip
+that CI turns into a failure, the demo program with a client that acts as any role (`World`,
+tokens minted directly: no login cost), and draining the outbox. Fixtures are in conftest.py
+files; local servers that play outside services are in tests/fakes/."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
+from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from app.auth.models import StaffUser
+from app.config import Settings
 from app.db import Database
 from app.demo.seed import seed_demo
 from app.loyalty.models import Customer, Program, Reward, Store, Tier
 from app.roles import Principal, Role
 from app.tokens import issue_token
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+STRICT = os.environ.get("POINTCARD_TEST_STRICT") == "1"
+# Offers are marketing: sent within quiet hours only. Tests must not depend on the hour they run.
+ANY_HOUR = {"quiet_hours": {"start": "00:00", "end": "23:59:59.999999"}}
+# Enrolment fields of a customer who agreed to offers on their phone (the outbox wants the text).
+PUSH_OPT_IN = {"consents": {"push": True}, "consent_text": "Send me offers on my phone, at most weekly."}
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip with the reason on a bare machine; fail in CI (POINTCARD_TEST_STRICT=1), where
+    everything must run."""
+    if condition:
+        return
+    if STRICT:
+        pytest.fail(f"required in CI (POINTCARD_TEST_STRICT=1): {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def make_settings(url: str, **overrides) -> Settings:
+    values = {
+        "env": "test",
+        "database_url": url,
+        "secret_key": "test-signing-secret-" + "0123456789abcdef" * 4,
+        "rate_limits_enabled": False,
+        "public_base_url": "http://card.test",
+        "password_hash_cost": 10,  # the cheapest scrypt Settings allows: a test's logins cost ~1 ms
+    }
+    values.update(overrides)
+    return Settings(**values)
 
 
 @dataclass
@@ -36,7 +72,8 @@ class World:
     @classmethod
     def seed(cls, app: Flask, database: Database) -> World:
         with database.transaction() as session:
-            passwords = seed_demo(session=session, password_cost=app.extensions["pointcard"].settings.password_hash_cost)
+            cost = app.extensions["pointcard"].settings.password_hash_cost
+            passwords = seed_demo(session=session, password_cost=cost)
             program = session.scalar(select(Program))
             staff = {user.role: user for user in session.scalars(select(StaffUser))}
             return cls(
@@ -121,5 +158,12 @@ class World:
         return self.customer(customer_id).points_balance
 
 
-def money(value: str) -> Decimal:
-    return Decimal(value)
+def drain(app) -> int:
+    """Run the outbox worker until nothing is due; how many messages it handled."""
+    from app.messaging.outbox import drain_once
+
+    senders, handled = app.extensions["pointcard"].senders(), 0
+    settings = app.extensions["pointcard"].settings.messaging
+    while count := drain_once(database=app.extensions["pointcard"].database, senders=senders, settings=settings):
+        handled += count
+    return handled
