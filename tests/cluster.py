@@ -1,4 +1,4 @@
-"""A whole deployment on one machine, for tests/test_cluster.py and bench/cluster.py.
+"""A whole deployment on one machine, for tests/core/test_cluster.py and bench/cluster.py.
 
 Against one PostgreSQL database it starts, each as its own OS process with production settings:
 web nodes (gunicorn, a port each), schedulers (`flask scheduler run`: one holds the advisory

@@ -7,7 +7,6 @@ code as it is, then on the graph with one forbidden import added, which must bre
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import grimp
 import pytest
@@ -15,7 +14,9 @@ from importlinter import api as importlinter_api
 from importlinter.contracts.forbidden import ForbiddenContract
 from importlinter.contracts.layers import LayersContract
 
-PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+from tests.support import ROOT
+
+PYPROJECT = ROOT / "pyproject.toml"
 CONTRACT_TYPES = {"forbidden": ForbiddenContract, "layers": LayersContract}
 # For each contract, an import it must refuse (importer -> imported).
 BREAKS = {

@@ -17,8 +17,8 @@ from app.db import utcnow
 from app.messaging.models import Message, MessageState
 from tests.fakes.loopback import LoopbackProvider
 from tests.fakes.worker import CHANNEL
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = 10_000
 KILL_AFTER = 3_000
 CONCURRENCY = 8

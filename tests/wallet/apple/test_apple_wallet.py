@@ -38,9 +38,9 @@ from app.wallet.apple.schema import PASS_SCHEMA
 from app.wallet.locations import distance_m, nearest_stores
 from tests.fakes.apns import FakeApns
 from tests.fakes.tls import make_tls_files
-from tests.support import make_settings, require
+from tests.support import ROOT, make_settings, require
 
-DEMO_DESIGN = Path(__file__).resolve().parent.parent / "wallet_templates" / "demo" / "apple"
+DEMO_DESIGN = ROOT / "wallet_templates" / "demo" / "apple"
 PASS_TYPE_ID = AppleWalletSettings().pass_type_id
 TEAM_ID = AppleWalletSettings().team_id
 DEVICE, PUSH_TOKEN = "device-library-1", "ab" * 32

@@ -1,4 +1,4 @@
-"""Commands and processes around the API: seed, migrations, scheduler. (The outbox: test_messaging_outbox.py.)"""
+"""Commands and processes around the API: seed, migrations, scheduler. (The outbox: tests/messaging/test_outbox.py.)"""
 
 from sqlalchemy import func, inspect, select, text
 

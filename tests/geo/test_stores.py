@@ -19,8 +19,8 @@ from app.messaging.models import Message
 from app.roles import Role
 from app.wallet.google.models import GoogleWalletObject
 from app.wallet.google.service import object_payload
-from tests.test_geo import MONDAY_NOON_LA, customer, make_offer, offset, ping, queued, store_point
-from tests.test_geo_import import geo_settings, nominatim  # noqa: F401 - fixture
+from tests.geo.test_import import geo_settings, nominatim  # noqa: F401 - fixture
+from tests.geo.test_offers import MONDAY_NOON_LA, customer, make_offer, offset, ping, queued, store_point
 
 LA = "America/Los_Angeles"
 

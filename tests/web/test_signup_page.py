@@ -1,6 +1,6 @@
 """The public sign-up page /join, server side: rendering, referral codes, and the plain form post
 that enrols when scripts are off. The browser path (join.js -> POST /api/v1/enroll) is in
-tests/test_card_page_browser.py."""
+tests/web/test_card_page_browser.py."""
 
 from __future__ import annotations
 

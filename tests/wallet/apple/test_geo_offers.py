@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.geo.config import GeoSettings
 from app.roles import Role
 from app.wallet.jobs import refresh_wallet_cards
-from tests.test_wallet_apple import (  # noqa: F401 - settings_overrides: a fixture
+from tests.wallet.apple.test_apple_wallet import (  # noqa: F401 - settings_overrides: a fixture
     _path,
     issued,
     messages,
