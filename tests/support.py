@@ -6,6 +6,7 @@ files; local servers that play outside services are in tests/fakes/."""
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -167,3 +168,10 @@ def drain(app) -> int:
     while count := drain_once(database=app.extensions["pointcard"].database, senders=senders, settings=settings):
         handled += count
     return handled
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (the probe that held it is closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

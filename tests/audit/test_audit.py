@@ -15,7 +15,7 @@ from app.audit.service import REDACTED, audited_request
 from app.db import utcnow
 from app.loyalty.models import Reward
 from app.roles import Principal, Role
-from tests.campaigns.test_campaigns import broadcast
+from tests.campaigns.support import broadcast
 
 BROWSER = "Mozilla/5.0 (Audit test)"
 

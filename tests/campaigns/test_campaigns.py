@@ -29,9 +29,7 @@ from app.loyalty.models import (
 )
 from app.messaging.models import Message, MessageState
 from app.roles import Role
-
-SETTINGS = CampaignSettings(model_min_customers=10_000, batch_size=2)
-ALL_CONSENTS = {"sms": True, "push": True, "voice": True}
+from tests.campaigns.support import ALL_CONSENTS, SETTINGS, backdate, broadcast
 
 
 def problem(response, status: int) -> dict:
@@ -42,32 +40,6 @@ def problem(response, status: int) -> dict:
 
 def marketer(world):
     return world.headers(Role.marketer)
-
-
-def backdate(world, customer_id: int, *, enrolled_days_ago: int, visits_days_ago: list[int], now: datetime) -> None:
-    """Make a customer enrolled long ago, with purchases on the given days (before `now`)."""
-    with world.database.transaction() as session:
-        session.execute(
-            update(Customer)
-            .where(Customer.id == customer_id)
-            .values(created_at=now - timedelta(days=enrolled_days_ago))
-        )
-        if visits_days_ago:
-            session.execute(
-                insert(Purchase),
-                [
-                    {
-                        "customer_id": customer_id,
-                        "amount": Decimal("5.00"),
-                        "currency": "USD",
-                        "points_earned": 0,
-                        "refunded_amount": Decimal(0),
-                        "points_reversed": 0,
-                        "created_at": now - timedelta(days=days),
-                    }
-                    for days in visits_days_ago
-                ],
-            )
 
 
 def score_now(world, now: datetime, settings: CampaignSettings = SETTINGS) -> None:
@@ -220,21 +192,6 @@ def test_an_invalid_rule_is_a_422_naming_it(world, rules, where, says):
 
 
 # --- campaign lifecycle ----------------------------------------------------------------------
-
-
-def broadcast(**overrides) -> dict:
-    return {
-        "name": "Spring",
-        "rules": {"field": "points", "op": "gte", "value": 0},
-        "channels": ["wallet", "push", "sms"],
-        "templates": {
-            "wallet": {"title": "Spring", "body": "Hi {{ first_name }}"},
-            "push": "Hi {{ first_name }}, {{ bonus_points }} points for you",
-            "sms": "Hi {{ first_name }}, {{ bonus_points }} points for you",
-        },
-        "send_at": (utcnow() + timedelta(hours=2)).isoformat(),
-        **overrides,
-    }
 
 
 def test_a_campaign_is_scheduled_paused_resumed_and_cancelled(world):

@@ -14,7 +14,7 @@ from app.db import Base, utcnow
 from app.loyalty.models import Channel, Consent, EntryKind, LedgerEntry
 from app.messaging.models import Message
 from app.roles import Role
-from tests.campaigns.test_campaigns import ALL_CONSENTS, backdate
+from tests.campaigns.support import ALL_CONSENTS, backdate
 
 SETTINGS = CampaignSettings(model_min_customers=10_000)
 

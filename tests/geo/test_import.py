@@ -2,83 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
-
 import pytest
 from sqlalchemy import select
 
-from app.geo.config import GeoSettings
 from app.geo.geocoding import GeocodingFailed, NominatimGeocoder
 from app.loyalty.models import Store
-
-PLACES = {"1 Rue de Rivoli, Paris": (48.8556, 2.3522)}
-
-
-class FakeNominatim(BaseHTTPRequestHandler):
-    """Nominatim's /search in its JSON format, for the addresses in PLACES; records user agents."""
-
-    user_agents: list[str] = []
-
-    def do_GET(self):
-        query = parse_qs(urlparse(self.path).query)
-        FakeNominatim.user_agents.append(self.headers.get("User-Agent", ""))
-        place = PLACES.get(query.get("q", [""])[0])
-        body = (
-            []
-            if place is None or urlparse(self.path).path != "/search"
-            else [{"lat": str(place[0]), "lon": str(place[1]), "display_name": query["q"][0], "place_id": 1}]
-        )
-        payload = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def nominatim():
-    FakeNominatim.user_agents.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeNominatim)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def geo_settings(domain: str, **extra) -> GeoSettings:
-    return GeoSettings(
-        geocoder="nominatim",
-        nominatim_domain=domain,
-        nominatim_scheme="http",
-        geocoder_min_delay_seconds=0,
-        geocoder_timeout_seconds=2,
-        geocoder_user_agent="pointcard-tests/1.0",
-        **extra,
-    )
+from tests.geo.support import geo_settings
+from tests.support import closed_port
 
 
 def test_nominatim_geocodes_with_our_user_agent(nominatim):
-    geocoder = NominatimGeocoder(geo_settings(nominatim))
+    geocoder = NominatimGeocoder(geo_settings(nominatim.domain))
     assert geocoder.locate("1 Rue de Rivoli, Paris") == pytest.approx((48.8556, 2.3522))
     assert geocoder.locate("1 Rue de Rivoli, Paris") == pytest.approx((48.8556, 2.3522))
-    assert FakeNominatim.user_agents[-1] == "pointcard-tests/1.0"
-    assert len(FakeNominatim.user_agents) == 1  # the second answer came from the cache
+    assert nominatim.user_agents == ["pointcard-tests/1.0"]  # the second answer came from the cache
 
 
 def test_without_a_network_the_error_says_so():
@@ -142,7 +79,7 @@ def settings_overrides(request):
     indirect=True,
 )
 def test_the_import_geocodes_rows_without_coordinates(app, world, tmp_path, nominatim):
-    app.extensions["pointcard"].settings.geo.nominatim_domain = nominatim
+    app.extensions["pointcard"].settings.geo.nominatim_domain = nominatim.domain
     path = write_csv(
         tmp_path,
         "name,address,latitude,longitude,timezone\n"

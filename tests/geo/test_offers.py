@@ -5,70 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from geopy.distance import geodesic
 from sqlalchemy import func, select
 
 from app.db import utcnow
 from app.errors import Forbidden
 from app.geo import fences, service
-from app.geo.config import GeoSettings
 from app.geo.jobs import purge_location_pings
 from app.geo.models import GeoFence, LocationPing
-from app.geo.schemas import GeoOfferCreate
-from app.loyalty.models import Channel, Customer, Store
-from app.loyalty.service import record_consents
-from app.messaging.models import Message
 from app.roles import Role
-
-SETTINGS = GeoSettings()
-# A Monday in November: Los Angeles is on PST (UTC-8).
-MONDAY_NOON_LA = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
-
-
-def offset(point: tuple[float, float], metres: float, bearing: float) -> tuple[float, float]:
-    moved = geodesic(meters=metres).destination(point, bearing)
-    return moved.latitude, moved.longitude
-
-
-def make_offer(world, **fields) -> int:
-    fields.setdefault("title", "Free cookie")
-    fields.setdefault("body", "Show this at the till")
-    fields.setdefault("radius_m", 100)
-    with world.database.transaction() as session:
-        offer = service.save_offer(
-            session=session, program_id=world.program_id, body=GeoOfferCreate(**fields), settings=SETTINGS
-        )
-        return offer.id
-
-
-def customer(world, *, location: bool = True, push: bool = True) -> int:
-    customer_id = world.enroll("Ada Lovelace", consents={"push": push})["customer_id"]
-    with world.database.transaction() as session:
-        record_consents(
-            session=session,
-            customer=session.get(Customer, customer_id),
-            consents={Channel.location: location},
-            source="card-page",
-            disclosure="Use my location to show offers near me.",
-            ip_address=None,
-        )
-    return customer_id
-
-
-def ping(
-    world, customer_id: int, point: tuple[float, float], *, at: datetime = MONDAY_NOON_LA, accuracy: float = 0
-) -> list[int]:
-    with world.database.transaction() as session:
-        _, deliveries = service.record_ping(
-            session=session,
-            customer_id=customer_id,
-            latitude=point[0],
-            longitude=point[1],
-            accuracy_m=accuracy,
-            settings=SETTINGS,
-            now=at,
-        )
-        return [delivery.offer_id for delivery in deliveries]
+from tests.geo.support import MONDAY_NOON_LA, SETTINGS, customer, make_offer, offset, ping, queued, store_point
 
 
 def matches_at(world, point: tuple[float, float], *, accuracy: float = 0, at: datetime = MONDAY_NOON_LA) -> list[int]:
@@ -86,20 +31,6 @@ def matches_at(world, point: tuple[float, float], *, accuracy: float = 0, at: da
             )
         ]
 
-
-def store_point(world, index: int = 0) -> tuple[float, float]:
-    with world.database.transaction() as session:
-        store = session.get(Store, world.store_ids[index])
-        return store.latitude, store.longitude
-
-
-def queued(world, customer_id: int) -> list[Message]:
-    with world.database.transaction() as session:
-        return list(
-            session.scalars(
-                select(Message).where(Message.customer_id == customer_id, Message.template.like("geo-offer:%"))
-            )
-        )
 
 
 # --- geometry -------------------------------------------------------------------------------------

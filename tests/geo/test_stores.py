@@ -19,8 +19,7 @@ from app.messaging.models import Message
 from app.roles import Role
 from app.wallet.google.models import GoogleWalletObject
 from app.wallet.google.service import object_payload
-from tests.geo.test_import import geo_settings, nominatim  # noqa: F401 - fixture
-from tests.geo.test_offers import MONDAY_NOON_LA, customer, make_offer, offset, ping, queued, store_point
+from tests.geo.support import MONDAY_NOON_LA, customer, geo_settings, make_offer, offset, ping, queued, store_point
 
 LA = "America/Los_Angeles"
 
@@ -134,8 +133,8 @@ def test_stores_are_created_with_hours_and_need_coordinates_without_a_geocoder(w
     )
 
 
-def test_a_store_without_coordinates_is_placed_by_the_geocoder(world, nominatim):  # noqa: F811
-    geocoder = NominatimGeocoder(geo_settings(nominatim))
+def test_a_store_without_coordinates_is_placed_by_the_geocoder(world, nominatim):
+    geocoder = NominatimGeocoder(geo_settings(nominatim.domain))
     with world.database.transaction() as session:
         store = stores.create_store(
             session=session,

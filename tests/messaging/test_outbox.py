@@ -16,7 +16,7 @@ from app.messaging.models import Message, MessageState
 from app.messaging.outbox import claim_batch, drain_once, enqueue, send_one
 from app.messaging.providers import RecordingSender, RetryLater
 from app.roles import Role
-from tests.fakes.customers import ALL_DAY, customer, message, messages, queue
+from tests.messaging.support import ALL_DAY, customer, message, messages, queue
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from app.messaging.outbox import drain_once
 from app.messaging.vapid import generate_vapid_key
 from app.messaging.webpush import WebPushSender
 from app.roles import Role
-from tests.fakes.customers import ALL_DAY, customer, message, queue
 from tests.fakes.push import FakePushService
+from tests.messaging.support import ALL_DAY, customer, message, queue
 
 SUBJECT = "mailto:ops@pointcard.dev"
 OFFER = {

@@ -19,8 +19,8 @@ from app.messaging.sms import TwilioSmsSender
 from app.messaging.twilio_client import TwilioClients
 from app.messaging.voice import TwilioVoiceSender
 from app.roles import Role
-from tests.fakes.customers import ALL_DAY, DISCLOSURE, customer, message, queue
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, MESSAGING_SERVICE_SID, VOICE_FROM, FakeTwilio
+from tests.messaging.support import ALL_DAY, DISCLOSURE, customer, message, queue
 
 PUBLIC = "http://card.test"  # the app's public_base_url in tests
 PHONE = "+14155550123"

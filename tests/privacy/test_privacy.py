@@ -31,10 +31,10 @@ from app.privacy.config import PrivacySettings
 from app.privacy.jobs import purge_message_bodies
 from app.roles import Role
 from app.wallet.google.models import GoogleWalletObject
-from tests.campaigns.test_campaigns import SETTINGS as CAMPAIGN_SETTINGS
-from tests.campaigns.test_campaigns import broadcast
+from tests.campaigns.support import SETTINGS as CAMPAIGN_SETTINGS
+from tests.campaigns.support import broadcast
 from tests.support import ANY_HOUR
-from tests.wallet.apple.test_apple_wallet import PASS_TYPE_ID, PUSH_TOKEN, issued, pass_json, register
+from tests.wallet.apple.support import PASS_TYPE_ID, PUSH_TOKEN, issued, pass_json, register
 
 ADA = {"name": "Ada Lovelace", "email": "ada.lovelace@example.com", "phone": "+14155550123"}
 BOB = {"name": "Bob Babbage", "email": "bob.babbage@example.org", "phone": "+33612345678"}

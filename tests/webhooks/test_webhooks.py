@@ -31,7 +31,7 @@ from app.webhooks import addresses, signing
 from app.webhooks.config import WebhooksSettings
 from app.webhooks.models import WebhookDelivery
 from app.webhooks.sender import make_sender
-from tests.campaigns.test_campaigns import backdate
+from tests.campaigns.support import backdate
 from tests.fakes.webhook_receiver import FakeReceiver
 
 CAMPAIGNS = CampaignSettings(model_min_customers=10_000)

@@ -14,7 +14,6 @@ import zipfile
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import jsonschema
 import jwt
@@ -29,7 +28,6 @@ from app.loyalty.transactions import adjust_points
 from app.messaging.models import Message, MessageState
 from app.messaging.outbox import drain_once
 from app.roles import Role
-from app.wallet.apple.config import AppleWalletSettings
 from app.wallet.apple.designs import SAMPLE_CONTEXTS, DesignError, design_for, load_design
 from app.wallet.apple.dev import DEV_APNS_KEY_ID, create_dev_credentials
 from app.wallet.apple.models import AppleDeviceRegistration
@@ -39,24 +37,27 @@ from app.wallet.locations import distance_m, nearest_stores
 from tests.fakes.apns import FakeApns
 from tests.fakes.tls import make_tls_files
 from tests.support import ROOT, make_settings, require
+from tests.wallet.apple.support import (
+    DEVICE,
+    OTHER_DEVICE,
+    OTHER_PUSH_TOKEN,
+    PASS_TYPE_ID,
+    PUSH_TOKEN,
+    TEAM_ID,
+    issued,
+    messages,
+    pass_json,
+    register,
+    registration_url,
+    serials_url,
+    unpack,
+    url_path,
+)
 
 DEMO_DESIGN = ROOT / "wallet_templates" / "demo" / "apple"
-PASS_TYPE_ID = AppleWalletSettings().pass_type_id
-TEAM_ID = AppleWalletSettings().team_id
-DEVICE, PUSH_TOKEN = "device-library-1", "ab" * 32
-OTHER_DEVICE, OTHER_PUSH_TOKEN = "device-library-2", "cd" * 32
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def settings_overrides(apple_certs, fake_apns, tmp_path):
-    return {
-        "apple": {"certs_dir": apple_certs, "apns_host": fake_apns.url, "apns_ca_file": fake_apns.ca_file},
-        "google": {"certs_dir": tmp_path / "google-certs"},
-        "max_purchases_per_card_per_hour": 1000,
-    }
 
 
 @pytest.fixture
@@ -79,25 +80,12 @@ def openssl() -> str:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _path(url: str) -> str:
-    return urlsplit(url).path
-
-
-def unpack(data: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
 def repack(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in files.items():
             archive.writestr(name, data)
     return buffer.getvalue()
-
-
-def pass_json(data: bytes) -> dict:
-    return json.loads(unpack(data)["pass.json"])
 
 
 def field(document: dict, key: str) -> dict:
@@ -150,34 +138,6 @@ def verify_like_apple(data: bytes, *, certs: Path, workdir: Path, openssl: str) 
     return problems
 
 
-def issued(world, **enroll_fields) -> tuple[dict, str, dict[str, str]]:
-    """Enrol, download the pass: (enrolment answer, serial number, the device's auth header)."""
-    card = world.enroll(**enroll_fields)
-    response = world.client.get(_path(card["apple_pass_url"]))
-    assert response.status_code == 200, response.get_json()
-    document = pass_json(response.data)
-    return card, document["serialNumber"], {"Authorization": f"ApplePass {document['authenticationToken']}"}
-
-
-def registration_url(serial: str, device: str = DEVICE) -> str:
-    return f"/passkit/v1/devices/{device}/registrations/{PASS_TYPE_ID}/{serial}"
-
-
-def serials_url(device: str = DEVICE) -> str:
-    return f"/passkit/v1/devices/{device}/registrations/{PASS_TYPE_ID}"
-
-
-def register(world, serial, auth, device=DEVICE, push_token=PUSH_TOKEN) -> int:
-    return world.client.post(registration_url(serial, device), json={"pushToken": push_token}, headers=auth).status_code
-
-
-def messages(world) -> list[Message]:
-    with world.database.transaction() as session:
-        rows = session.scalars(select(Message).where(Message.channel == "apple_wallet").order_by(Message.id)).all()
-        session.expunge_all()
-        return list(rows)
-
-
 def _problem(response, status: int, slug: str | None = None) -> dict:
     assert response.status_code == status, response.data
     assert response.mimetype == "application/problem+json"
@@ -193,7 +153,7 @@ def _problem(response, status: int, slug: str | None = None) -> dict:
 def test_a_pass_from_the_demo_design_verifies_as_apple_would(world, apple_certs, openssl, tmp_path):
     card = world.enroll(name="Ada Lovelace", email="ada@example.com")
     world.purchase(card["barcode"], "20.00")
-    response = world.client.get(_path(card["apple_pass_url"]))
+    response = world.client.get(url_path(card["apple_pass_url"]))
 
     assert response.status_code == 200 and response.mimetype == "application/vnd.apple.pkpass"
     assert response.headers["Last-Modified"] and "no-cache" in response.headers["Cache-Control"]
@@ -216,7 +176,7 @@ def test_a_pass_from_the_demo_design_verifies_as_apple_would(world, apple_certs,
 def test_the_pass_says_who_what_and_where(world):
     card = world.enroll(name="Ada Lovelace", email="ada@example.com")
     world.purchase(card["barcode"], "20.00")  # at the cashier's store, the Pearl District
-    document = pass_json(world.client.get(_path(card["apple_pass_url"])).data)
+    document = pass_json(world.client.get(url_path(card["apple_pass_url"])).data)
 
     jsonschema.validate(document, PASS_SCHEMA)
     assert document["passTypeIdentifier"] == PASS_TYPE_ID and document["teamIdentifier"] == TEAM_ID
@@ -247,7 +207,7 @@ def test_the_pass_says_who_what_and_where(world):
 
 def test_any_altered_file_or_manifest_fails_verification(world, apple_certs, openssl, tmp_path):
     card = world.enroll()
-    files = unpack(world.client.get(_path(card["apple_pass_url"])).data)
+    files = unpack(world.client.get(url_path(card["apple_pass_url"])).data)
     for index, name in enumerate(["pass.json", "icon.png", "fr.lproj/pass.strings"]):
         altered = {**files, name: files[name] + b" "}
         problems = verify_like_apple(repack(altered), certs=apple_certs, workdir=tmp_path / str(index), openssl=openssl)
@@ -269,7 +229,7 @@ def test_the_signature_is_sha256_with_a_signing_time_and_carries_the_intermediat
     world, apple_certs, openssl, tmp_path
 ):
     card = world.enroll()
-    (tmp_path / "signature").write_bytes(unpack(world.client.get(_path(card["apple_pass_url"])).data)["signature"])
+    (tmp_path / "signature").write_bytes(unpack(world.client.get(url_path(card["apple_pass_url"])).data)["signature"])
     printed = subprocess.run(
         [openssl, "cms", "-cmsout", "-print", "-inform", "DER", "-in", str(tmp_path / "signature")],
         capture_output=True,
@@ -293,20 +253,20 @@ def test_the_barcode_follows_the_program_format(world):
             "/api/v1/program", json={"barcode_format": stored}, headers=world.headers(Role.admin)
         )
         assert changed.status_code == 200
-        [barcode] = pass_json(world.client.get(_path(card["apple_pass_url"])).data)["barcodes"]
+        [barcode] = pass_json(world.client.get(url_path(card["apple_pass_url"])).data)["barcodes"]
         assert barcode["format"] == apple and barcode["message"] == card["barcode"]
 
 
 def test_delivery_answers_304_when_unchanged_and_404_for_an_unknown_card(world):
     card = world.enroll()
-    first = world.client.get(_path(card["apple_pass_url"]))
+    first = world.client.get(url_path(card["apple_pass_url"]))
     again = world.client.get(
-        _path(card["apple_pass_url"]), headers={"If-Modified-Since": first.headers["Last-Modified"]}
+        url_path(card["apple_pass_url"]), headers={"If-Modified-Since": first.headers["Last-Modified"]}
     )
     assert again.status_code == 304 and again.data == b""
     assert again.headers["Last-Modified"] == first.headers["Last-Modified"]
     assert (
-        pass_json(world.client.get(_path(card["apple_pass_url"])).data)["serialNumber"]
+        pass_json(world.client.get(url_path(card["apple_pass_url"])).data)["serialNumber"]
         == pass_json(first.data)["serialNumber"]
     )  # issued once, then the same pass
     _problem(world.client.get("/wallet/apple/not-a-card.pkpass"), 404, "card-not-found")
@@ -325,7 +285,7 @@ def test_a_closed_card_gets_a_voided_pass(world, apple_certs, openssl, tmp_path)
     assert document["voided"] is True and document["expirationDate"].endswith("Z")
     jsonschema.validate(document, PASS_SCHEMA)
     assert verify_like_apple(latest.data, certs=apple_certs, workdir=tmp_path, openssl=openssl) == []
-    _problem(world.client.get(_path(card["apple_pass_url"])), 404, "card-not-found")
+    _problem(world.client.get(url_path(card["apple_pass_url"])), 404, "card-not-found")
 
 
 def test_without_credentials_passes_are_a_503_problem(db, tmp_path):
@@ -334,7 +294,7 @@ def test_without_credentials_passes_are_a_503_problem(db, tmp_path):
 
     world = World.seed(app, db.database)
     card = world.enroll()
-    _problem(world.client.get(_path(card["apple_pass_url"])), 503, "apple-wallet-unavailable")
+    _problem(world.client.get(url_path(card["apple_pass_url"])), 503, "apple-wallet-unavailable")
 
 
 def test_dev_certs_is_idempotent_and_the_service_warns_when_it_signs_with_them(db, tmp_path, caplog):
@@ -466,7 +426,7 @@ def test_a_device_follows_apples_sequence_from_download_to_unregister(
     world, apns, senders, apple_certs, openssl, tmp_path
 ):
     card = world.enroll(email="ada@example.com")
-    downloaded = world.client.get(_path(card["apple_pass_url"]))
+    downloaded = world.client.get(url_path(card["apple_pass_url"]))
     document = pass_json(downloaded.data)
     serial, auth = document["serialNumber"], {"Authorization": f"ApplePass {document['authenticationToken']}"}
 

@@ -5,15 +5,7 @@ from __future__ import annotations
 from app.geo.config import GeoSettings
 from app.roles import Role
 from app.wallet.jobs import refresh_wallet_cards
-from tests.wallet.apple.test_apple_wallet import (  # noqa: F401 - settings_overrides: a fixture
-    _path,
-    issued,
-    messages,
-    pass_json,
-    register,
-    serials_url,
-    settings_overrides,
-)
+from tests.wallet.apple.support import issued, messages, pass_json, register, serials_url, url_path
 
 BATCHES_OF_ONE = GeoSettings(wallet_refresh_batch_size=1)  # several committed batches, one card each
 OFFER = {"title": "Free cookie", "body": "Show this at the till", "radius_m": 150}
@@ -26,7 +18,7 @@ def create_offer(world, **fields) -> dict:
 
 
 def relevant_texts(world, card) -> dict[float, str]:
-    document = pass_json(world.client.get(_path(card["apple_pass_url"])).data)
+    document = pass_json(world.client.get(url_path(card["apple_pass_url"])).data)
     return {loc["latitude"]: loc["relevantText"] for loc in document["locations"]}
 
 
