@@ -1,5 +1,10 @@
-"""Google's own schema of the Wallet REST API: the walletobjects v1 discovery document that
-ships inside google-api-python-client, and a checker for the payloads we send.
+"""Google's own schema of the Wallet REST API, and a checker for the payloads we send.
+
+The schema is Google's walletobjects v1 discovery document, kept in the repository at
+app/wallet/google/discovery/walletobjects.v1.json: copied on 2026-12-02, unmodified, from
+google-api-python-client 2.202.0's discovery cache (the document's revision 20260806). To update
+it, copy the newer document over it (from a newer google-api-python-client, or
+https://walletobjects.googleapis.com/$discovery/rest?version=v1) and run tests/wallet/google/.
 
 Discovery documents name no required fields; Google marks them in the description
 ("Required. ..."), so that is what is checked. Fields documented as deprecated are refused
@@ -10,16 +15,16 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
-import googleapiclient
+# Package data of app.wallet.google (pyproject.toml), so it is there however the app is installed.
+DISCOVERY_DOCUMENT = files("app.wallet.google") / "discovery" / "walletobjects.v1.json"
 
 
 @lru_cache(maxsize=1)
 def discovery() -> dict:
-    path = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "walletobjects.v1.json"
-    return json.loads(path.read_text())
+    return json.loads(DISCOVERY_DOCUMENT.read_text())
 
 
 def schema_errors(value: Any, schema: str) -> list[str]:

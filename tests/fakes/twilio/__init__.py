@@ -1,11 +1,12 @@
 """A local Twilio REST API (2010-04-01) checked against Twilio's own OpenAPI description.
 
-Every request the real `twilio` SDK sends here is validated with openapi-core against
-/work/shared/twilio/twilio_api_v2010.json, and so is every answer the fake gives. The fake is
-stricter than openapi-core on one point: a form field the description does not name is an
-error too (openapi-core decodes only the named ones, so it cannot see them). The fake creates Messages
-and Calls, updates Calls, checks HTTP basic auth, and answers scripted errors
-(`fail_next(status, code)`, e.g. 400 / 21610, or 429 with Retry-After).
+Every request the real `twilio` SDK sends here is validated with openapi-core against Twilio's
+own description, twilio_api_v2010.json beside this file (its origin: README.md), and so is every
+answer the fake gives. The fake is stricter than openapi-core on one point: a form field the
+description does not name is an error too (openapi-core decodes only the named ones, so it
+cannot see them). The fake creates Messages and Calls, updates Calls, checks HTTP basic auth,
+and answers scripted errors (`fail_next(status, code)`, e.g. 400 / 21610, or 429 with
+Retry-After).
 
 `sign(url, params)` computes X-Twilio-Signature as Twilio does, to call the app's webhooks.
 """
@@ -30,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from tests.fakes import LocalServer
 
-SPEC_PATH = Path("/work/shared/twilio/twilio_api_v2010.json")
+SPEC_PATH = Path(__file__).resolve().parent / "twilio_api_v2010.json"
 TWILIO_HOST_URL = "https://api.twilio.com"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
