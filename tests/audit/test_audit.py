@@ -131,12 +131,16 @@ def test_a_rolled_back_change_leaves_no_record_and_a_committed_one_always_has_it
     settings = world.app.extensions["pointcard"].settings.audit
     reward_id = next(iter(world.reward_ids.values()))
     with world.app.test_request_context("/api/v1/rewards", method="PATCH"):
-        with pytest.raises(RuntimeError), world.database.transaction() as session:
-            with audited_request(session=session, principal=principal, actor_email=None, settings=settings):
-                session.get(Reward, reward_id).points_cost = 1
-                session.flush()
-                assert session.scalar(select(func.count()).select_from(AuditRecord)) == 1
-                raise RuntimeError("the request fails after the flush")
+        # The request fails after the flush: raised inside, so the transaction rolls back.
+        with (  # noqa: PT012
+            pytest.raises(RuntimeError),
+            world.database.transaction() as session,
+            audited_request(session=session, principal=principal, actor_email=None, settings=settings),
+        ):
+            session.get(Reward, reward_id).points_cost = 1
+            session.flush()
+            assert session.scalar(select(func.count()).select_from(AuditRecord)) == 1
+            raise RuntimeError("the request fails after the flush")
         assert count_records(world) == 0
         # As in @endpoint, the scope encloses the commit, whose flush writes the change.
         session = world.database.session_factory()

@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
+from app import create_app
 from app.roles import Role
+from tests.support import make_settings, require
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -24,14 +26,13 @@ def _redis_reachable() -> bool:
 @pytest.fixture(params=["memory", "redis"])
 def storage(request):
     """Each test runs once with the in-process store and once with Redis (own key prefix)."""
-    if request.param == "redis":
-        from tests.support import require
-
-        require(_redis_reachable(), "Redis is not running on 127.0.0.1:6379")
-        prefix = f"pointcard-test-{uuid.uuid4().hex}"
-        request.addfinalizer(lambda: _forget(prefix))
-        return {"redis_url": REDIS_URL, "rate_limit_key_prefix": prefix}
-    return {}
+    if request.param == "memory":
+        yield {}
+        return
+    require(_redis_reachable(), "Redis is not running on 127.0.0.1:6379")
+    prefix = f"pointcard-test-{uuid.uuid4().hex}"
+    yield {"redis_url": REDIS_URL, "rate_limit_key_prefix": prefix}
+    _forget(prefix)
 
 
 def _forget(prefix: str) -> None:
@@ -125,8 +126,6 @@ class TestRedisIsShared:
 
     @pytest.fixture
     def settings_overrides(self):
-        from tests.support import require
-
         require(_redis_reachable(), "Redis is not running on 127.0.0.1:6379")
         prefix = f"pointcard-test-{uuid.uuid4().hex}"
         yield {
@@ -138,9 +137,6 @@ class TestRedisIsShared:
         _forget(prefix)
 
     def test_two_nodes_share_one_count(self, world, db, settings_overrides):
-        from app import create_app
-        from tests.support import make_settings
-
         other_node = create_app(make_settings(db.url, **settings_overrides), database=db.database).test_client()
         headers = world.headers(Role.admin)
         for client in (world.client, other_node, world.client, other_node):

@@ -307,7 +307,7 @@ def test_a_due_send_expands_the_segment_into_the_outbox_once_in_batches(world, s
     assert {c for c, t in targets.items() if t.holdout} == held
     messages = _messages(world)
     assert set(messages) == {c for c in everyone if c not in held and c != shoppers["cy"]}
-    for customer_id, sent in messages.items():
+    for sent in messages.values():
         assert len(sent) == 1  # one message each, on their first reachable channel
     if shoppers["ada"] not in held:  # all consents, but no Google Wallet card and no push subscription
         assert messages[shoppers["ada"]][0][0] == "sms"
@@ -364,7 +364,7 @@ def test_results_count_what_the_outbox_did_and_returns_against_the_holdout(world
             (MessageState.suppressed, "quiet hours"),
             (MessageState.sent, None),
         ]
-        for target, (state, reason) in zip(messaged, outcomes):
+        for target, (state, reason) in zip(messaged[: len(outcomes)], outcomes, strict=True):
             session.execute(update(Message).where(Message.id == target.message_id).values(state=state, reason=reason))
         # The first two messaged and one held-out customer come back within the window, one after it.
         for target, days in ((messaged[0], 2), (messaged[1], 5), (held[0], 3), (messaged[2], 20)):

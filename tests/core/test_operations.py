@@ -64,7 +64,9 @@ def test_the_scheduler_lists_its_jobs_and_keeps_them_in_the_database(app, db):
     scheduler.start(paused=True)
     try:
         # A job an older release stored under a name the code no longer has.
-        scheduler.add_job(run_job, "interval", seconds=30, args=["geo.refresh_wallet_cards"], id="geo.refresh_wallet_cards")
+        scheduler.add_job(
+            run_job, "interval", seconds=30, args=["geo.refresh_wallet_cards"], id="geo.refresh_wallet_cards"
+        )
         assert forget_retired_jobs(scheduler, services) == ["geo.refresh_wallet_cards"]
         with db.database.transaction() as session:
             stored = set(session.scalars(text("SELECT id FROM apscheduler_jobs")))

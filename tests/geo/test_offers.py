@@ -32,7 +32,6 @@ def matches_at(world, point: tuple[float, float], *, accuracy: float = 0, at: da
         ]
 
 
-
 # --- geometry -------------------------------------------------------------------------------------
 
 

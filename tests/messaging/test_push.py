@@ -72,7 +72,9 @@ def subscribe(world, customer_id, subscription, **extra):
 
 def drain(world) -> int:
     return drain_once(
-        database=world.database, senders=world.app.extensions["pointcard"].senders(), settings=world.app.extensions["pointcard"].settings.messaging
+        database=world.database,
+        senders=world.app.extensions["pointcard"].senders(),
+        settings=world.app.extensions["pointcard"].settings.messaging,
     )
 
 

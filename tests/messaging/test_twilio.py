@@ -56,7 +56,9 @@ def settings_overrides(twilio_server):
 
 def drain(world) -> int:
     return drain_once(
-        database=world.database, senders=world.app.extensions["pointcard"].senders(), settings=world.app.extensions["pointcard"].settings.messaging
+        database=world.database,
+        senders=world.app.extensions["pointcard"].senders(),
+        settings=world.app.extensions["pointcard"].settings.messaging,
     )
 
 

@@ -133,8 +133,8 @@ def test_loyalty_events_reach_the_receiver_signed_with_the_documented_recipe(wor
         "points.changed",
         "reward.redeemed",
     ]  # the redemption
-    for request, event in zip(receiver.requests, events, strict=True):
-        assert request.path == "/hooks/pointcard" and request.headers["Pointcard-Event"] == event["type"]
+    for request, sent in zip(receiver.requests, events, strict=True):
+        assert request.path == "/hooks/pointcard" and request.headers["Pointcard-Event"] == sent["type"]
         assert request.headers["Content-Type"] == "application/json"
     customer = {k: events[0]["data"]["customer"][k] for k in ("id", "member_number", "email", "first_name")}
     assert customer == {
@@ -519,14 +519,14 @@ def test_events_of_a_rolled_back_savepoint_are_not_sent(world, receiver):
     staff_id = world.staff[Role.admin].id
     with world.database.transaction() as session:
         adjust_points(session=session, customer_id=customer_id, points=10, reason="kept", staff_user_id=staff_id)
-        with pytest.raises(RuntimeError), session.begin_nested():
+        with pytest.raises(RuntimeError), session.begin_nested():  # noqa: PT012 - rolls the savepoint back
             adjust_points(session=session, customer_id=customer_id, points=20, reason="undone", staff_user_id=staff_id)
             raise RuntimeError("changed our mind")
         with session.begin_nested():
             adjust_points(
                 session=session, customer_id=customer_id, points=30, reason="released", staff_user_id=staff_id
             )
-    with pytest.raises(RuntimeError), world.database.transaction() as session:
+    with pytest.raises(RuntimeError), world.database.transaction() as session:  # noqa: PT012 - rolls the transaction back
         adjust_points(session=session, customer_id=customer_id, points=40, reason="rolled back", staff_user_id=staff_id)
         raise RuntimeError("the whole transaction fails")
     work(world)

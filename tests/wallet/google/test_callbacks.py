@@ -163,7 +163,9 @@ def test_googles_keys_are_fetched_once_and_again_when_they_rotate(world, fake_go
         "callback-signature-invalid",
     )
     assert fake_google.key_fetches == 1
-    world.app.extensions["pointcard"].google_wallet.root_keys.min_refresh_seconds = 0  # ...so a minute later the new key is picked up
+    world.app.extensions[
+        "pointcard"
+    ].google_wallet.root_keys.min_refresh_seconds = 0  # ...so a minute later the new key is picked up
     assert _post(world, fake_google.signed_callback(object_id=object_id, class_id=class_id)).status_code == 200
     assert fake_google.key_fetches == 2
 

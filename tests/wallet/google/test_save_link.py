@@ -46,7 +46,9 @@ def _rest_object(world, customer_id) -> dict:
     """What the REST client would insert for the card now."""
     with world.database.transaction() as session:
         card = session.scalar(select(Card).where(Card.customer_id == customer_id))
-        return service.object_payload(session=session, card=card, wallet=world.app.extensions["pointcard"].google_wallet)
+        return service.object_payload(
+            session=session, card=card, wallet=world.app.extensions["pointcard"].google_wallet
+        )
 
 
 def test_the_link_verifies_with_the_service_accounts_key_and_carries_the_rest_object(world, fake_google):
