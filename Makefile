@@ -23,9 +23,11 @@ run: $(STAMP)
 	$(BIN)/flask demo seed
 	$(BIN)/honcho start -f Procfile
 
-## Install and run the whole test suite (SQLite, or PostgreSQL when DATABASE_URL names one).
+## Install and run the whole test suite (SQLite, or PostgreSQL when DATABASE_URL names one), on
+## PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one). PYTEST_ARGS go to pytest.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## The gates every change passes (CI runs them before the tests): lint, format, types, import rules.
 lint: $(STAMP)

@@ -41,13 +41,26 @@ from tests.support import World, make_settings, require
 POSTGRES_PASS_FOLLOWS = os.environ.get("POINTCARD_TEST_POSTGRES_PASS_FOLLOWS") == "1"
 
 
+def _postgres_tests_wait() -> bool:
+    return POSTGRES_PASS_FOLLOWS and not os.environ.get("DATABASE_URL", "").startswith("postgresql")
+
+
 def pytest_collection_modifyitems(config, items):
-    if not POSTGRES_PASS_FOLLOWS or os.environ.get("DATABASE_URL", "").startswith("postgresql"):
+    """Runs wherever tests are collected: in each xdist worker (all collect the same items)."""
+    if not _postgres_tests_wait():
         return
     left = [item for item in items if item.get_closest_marker("postgres")]
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+
+
+def pytest_terminal_summary(terminalreporter):
+    # Under xdist the workers deselect, and the summary line does not count them: say so here.
+    if _postgres_tests_wait():
+        terminalreporter.write_line(
+            "tests marked postgres were left to the PostgreSQL pass (POINTCARD_TEST_POSTGRES_PASS_FOLLOWS=1)"
+        )
 
 
 # Fixed privacy keys for this process and the ones it starts, so no test writes instance/.

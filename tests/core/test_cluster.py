@@ -28,7 +28,9 @@ from tests.cluster import (
 from tests.fakes.push import FakePushService
 from tests.support import require
 
-pytestmark = pytest.mark.postgres
+# Several OS processes each, with deadlines: under xdist these run one at a time, on one worker
+# (`--dist loadgroup`), beside the rest of the suite.
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("processes")]
 
 RECIPIENTS = 20_000
 CONCURRENCY = 8

@@ -38,7 +38,8 @@ def graph(configuration) -> grimp.ImportGraph:
     options = configuration["session_options"]
     # import-linter hands its options on as the strings it read ("True").
     exclude = str(options["exclude_type_checking_imports"]).lower() == "true"
-    return grimp.build_graph(*options["root_packages"], exclude_type_checking_imports=exclude)
+    # No cache: grimp would write .grimp_cache/ in the repository, from every worker at once.
+    return grimp.build_graph(*options["root_packages"], exclude_type_checking_imports=exclude, cache_dir=None)
 
 
 def _check(configuration: dict, graph: grimp.ImportGraph, contract_id: str):

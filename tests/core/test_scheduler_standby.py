@@ -20,7 +20,9 @@ from app.messaging.models import Message
 from app.roles import Role
 from tests.support import World, make_settings
 
-pytestmark = pytest.mark.postgres
+# Several OS processes each, with deadlines: under xdist these run one at a time, on one worker
+# (`--dist loadgroup`), beside the rest of the suite.
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("processes")]
 
 DONE = re.compile(r"job (\S+) done \(due at ([^)]+)\)")
 
