@@ -182,6 +182,7 @@ def _fuzz(operation, mode: GenerationMode, caller: Caller) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_every_operation_survives_fuzzing(api_schema, caller, caplog):
     caplog.set_level(logging.WARNING, logger="werkzeug")  # not one line per request
     operations = [result.ok() for result in api_schema.get_all_operations()]

@@ -36,6 +36,7 @@ RECIPIENTS = 20_000
 CONCURRENCY = 8
 
 
+@pytest.mark.slow
 def test_a_campaign_survives_losing_the_active_scheduler_and_a_worker(pg_db, tmp_path):
     quiet_push_log()
     private_pem, public_key = vapid_key()
@@ -77,6 +78,7 @@ def test_a_campaign_survives_losing_the_active_scheduler_and_a_worker(pg_db, tmp
     assert report.results["targeted"] == RECIPIENTS and report.results["sent"] == RECIPIENTS
 
 
+@pytest.mark.slow
 def test_a_scheduler_that_loses_its_lock_runs_nothing_more_and_exits(pg_db, tmp_path):
     """The lock lives as long as its connection. When the server cuts that connection (restart,
     idle timeout, an operator), the standby leads at once; the old leader must not go on too."""

@@ -22,7 +22,7 @@ from tests.support import World, make_settings
 
 # Several OS processes each, with deadlines: under xdist these run one at a time, on one worker
 # (`--dist loadgroup`), beside the rest of the suite.
-pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("processes")]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("processes")]
 
 DONE = re.compile(r"job (\S+) done \(due at ([^)]+)\)")
 

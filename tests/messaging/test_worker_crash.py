@@ -85,6 +85,7 @@ def count_sent(database) -> int:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 @pytest.mark.xdist_group("processes")  # OS processes with deadlines: one such test at a time
 def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(pg_db, tmp_path):
     provider = LoopbackProvider().start()

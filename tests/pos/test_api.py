@@ -36,6 +36,7 @@ def test_scan_shows_the_customer_and_what_they_can_redeem(world):
     assert affordable["Free drip coffee"] is True and affordable["$5 off"] is False
 
 
+@pytest.mark.slow
 def test_a_thousand_retried_purchases_earn_exactly_once_per_key(world):
     card = world.enroll()
     keys = [str(uuid.uuid4()) for _ in range(500)]
