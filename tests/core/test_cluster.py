@@ -126,6 +126,7 @@ def test_a_scheduler_that_loses_its_lock_runs_nothing_more_and_exits(pg_db, tmp_
     assert all(stamp(line) < took_over for line in leader.lines() if " starting" in line)
 
 
+@pytest.mark.slow  # 2 s alone, 10 s in the PostgreSQL pass beside the rest: gunicorn nodes and a Redis
 def test_web_nodes_share_one_rate_limit_through_redis(pg_db, tmp_path):
     """Enrolments from one address, alternating between the two web nodes: the per-IP limit
     is one count in Redis, not one per node."""
