@@ -44,7 +44,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/pos.py
 
-## Regenerate docs/configuration.md from the settings classes (tests/test_config_reference.py checks it).
+## Regenerate docs/configuration.md from the settings classes (tests/core/test_config_reference.py checks it).
 docs: $(STAMP)
 	$(BIN)/python -m app.config_reference --output docs/configuration.md
 

@@ -4,7 +4,7 @@
                                       [--concurrency 8] [--no-kills] [--pg URL] [--json]
 
 On a throwaway PostgreSQL database (created, migrated, dropped), with tests/cluster.py (the
-same code as tests/test_cluster.py):
+same code as tests/core/test_cluster.py):
 
 1. seeds the demo program and `--recipients` customers, each with a push opt-in and a browser
    subscription at a local Web Push service that verifies VAPID and decrypts every payload;

@@ -132,7 +132,7 @@ def test_a_rolled_back_change_leaves_no_record_and_a_committed_one_always_has_it
     reward_id = next(iter(world.reward_ids.values()))
     with world.app.test_request_context("/api/v1/rewards", method="PATCH"):
         # The request fails after the flush: raised inside, so the transaction rolls back.
-        with (  # noqa: PT012
+        with (
             pytest.raises(RuntimeError),
             world.database.transaction() as session,
             audited_request(session=session, principal=principal, actor_email=None, settings=settings),

@@ -519,14 +519,14 @@ def test_events_of_a_rolled_back_savepoint_are_not_sent(world, receiver):
     staff_id = world.staff[Role.admin].id
     with world.database.transaction() as session:
         adjust_points(session=session, customer_id=customer_id, points=10, reason="kept", staff_user_id=staff_id)
-        with pytest.raises(RuntimeError), session.begin_nested():  # noqa: PT012 - rolls the savepoint back
+        with pytest.raises(RuntimeError), session.begin_nested():
             adjust_points(session=session, customer_id=customer_id, points=20, reason="undone", staff_user_id=staff_id)
             raise RuntimeError("changed our mind")
         with session.begin_nested():
             adjust_points(
                 session=session, customer_id=customer_id, points=30, reason="released", staff_user_id=staff_id
             )
-    with pytest.raises(RuntimeError), world.database.transaction() as session:  # noqa: PT012 - rolls the transaction back
+    with pytest.raises(RuntimeError), world.database.transaction() as session:
         adjust_points(session=session, customer_id=customer_id, points=40, reason="rolled back", staff_user_id=staff_id)
         raise RuntimeError("the whole transaction fails")
     work(world)

@@ -569,7 +569,7 @@ def test_one_push_per_device_per_transaction_from_requests_and_jobs_alike(world,
         )
     assert len(messages(world)) == 4
     # A transaction that rolls back leaves nothing to push.
-    with pytest.raises(RuntimeError), world.database.transaction() as session:  # noqa: PT012 - raised inside: the transaction rolls back
+    with pytest.raises(RuntimeError), world.database.transaction() as session:
         adjust_points(
             session=session,
             customer_id=card["customer_id"],

@@ -12,7 +12,7 @@ from app.extensions import services_of
 from app.messaging.models import Message
 from app.messaging.outbox import enqueue
 from app.messaging.providers import ConsoleSender
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 
 def test_events_list_prints_every_signal_and_session_hook_with_its_receivers(app):
