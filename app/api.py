@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from flask import Flask, Response, g, json, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -311,7 +311,8 @@ def _json_schemas(routes: list[tuple[Any, EndpointSpec]]) -> tuple[dict[Any, dic
     One pass over all of them, so a model nested anywhere (a query's enum, a response's item)
     lands once in components/schemas and every reference to it says #/components/schemas/..."""
     types = {declared for _, spec in routes for declared in _declared_types(spec)}
-    inputs = [(declared, "validation", TypeAdapter(declared)) for declared in sorted(types, key=repr)]
+    mode: Literal["validation"] = "validation"
+    inputs = [(declared, mode, TypeAdapter(declared)) for declared in sorted(types, key=repr)]
     by_type, top = TypeAdapter.json_schemas(inputs, ref_template="#/components/schemas/{model}")
     return {declared: schema for (declared, _), schema in by_type.items()}, top.get("$defs", {})
 
